@@ -1,0 +1,64 @@
+package cmdutil
+
+import (
+	"strings"
+	"time"
+
+	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/spf13/pflag"
+)
+
+// AddSettingsFlags registers every setting of profile.Defs on fs, with
+// --profile. Values are parsed and validated by profile.Resolve.
+func AddSettingsFlags(fs *pflag.FlagSet) {
+	fs.String("profile", "", "named profile in ~/.iotctl (default: the current profile)")
+	for _, d := range profile.Defs {
+		usage := d.Usage
+		if len(d.Enum) > 0 {
+			usage += " (" + strings.Join(d.Enum, "|") + ")"
+		}
+		usage += " [" + d.Env() + "]"
+		switch d.Type {
+		case profile.Bool:
+			fs.BoolP(d.Name, d.Short, d.Default == "true", usage)
+		case profile.Int:
+			var n int
+			fs.IntP(d.Name, d.Short, n, usage)
+		case profile.Duration:
+			def, _ := profile.ParseDuration(d.Default)
+			v := durationValue(def)
+			fs.VarP(&v, d.Name, d.Short, usage)
+		case profile.Strings:
+			fs.StringArrayP(d.Name, d.Short, nil, usage)
+		default:
+			fs.StringP(d.Name, d.Short, d.Default, usage)
+		}
+		if d.Hidden {
+			_ = fs.MarkHidden(d.Name)
+		}
+	}
+}
+
+// NormalizeFlag lets every flag be spelled with underscores (--ca_file) and
+// accepts the seed sample's --port_override.
+func NormalizeFlag(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	name = strings.ReplaceAll(name, "_", "-")
+	if name == "port-override" {
+		name = "port"
+	}
+	return pflag.NormalizedName(name)
+}
+
+// durationValue is a time.Duration flag that also takes bare seconds.
+type durationValue time.Duration
+
+func (d *durationValue) String() string { return time.Duration(*d).String() }
+func (d *durationValue) Type() string   { return "duration" }
+func (d *durationValue) Set(s string) error {
+	v, err := profile.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = durationValue(v)
+	return nil
+}

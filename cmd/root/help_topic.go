@@ -1,0 +1,8 @@
+package root
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func addHelpTopics(root *cobra.Command) {
+}

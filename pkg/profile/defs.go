@@ -1,0 +1,96 @@
+package profile
+
+// Type is how a setting's text is parsed.
+type Type int
+
+const (
+	String Type = iota
+	Int
+	Bool
+	Duration // Go duration; a bare number means seconds
+	Strings  // repeatable flag; comma-separated in env and profiles
+)
+
+// Def describes one setting: a flag, an IOTCTL_* variable and a profile key.
+type Def struct {
+	Name      string // flag and profile key, kebab-case
+	Short     string // one-letter flag, if any
+	Type      Type
+	Default   string
+	Usage     string
+	Secret    bool     // never printed
+	Enum      []string // allowed values, when closed
+	Hidden    bool     // seed spellings and the like
+	FileValue bool     // names a file that validate should check
+}
+
+// Env is the environment variable that spells this setting.
+func (d Def) Env() string { return EnvName(d.Name) }
+
+// Defs is the one table of connection settings, in help order.
+var Defs = []Def{
+	{Name: "endpoint", Default: "localhost", Usage: "broker host, host:port or URL (mqtt:// mqtts:// ws:// wss://)"},
+	{Name: "port", Type: Int, Default: "0", Usage: "port; default from the auth method (1883 plain, 8883 mTLS, 443 ALPN/websockets/custom)"},
+	{Name: "auth", Default: "", Usage: "auth method; inferred when unambiguous", Enum: []string{"none", "userpass", "mtls", "pkcs11", "pkcs12", "winstore", "sigv4", "cognito", "custom"}},
+	{Name: "cert", Usage: "client certificate (PEM)", FileValue: true},
+	{Name: "key", Usage: "client private key (PEM)", FileValue: true},
+	{Name: "key-password", Usage: "password of an encrypted --key", Secret: true},
+	{Name: "ca-file", Usage: "CA certificates (PEM) that replace the system roots", FileValue: true},
+	{Name: "alpn", Type: Strings, Usage: "ALPN protocols (default x-amzn-mqtt-ca for mTLS on 443, mqtt for custom auth on 443)"},
+	{Name: "client-id", Usage: "MQTT client ID (default <client-id-prefix><random>)"},
+	{Name: "client-id-prefix", Default: "iotctl-", Usage: "prefix of generated client IDs (e.g. test- for the seed policy)"},
+	{Name: "username", Usage: "MQTT username"},
+	{Name: "password", Usage: "MQTT password", Secret: true},
+	{Name: "password-file", Usage: "file holding the MQTT password", FileValue: true},
+	{Name: "region", Usage: "AWS region for SigV4 (default: from the endpoint)"},
+	{Name: "aws-profile", Usage: "AWS shared-config profile for SigV4 credentials"},
+	{Name: "sts-endpoint", Usage: "STS endpoint override (whoami)"},
+	{Name: "cognito-identity-id", Usage: "Cognito identity ID (region:guid)"},
+	{Name: "cognito-login", Type: Strings, Usage: "Cognito login provider=token (repeatable)", Secret: true},
+	{Name: "cognito-endpoint", Usage: "Cognito Identity endpoint override"},
+	{Name: "authorizer-name", Usage: "custom authorizer name"},
+	{Name: "authorizer-username", Usage: "username passed to the custom authorizer"},
+	{Name: "authorizer-password", Usage: "password passed to the custom authorizer", Secret: true},
+	{Name: "token-key-name", Usage: "custom authorizer token key name"},
+	{Name: "token-value", Usage: "custom authorizer token value", Secret: true},
+	{Name: "token-signature", Usage: "custom authorizer token signature (base64)", Secret: true},
+	{Name: "no-metrics", Type: Bool, Default: "false", Usage: "leave SDK=iotctl&Version=… out of the custom-auth username"},
+	{Name: "pkcs11-lib", Usage: "PKCS#11 module (.so/.dll)", FileValue: true},
+	{Name: "pkcs11-pin", Usage: "PKCS#11 user PIN", Secret: true},
+	{Name: "pkcs11-slot", Usage: "PKCS#11 slot ID"},
+	{Name: "pkcs11-token-label", Usage: "PKCS#11 token label"},
+	{Name: "pkcs11-key-label", Usage: "PKCS#11 private key label"},
+	{Name: "pkcs12-file", Usage: "PKCS#12 (.p12/.pfx) file", FileValue: true},
+	{Name: "pkcs12-password", Usage: "PKCS#12 password", Secret: true},
+	{Name: "cert-store", Usage: `Windows certificate store path, e.g. CurrentUser\MY\<thumbprint>`},
+	{Name: "transport", Default: "tcp", Usage: "tcp or websocket, where both are possible", Enum: []string{"tcp", "websocket"}},
+	{Name: "proxy", Usage: "HTTP proxy http://[user:pass@]host:port or https://…", Secret: false},
+	{Name: "proxy-ca-file", Usage: "CA certificates of an https:// proxy", FileValue: true},
+	{Name: "proxy-host", Usage: "proxy host (seed spelling; prefer --proxy)", Hidden: true},
+	{Name: "proxy-port", Type: Int, Default: "0", Usage: "proxy port (seed spelling; prefer --proxy)", Hidden: true},
+	{Name: "keepalive", Type: Duration, Default: "60s", Usage: "keepalive interval"},
+	{Name: "session-expiry", Type: Duration, Default: "0s", Usage: "session expiry interval (0: session ends with the connection)"},
+	{Name: "clean-start", Type: Bool, Default: "true", Usage: "start a new session"},
+	{Name: "connect-timeout", Type: Duration, Default: "10s", Usage: "time allowed for one connection attempt"},
+	{Name: "receive-maximum", Type: Int, Default: "0", Usage: "QoS>0 messages the broker may send unacknowledged (0: library default)"},
+	{Name: "will-topic", Usage: "will message topic"},
+	{Name: "will-message", Usage: "will message payload"},
+	{Name: "will-qos", Type: Int, Default: "0", Usage: "will message QoS", Enum: []string{"0", "1", "2"}},
+	{Name: "will-retain", Type: Bool, Default: "false", Usage: "retain the will message"},
+	{Name: "will-delay", Type: Duration, Default: "0s", Usage: "will delay interval"},
+	{Name: "limits", Default: "auto", Usage: "client-side validation rules", Enum: []string{"auto", "aws-iot", "mqtt5"}},
+	{Name: "insecure", Type: Bool, Default: "false", Usage: "skip server certificate verification (prints a warning)"},
+	{Name: "output", Short: "o", Default: "text", Usage: "output format", Enum: []string{"text", "json"}},
+	{Name: "verbose", Short: "v", Type: Bool, Default: "false", Usage: "progress on stderr"},
+	{Name: "debug", Type: Bool, Default: "false", Usage: "packet trace on stderr (secrets redacted)"},
+}
+
+// Lookup returns the definition of a setting.
+func Lookup(name string) (Def, bool) {
+	for _, d := range Defs {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return Def{}, false
+}

@@ -1,0 +1,115 @@
+package profile
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// EnvName spells a setting as an environment variable: IOTCTL_CA_FILE.
+func EnvName(name string) string {
+	return "IOTCTL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// Resolve builds Settings from flags > IOTCTL_* env > profile > default.
+// flags is the root's persistent flag set; store may be nil (no profiles).
+// The profile is the --profile flag, else IOTCTL_PROFILE, else the current
+// one; an explicitly named profile that does not exist is an error.
+func Resolve(flags *pflag.FlagSet, store *Store) (*Settings, error) {
+	name, explicit := selectedProfile(flags)
+	var values map[string]string
+	if name == "" && store != nil {
+		cur, err := store.Current()
+		if err != nil {
+			return nil, err
+		}
+		name = cur
+	}
+	if name != "" {
+		if store == nil {
+			return nil, fmt.Errorf("%w: %q: no profile store", ErrNotFound, name)
+		}
+		v, err := store.Load(name)
+		if err != nil {
+			if !explicit {
+				err = fmt.Errorf("current profile: %w (run 'iotctl profile use NAME' to change it)", err)
+			}
+			return nil, err
+		}
+		values = v
+	}
+
+	// A fresh viper per run: flags stay the truth, nothing global.
+	v := viper.New()
+	profileMap := make(map[string]any, len(values))
+	for k, val := range values {
+		profileMap[k] = val
+	}
+	if err := v.MergeConfigMap(profileMap); err != nil {
+		return nil, err
+	}
+	s := &Settings{Profile: name}
+	typed := make(map[string]any, len(Defs))
+	for _, d := range Defs {
+		v.SetDefault(d.Name, d.Default)
+		f := flags.Lookup(d.Name)
+		if f != nil {
+			if err := v.BindPFlag(d.Name, f); err != nil {
+				return nil, err
+			}
+		}
+		if err := v.BindEnv(d.Name, d.Env()); err != nil {
+			return nil, err
+		}
+		var text string
+		if d.Type == Strings {
+			text = strings.Join(v.GetStringSlice(d.Name), ",")
+		} else {
+			text = v.GetString(d.Name)
+		}
+		src := FromDefault
+		switch {
+		case f != nil && f.Changed:
+			src = FromFlag
+		case os.Getenv(d.Env()) != "":
+			src = FromEnv
+		default:
+			if _, ok := values[d.Name]; ok {
+				src = FromProfile
+			}
+		}
+		val, err := parseValue(d, text)
+		if err != nil {
+			return nil, fmt.Errorf("%v (from %s)", err, describe(src, d, name))
+		}
+		typed[d.Name] = val
+		s.Entries = append(s.Entries, Entry{Name: d.Name, Value: text, Source: src, Secret: d.Secret})
+	}
+	s.assign(typed)
+	return s, nil
+}
+
+func selectedProfile(flags *pflag.FlagSet) (string, bool) {
+	if f := flags.Lookup("profile"); f != nil && f.Changed {
+		return f.Value.String(), true
+	}
+	if e := os.Getenv("IOTCTL_PROFILE"); e != "" {
+		return e, true
+	}
+	return "", false
+}
+
+func describe(src Source, d Def, profile string) string {
+	switch src {
+	case FromFlag:
+		return "--" + d.Name
+	case FromEnv:
+		return d.Env()
+	case FromProfile:
+		return "profile " + profile
+	}
+	return "default"
+}
