@@ -26,8 +26,8 @@ import (
 type KeyType int
 
 const (
-	EC KeyType = iota // ECDSA P-256
-	RSA               // RSA 2048
+	EC  KeyType = iota // ECDSA P-256
+	RSA                // RSA 2048
 )
 
 // CA is a certificate authority.
