@@ -1,0 +1,216 @@
+// Package gen is `iotctl policy gen`: a least-privilege AWS IoT policy.
+package gen
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/policy/shared"
+	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/policy"
+	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/spf13/cobra"
+)
+
+// Formats of the output.
+const (
+	FormatJSON           = "json"
+	FormatCloudFormation = "cloudformation"
+	FormatTerraform      = "terraform"
+)
+
+// Options are policy gen's inputs; region and client ID come from Settings.
+type Options struct {
+	IO       *cmdutil.IOStreams
+	Settings func() (*profile.Settings, error)
+
+	Account   string
+	Publish   []string
+	Subscribe []string
+	Receive   []string
+	Topics    []string
+	Retain    bool
+	Thing     bool
+	Format    string
+	Name      string
+}
+
+// NewCmdGen returns `iotctl policy gen`; runF replaces genRun in tests.
+func NewCmdGen(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Settings: f.Settings}
+	cmd := &cobra.Command{
+		Use:   "gen --client-id ID [--topic T | --publish T | --subscribe F | --receive T]... [flags]",
+		Short: "Generate a least-privilege AWS IoT policy",
+		Long: `Generate the AWS IoT policy a client needs, and no more:
+iot:Connect on client/<client-id>, iot:Publish on topic/<topic>,
+iot:Subscribe on topicfilter/<filter, as written>, iot:Receive on
+topic/<every topic the filter matches>.
+
+Policies have no + or #: for iot:Receive, + becomes * and a/# becomes
+topic/a/* and topic/a (# also matches the parent). A * crosses topic levels,
+so the policy can be wider than the filter: a note on stderr says so.
+Topics and client IDs are written as given, so * and ? keep their policy
+meaning, ${*} and ${?} are the literal characters, and policy variables such
+as ${iot:ClientId} work.
+
+The client ID is --client-id (exact, or a prefix with *, like test-*), else
+<client-id-prefix>* when a profile or IOTCTL_CLIENT_ID_PREFIX sets a prefix;
+--thing connects as client/${iot:Connection.Thing.ThingName} instead.
+The region is --region, else the endpoint's, else us-east-1.
+
+Formats:
+  json            the policy document; --account (12 digits) is required
+  cloudformation  a template with an AWS::IoT::Policy; region, account and
+                  partition are the stack's (Fn::Sub), --account not needed
+  terraform       an aws_iot_policy resource; region, account and partition
+                  come from the aws_region, aws_caller_identity and
+                  aws_partition data sources, --account not needed
+
+The policy goes to stdout, notes to stderr. A policy over 2048 characters
+(whitespace not counted) is refused, as AWS IoT would.`,
+		Example: `  # the seed sample's policy
+  iotctl policy gen --topic test/topic --client-id 'test-*' --region us-east-1 --account 123456789012
+
+  # a device that publishes telemetry and listens for commands
+  iotctl policy gen --thing --publish 'dt/${iot:Connection.Thing.ThingName}' \
+    --subscribe 'cmd/${iot:Connection.Thing.ThingName}/+' --account 123456789012
+
+  # a CloudFormation template
+  iotctl policy gen --topic test/topic --client-id 'test-*' --format cloudformation`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return genRun(opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Account, "account", "", "AWS account ID, 12 digits (required with --format json)")
+	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic to publish, subscribe and receive on (repeatable)")
+	fl.StringArrayVar(&opts.Publish, "publish", nil, "topic to publish to, no wildcards (repeatable)")
+	fl.StringArrayVar(&opts.Subscribe, "subscribe", nil, "topic filter to subscribe to, + and # allowed (repeatable)")
+	fl.StringArrayVar(&opts.Receive, "receive", nil, "topic, or filter, to receive from without subscribing here (repeatable)")
+	fl.BoolVar(&opts.Retain, "retain", false, "also allow retained publishes (iot:RetainPublish)")
+	fl.BoolVar(&opts.Thing, "thing", false, "connect as the thing name: client/${iot:Connection.Thing.ThingName}")
+	fl.StringVar(&opts.Format, "format", FormatJSON, "output format: json, cloudformation or terraform")
+	fl.StringVar(&opts.Name, "name", "", "policy name for cloudformation (default: generated) and terraform (default: iotctl-policy)")
+	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{FormatJSON, FormatCloudFormation, FormatTerraform}, cobra.ShellCompDirectiveNoFileComp
+	})
+	return cmd
+}
+
+var nameRE = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
+
+func genRun(opts *Options) error {
+	s, err := opts.Settings()
+	if err != nil {
+		return err
+	}
+	switch opts.Format {
+	case FormatJSON, FormatCloudFormation, FormatTerraform:
+	default:
+		return errs.Usagef("policy gen: invalid --format %q: want json, cloudformation or terraform", opts.Format)
+	}
+	if opts.Name != "" && !nameRE.MatchString(opts.Name) {
+		return errs.Usagef("policy gen: invalid --name %q: use at most 128 letters, digits and _+=,.@-", opts.Name)
+	}
+	if opts.Account != "" && !shared.ValidAccount(opts.Account) {
+		return errs.Usagef("policy gen: invalid --account %q: want the 12-digit AWS account ID", opts.Account)
+	}
+	region := shared.Region(s)
+	if region != "" && !shared.ValidRegion(region) {
+		return errs.Usagef("policy gen: invalid region %q: want an AWS region like us-east-1", region)
+	}
+	var notes []string
+	gen := policy.GenOptions{
+		ClientID: clientID(s), Thing: opts.Thing,
+		Publish: opts.Publish, Subscribe: opts.Subscribe, Receive: opts.Receive,
+		Topics: opts.Topics, Retain: opts.Retain,
+	}
+	if opts.Thing && s.ClientID != "" {
+		notes = append(notes, fmt.Sprintf("client ID %s is not used: --thing connects as the thing name", s.ClientID))
+	}
+	if !opts.Thing && gen.ClientID == "" {
+		return errs.Usagef("policy gen: no client ID: give --client-id (exact, or a prefix with *, like 'test-*') or --thing")
+	}
+
+	var out []byte
+	switch opts.Format {
+	case FormatJSON:
+		if opts.Account == "" {
+			return errs.Usagef("policy gen: --account is required (12 digits) with --format json: give your AWS account ID, or use --format cloudformation or terraform")
+		}
+		if region == "" {
+			region = shared.DefaultRegion
+			notes = append(notes, "region "+region+" (default): give --region for another")
+		}
+		gen.Region, gen.Account = region, opts.Account
+		doc, more, err := policy.Generate(gen)
+		if err != nil {
+			return err
+		}
+		notes = append(notes, more...)
+		if out, err = doc.JSON(); err != nil {
+			return err
+		}
+		if err := policy.CheckSize(out); err != nil {
+			return err
+		}
+	default:
+		if opts.Account != "" {
+			notes = append(notes, "--account is not used with --format "+opts.Format+": the deploying account is")
+		}
+		out, notes, err = templated(opts, gen, region, notes)
+		if err != nil {
+			return err
+		}
+	}
+	for _, n := range notes {
+		fmt.Fprintf(opts.IO.ErrOut, "iotctl: note: %s\n", n)
+	}
+	_, err = opts.IO.Out.Write(out)
+	return err
+}
+
+// clientID is --client-id, else an explicitly set prefix followed by *.
+func clientID(s *profile.Settings) string {
+	if s.ClientID != "" {
+		return s.ClientID
+	}
+	if s.IsSet("client-id-prefix") && s.ClientIDPrefix != "" {
+		return s.ClientIDPrefix + "*"
+	}
+	return ""
+}
+
+// templated renders a cloudformation or terraform policy, checking its
+// size once deployed: with the region given, else a long one.
+func templated(opts *Options, gen policy.GenOptions, region string, notes []string) ([]byte, []string, error) {
+	sizing := gen
+	sizing.Region, sizing.Account = region, "123456789012"
+	if sizing.Region == "" {
+		sizing.Region = "ap-southeast-1"
+	}
+	doc, more, err := policy.Generate(sizing)
+	if err != nil {
+		return nil, nil, err
+	}
+	notes = append(notes, more...)
+	data, err := doc.JSON()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := policy.CheckSize(data); err != nil {
+		return nil, nil, err
+	}
+	var out []byte
+	if opts.Format == FormatCloudFormation {
+		out, err = cloudFormation(gen, opts.Name)
+	} else {
+		out, err = terraform(gen, opts.Name)
+	}
+	return out, notes, err
+}

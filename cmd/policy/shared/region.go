@@ -1,0 +1,46 @@
+// Package shared holds what policy gen and policy check share.
+package shared
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/iotctl/iotctl/pkg/profile"
+)
+
+// DefaultRegion is used when neither --region nor an AWS IoT endpoint
+// names one.
+const DefaultRegion = "us-east-1"
+
+var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// ValidRegion reports whether r looks like an AWS region (us-east-1).
+func ValidRegion(r string) bool { return regionRE.MatchString(r) }
+
+var accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+
+// ValidAccount reports whether a is a 12-digit AWS account ID.
+func ValidAccount(a string) bool { return accountRE.MatchString(a) }
+
+// Region is the --region setting, else the region of an AWS IoT endpoint
+// (xxx-ats.iot.<region>.amazonaws.com), else "".
+func Region(s *profile.Settings) string {
+	if s.Region != "" {
+		return s.Region
+	}
+	ep, err := profile.ParseEndpoint(s.Endpoint)
+	if err != nil {
+		return ""
+	}
+	return regionFromHost(ep.Host)
+}
+
+func regionFromHost(host string) string {
+	labels := strings.Split(strings.ToLower(host), ".")
+	for i := 0; i+2 < len(labels); i++ {
+		if labels[i] == "iot" && labels[i+2] == "amazonaws" && ValidRegion(labels[i+1]) {
+			return labels[i+1]
+		}
+	}
+	return ""
+}
