@@ -1,0 +1,279 @@
+// Package proxy dials through an HTTP CONNECT proxy: Basic auth when the
+// proxy URL has a user, TLS to the proxy for https:// URLs. The tunnel it
+// returns carries whatever comes next (TLS or a websocket to the broker).
+// Proxy passwords never appear in errors: print a proxy URL with Redacted.
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/iotctl/iotctl/pkg/errs"
+)
+
+// Config is how to reach the proxy.
+type Config struct {
+	// URL is http://[user:pass@]host:port or https://…; a missing port
+	// means 80 or 443.
+	URL *url.URL
+	// RootCAs verify an https:// proxy; nil means the system roots.
+	RootCAs *x509.CertPool
+	// Timeout bounds the whole dial (TCP, TLS, CONNECT); 0: only ctx.
+	Timeout time.Duration
+}
+
+// Dial opens a tunnel to target (host:port) through the proxy. Errors are
+// of kind Connect, including a proxy's refusal (407 and any non-2xx).
+func Dial(ctx context.Context, cfg Config, target string) (net.Conn, error) {
+	if cfg.URL == nil {
+		return nil, errs.Usagef("proxy: no proxy URL")
+	}
+	addr, err := hostPort(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
+		defer cancel()
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return nil, ctx.Err()
+		}
+		return nil, errs.Connectf("proxy %s: %v: check --proxy", addr, unwrapOpErr(err))
+	}
+	tunnel, err := handshake(ctx, conn, cfg, addr, target)
+	if err != nil {
+		conn.Close()
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	return tunnel, nil
+}
+
+// handshake does TLS to an https:// proxy, then the CONNECT exchange, on
+// conn; the context's end interrupts it.
+func handshake(ctx context.Context, conn net.Conn, cfg Config, addr, target string) (net.Conn, error) {
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if cfg.URL.Scheme == "https" {
+		tc := tls.Client(conn, &tls.Config{ServerName: cfg.URL.Hostname(), RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, errs.Connectf("proxy %s: TLS handshake: %w: check the proxy's certificate, or --proxy-ca-file", addr, ctxErr(ctx, err))
+		}
+		conn = tc
+	}
+
+	var req strings.Builder
+	fmt.Fprintf(&req, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", target, target)
+	if u := cfg.URL.User; u != nil {
+		pass, _ := u.Password()
+		cred := base64.StdEncoding.EncodeToString([]byte(u.Username() + ":" + pass))
+		fmt.Fprintf(&req, "Proxy-Authorization: Basic %s\r\n", cred)
+	}
+	req.WriteString("\r\n")
+	if _, err := conn.Write([]byte(req.String())); err != nil {
+		return nil, errs.Connectf("proxy %s: send CONNECT to %s: %w", addr, target, ctxErr(ctx, err))
+	}
+
+	br := bufio.NewReader(conn)
+	tp := textproto.NewReader(br)
+	status, err := tp.ReadLine()
+	if err == nil {
+		_, err = tp.ReadMIMEHeader()
+	}
+	if err != nil {
+		return nil, errs.Connectf("proxy %s: read the reply to CONNECT %s: %w: is %s an HTTP proxy?", addr, target, ctxErr(ctx, err), addr)
+	}
+	code, ok := statusCode(status)
+	if !ok {
+		return nil, errs.Connectf("proxy %s: malformed reply to CONNECT %s: %q: is %s an HTTP proxy?", addr, target, printable(status), addr)
+	}
+	if code < 200 || code > 299 {
+		hint := ""
+		switch {
+		// tinyproxy answers a wrong password with 401, a missing one with 407.
+		case (code == 407 || code == 401) && cfg.URL.User != nil:
+			hint = ": check the proxy user and password"
+		case code == 407 || code == 401:
+			hint = ": the proxy wants a user and password: give --proxy http://user:pass@host:port"
+		case code == 403:
+			hint = ": the proxy does not allow this destination or port"
+		}
+		return nil, errs.Connectf("proxy %s refused CONNECT to %s: %s%s", addr, target, printable(status), hint)
+	}
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		return nil, errs.Connectf("proxy %s: %v", addr, err)
+	}
+	if !stop() {
+		// The context ended as the exchange finished: the deadline it set may
+		// have landed after the reset above.
+		return nil, ctx.Err()
+	}
+	if br.Buffered() > 0 {
+		return &bufferedConn{Conn: conn, r: br}, nil
+	}
+	return conn, nil
+}
+
+// bufferedConn first returns the bytes the broker sent right behind the
+// proxy's reply, which the reply's reader already holds.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) {
+	if c.r != nil {
+		if c.r.Buffered() > 0 {
+			return c.r.Read(p)
+		}
+		c.r = nil
+	}
+	return c.Conn.Read(p)
+}
+
+// statusCode reads the code of an HTTP/1.x status line.
+func statusCode(line string) (int, bool) {
+	proto, rest, ok := strings.Cut(line, " ")
+	if !ok || !strings.HasPrefix(proto, "HTTP/1.") {
+		return 0, false
+	}
+	codeText, _, _ := strings.Cut(rest, " ")
+	code, err := strconv.Atoi(codeText)
+	if err != nil || len(codeText) != 3 {
+		return 0, false
+	}
+	return code, true
+}
+
+// printable keeps a proxy's text fit for a one-line error.
+func printable(s string) string {
+	const max = 120
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
+}
+
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+func unwrapOpErr(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}
+
+func hostPort(u *url.URL) (string, error) {
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", errs.Usagef("proxy %s: scheme %q is not http or https", u.Redacted(), u.Scheme)
+	}
+	host := u.Hostname()
+	if host == "" {
+		return "", errs.Usagef("proxy %s: no host", u.Redacted())
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// Parse reads the proxy settings: --proxy as http://[user:pass@]host:port
+// or https://… (host:port alone means http://), or the seed sample's
+// --proxy_host and --proxy_port. It returns nil when no proxy is set.
+func Parse(proxy, host string, port int) (*url.URL, error) {
+	if proxy != "" && (host != "" || port != 0) {
+		return nil, errs.Usagef("proxy: both --proxy and --proxy-host/--proxy-port are set: give only --proxy")
+	}
+	if proxy == "" {
+		switch {
+		case host == "" && port == 0:
+			return nil, nil
+		case host == "":
+			return nil, errs.Usagef("proxy: --proxy-port %d without --proxy-host: give both, or --proxy http://host:port", port)
+		case port == 0:
+			return nil, errs.Usagef("proxy: --proxy-host %s without --proxy-port: give both, or --proxy http://host:port", host)
+		case port < 0 || port > 65535:
+			return nil, errs.Usagef("proxy: --proxy-port %d is not a port (1-65535)", port)
+		case strings.ContainsAny(host, "/@?# "):
+			return nil, errs.Usagef("proxy: --proxy-host %q is not a host name", host)
+		}
+		return &url.URL{Scheme: "http", Host: net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(port))}, nil
+	}
+	text := proxy
+	if !strings.Contains(text, "://") {
+		text = "http://" + text
+	}
+	shown := redact(proxy)
+	u, err := url.Parse(text)
+	if err != nil {
+		return nil, errs.Usagef("proxy %s: not a URL: give --proxy http://[user:pass@]host:port", shown)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, errs.Usagef("proxy %s: scheme %s:// is not supported: give an http:// or https:// proxy", shown, u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return nil, errs.Usagef("proxy %s: no host: give --proxy http://[user:pass@]host:port", shown)
+	}
+	p := u.Port()
+	if p == "" {
+		return nil, errs.Usagef("proxy %s: no port: give --proxy %s://host:port", shown, u.Scheme)
+	}
+	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+		return nil, errs.Usagef("proxy %s: port %s is not 1-65535", shown, p)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return nil, errs.Usagef("proxy %s: a proxy URL has no path, query or fragment: give --proxy http://[user:pass@]host:port", shown)
+	}
+	u.Path = ""
+	return u, nil
+}
+
+// redact hides what might be a password in a proxy setting that may not
+// even parse: everything between :// and the last @.
+func redact(s string) string {
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
+		return s
+	}
+	start := strings.Index(s, "://")
+	if start < 0 || start > at {
+		start = 0
+	} else {
+		start += 3
+	}
+	return s[:start] + "****" + s[at:]
+}
