@@ -1,8 +1,281 @@
 package root
 
 import (
+	"fmt"
+	"strings"
+
+	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/spf13/cobra"
 )
 
+// addHelpTopics adds the topics of 'iotctl help <topic>': commands with no
+// Run, which cobra lists under "Additional help topics".
 func addHelpTopics(root *cobra.Command) {
+	root.AddCommand(
+		newHelpTopic("exit-codes", "Exit codes and what they mean", exitCodesHelp()),
+		newHelpTopic("environment", "IOTCTL_* environment variables", environmentHelp()),
+		newHelpTopic("profiles", "Profile files: format, selection, precedence, examples", profilesHelp()),
+	)
+	root.SetHelpCommand(newCmdHelp())
+}
+
+func newHelpTopic(name, short, long string) *cobra.Command {
+	cmd := &cobra.Command{Use: name, Short: short, Long: long}
+	cmd.SetHelpFunc(func(c *cobra.Command, _ []string) {
+		fmt.Fprint(c.OutOrStdout(), c.Long)
+	})
+	cmd.SetUsageFunc(func(c *cobra.Command) error {
+		_, err := fmt.Fprint(c.OutOrStderr(), c.Long)
+		return err
+	})
+	return cmd
+}
+
+// newCmdHelp replaces cobra's help command, which prints usage and exits 0
+// for an unknown topic; here that is a usage error. It also completes topics.
+func newCmdHelp() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command | topic]",
+		Short: "Help about any command or topic",
+		Long: `Help about any command, or one of the topics: exit-codes, environment,
+profiles. 'iotctl help <command>' is the same as 'iotctl <command> --help'.`,
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []cobra.Completion
+			for _, sub := range cmd.Commands() {
+				if (sub.IsAvailableCommand() || sub.IsAdditionalHelpTopicCommand()) && strings.HasPrefix(sub.Name(), toComplete) {
+					out = append(out, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, _, err := c.Root().Find(args)
+			if cmd == nil || err != nil {
+				return errs.Usagef("unknown help topic %q: run 'iotctl help' for the commands and topics", strings.Join(args, " "))
+			}
+			cmd.InitDefaultHelpFlag()
+			cmd.InitDefaultVersionFlag()
+			return cmd.Help()
+		},
+	}
+}
+
+func exitCodesHelp() string {
+	var b strings.Builder
+	b.WriteString(`iotctl exits with one of these codes, so scripts can tell what went wrong:
+
+`)
+	for _, e := range cmdutil.ExitCodes {
+		fmt.Fprintf(&b, "  %-5d %s\n", e.Code, e.Meaning)
+	}
+	b.WriteString(`
+An error prints one line on stderr:
+
+  iotctl: <what failed>: <why>[: <what to do>]
+
+with the broker's reason code by name and number, and its reason string when
+it sent one. Data (messages, JSON) goes to stdout, never mixed with errors.
+`)
+	return b.String()
+}
+
+func environmentHelp() string {
+	var b strings.Builder
+	b.WriteString(`Every connection setting is a flag, an IOTCTL_* environment variable and a
+profile key, in that precedence: flag > env > profile > default. The variable
+is the flag's name in upper case with - as _ (--ca-file is IOTCTL_CA_FILE).
+Empty variables are ignored.
+
+Selection of the profile and its folder:
+
+`)
+	row := func(name, text string) { fmt.Fprintf(&b, "  %-27s %s\n", name, text) }
+	row("IOTCTL_PROFILE", "profile to use, like --profile (default: the current one, see 'profile use')")
+	row("IOTCTL_HOME", "folder of profiles/ and current (default: ~/.iotctl)")
+	b.WriteString("\nSettings:\n\n")
+	for _, d := range profile.Defs {
+		text := d.Usage
+		if len(d.Enum) > 0 {
+			text += ": " + strings.Join(d.Enum, ", ")
+		}
+		if d.Default != "" && d.Default != "0" && d.Default != "false" && d.Default != "0s" {
+			text += " (default " + d.Default + ")"
+		}
+		if d.Secret {
+			text += " [secret]"
+		}
+		row(d.Env(), text)
+	}
+	var secrets []string
+	for _, d := range profile.Defs {
+		if d.Secret {
+			secrets = append(secrets, d.Env())
+		}
+	}
+	fmt.Fprintf(&b, `
+Secrets (%s)
+are read from the environment like every other setting, and are never
+printed: 'iotctl profile show' and -v/--debug output show them as ****.
+Prefer these variables, or --password-file, to flags, which other users of the
+machine can see in the process list.
+
+Formats: lists (IOTCTL_ALPN, IOTCTL_COGNITO_LOGIN) are comma-separated;
+booleans are true/false or 1/0; durations are 30s, 5m, 1h or a bare number of
+seconds.
+
+The sigv4 and cognito methods also use the AWS SDK's own configuration
+(AWS_PROFILE, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+AWS_SESSION_TOKEN, ~/.aws/config) for what the IOTCTL_* settings leave open.
+`, wrapList(secrets, 70))
+	return b.String()
+}
+
+// wrapList joins items with ", ", breaking lines before width.
+func wrapList(items []string, width int) string {
+	var b strings.Builder
+	line := 0
+	for i, it := range items {
+		if i > 0 {
+			b.WriteByte(',')
+			if line+2+len(it) > width {
+				b.WriteByte('\n')
+				line = 0
+			} else {
+				b.WriteByte(' ')
+				line += 2
+			}
+		}
+		b.WriteString(it)
+		line += len(it)
+	}
+	return b.String()
+}
+
+// ProfileExample is one example profile of 'iotctl help profiles'.
+type ProfileExample struct {
+	Name, Title, YAML string
+}
+
+// ProfileExamples are the examples of 'iotctl help profiles', one per auth
+// method; tests check that each parses as a profile.
+var ProfileExamples = []ProfileExample{
+	{"local", "none: a plain MQTT broker, e.g. 'iotctl broker' or mosquitto", `endpoint: localhost
+port: 1883
+auth: none
+`},
+	{"broker", "userpass: username and password over TLS", `endpoint: mqtts://broker.example.com:8883
+auth: userpass
+username: alice
+password-file: ~/.iotctl/alice.password   # or IOTCTL_PASSWORD
+ca-file: ~/certs/broker-ca.pem
+`},
+	{"dev", "mtls: an AWS IoT thing certificate on port 8883", `endpoint: a1b2c3d4e5f6g7-ats.iot.us-east-1.amazonaws.com
+auth: mtls
+cert: ~/certs/thing.cert.pem
+key: ~/certs/thing.private.key
+ca-file: ~/certs/AmazonRootCA1.pem
+client-id-prefix: test-
+`},
+	{"dev443", "mtls on port 443 with ALPN, through firewalls that only open 443", `endpoint: a1b2c3d4e5f6g7-ats.iot.us-east-1.amazonaws.com
+auth: mtls
+port: 443
+alpn: x-amzn-mqtt-ca
+cert: ~/certs/thing.cert.pem
+key: ~/certs/thing.private.key
+ca-file: ~/certs/AmazonRootCA1.pem
+`},
+	{"hsm", "pkcs11: the private key stays in a token (softhsm2, a YubiKey, a TPM); PIN from IOTCTL_PKCS11_PIN", `endpoint: a1b2c3d4e5f6g7-ats.iot.us-east-1.amazonaws.com
+auth: pkcs11
+pkcs11-lib: /usr/lib/softhsm/libsofthsm2.so
+pkcs11-token-label: iot
+pkcs11-key-label: thing-key
+cert: ~/certs/thing.cert.pem
+ca-file: ~/certs/AmazonRootCA1.pem
+`},
+	{"p12", "pkcs12: certificate and key in one .p12/.pfx file; password from IOTCTL_PKCS12_PASSWORD", `endpoint: a1b2c3d4e5f6g7-ats.iot.us-east-1.amazonaws.com
+auth: pkcs12
+pkcs12-file: ~/certs/thing.p12
+ca-file: ~/certs/AmazonRootCA1.pem
+`},
+	{"win", "winstore: a certificate in the Windows certificate store, by thumbprint", `endpoint: a1b2c3d4e5f6g7-ats.iot.us-east-1.amazonaws.com
+auth: winstore
+cert-store: CurrentUser\MY\9f2c4e1a7b3d5c6e8f0a1b2c3d4e5f6a7b8c9d0e
+`},
+	{"iam", "sigv4: IAM credentials, MQTT over a signed websocket on 443", `endpoint: a1b2c3d4e5f6g7-ats.iot.us-east-1.amazonaws.com
+auth: sigv4
+region: us-east-1
+aws-profile: iot-dev
+`},
+	{"guest", "cognito: a Cognito identity's credentials, over a signed websocket", `endpoint: a1b2c3d4e5f6g7-ats.iot.us-east-1.amazonaws.com
+auth: cognito
+region: us-east-1
+cognito-identity-id: us-east-1:0a1b2c3d-4e5f-6789-abcd-ef0123456789
+# logins for authenticated identities: IOTCTL_COGNITO_LOGIN=provider=token
+`},
+	{"authz", "custom: a custom authorizer; token and signature from IOTCTL_TOKEN_VALUE and IOTCTL_TOKEN_SIGNATURE", `endpoint: a1b2c3d4e5f6g7-ats.iot.us-east-1.amazonaws.com
+auth: custom
+port: 443
+authorizer-name: MyAuthorizer
+token-key-name: x-token
+authorizer-username: device-42
+transport: tcp            # or websocket
+`},
+}
+
+func profilesHelp() string {
+	var b strings.Builder
+	b.WriteString(`A profile is a named set of connection settings, so that
+
+  iotctl --profile dev pub -t test/topic -m hello
+
+needs no other flags. Profiles live in one YAML file each:
+
+  ~/.iotctl/profiles/<name>.yaml    (or $IOTCTL_HOME/profiles/<name>.yaml)
+  ~/.iotctl/current                 the name of the current profile
+
+Names are lower-case letters, digits, - and _ (at most 64). The folders are
+created with mode 0700 and the files 0600; iotctl warns when a profile file
+is readable by others. Files are written to a temporary file and renamed, so
+an interrupted write never leaves half a profile.
+
+A file holds setting: value lines, with the names of 'iotctl help environment'
+(ca_file is accepted for ca-file). An unknown key is an error that names the
+closest valid one. Lists are YAML lists or comma-separated; durations are 30s,
+5m, 1h or seconds; a leading ~ in a file path is the home folder.
+
+Selection: --profile NAME, else IOTCTL_PROFILE, else the current profile
+('iotctl profile use NAME'), else none.
+Precedence of each setting: flag > IOTCTL_* variable > profile > default.
+'iotctl profile show' prints every effective setting with its source.
+
+Manage profiles with:
+
+  iotctl profile set NAME key=value...    create or update (a bare secret key reads stdin)
+  iotctl profile unset NAME key...        remove keys
+  iotctl profile use NAME                 select the current profile
+  iotctl profile list                     list; * marks the current one
+  iotctl profile show [NAME]              effective settings and sources, secrets as ****
+  iotctl profile validate [NAME]          check the files a profile names
+  iotctl profile delete NAME              delete
+
+Secrets (password, key-password, pkcs11-pin, pkcs12-password, token-value,
+token-signature, authorizer-password, cognito-login) may be stored in a
+profile, in plain text protected by the file mode; the IOTCTL_* variables
+keep them out of files.
+
+Examples, one per auth method (--auth; inferred when unambiguous):
+`)
+	for _, ex := range ProfileExamples {
+		fmt.Fprintf(&b, "\n# %s — ~/.iotctl/profiles/%s.yaml\n", ex.Title, ex.Name)
+		for line := range strings.Lines(ex.YAML) {
+			b.WriteString("  " + line)
+		}
+	}
+	return b.String()
 }

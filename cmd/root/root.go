@@ -3,9 +3,11 @@ package root
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
@@ -67,16 +69,34 @@ func Main() int {
 	return cmdutil.ExitCode(err)
 }
 
-func versionLine() string {
-	line := "iotctl " + build.Version
-	if build.Commit != "" {
-		line += " (" + build.Commit
-		if build.Date != "" {
-			line += ", " + build.Date
+// versionInfo is what `iotctl version -o json` prints.
+type versionInfo struct {
+	Version  string `json:"version"`
+	Commit   string `json:"commit"`
+	Date     string `json:"date"`
+	Go       string `json:"go"`
+	Platform string `json:"platform"`
+}
+
+func currentVersion() versionInfo {
+	unknown := func(s string) string {
+		if s == "" {
+			return "unknown"
 		}
-		line += ")"
+		return s
 	}
-	return line
+	return versionInfo{
+		Version:  unknown(build.Version),
+		Commit:   unknown(build.Commit),
+		Date:     unknown(build.Date),
+		Go:       runtime.Version(),
+		Platform: runtime.GOOS + "/" + runtime.GOARCH,
+	}
+}
+
+func versionLine() string {
+	v := currentVersion()
+	return fmt.Sprintf("iotctl %s (commit %s, built %s, %s %s)", v.Version, v.Commit, v.Date, v.Go, v.Platform)
 }
 
 func newCmdVersion(f *cmdutil.Factory) *cobra.Command {
@@ -85,23 +105,37 @@ func newCmdVersion(f *cmdutil.Factory) *cobra.Command {
 		Short: "Print the version, commit and build date",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprintln(f.IOStreams.Out, versionLine())
+			// Flags and env only: a broken profile must not hide the version.
+			s, err := profile.ResolveNamed(f.Flags, nil, "")
+			if err != nil {
+				return cmdutil.FlagError(err)
+			}
+			if s.Output == "json" {
+				enc := json.NewEncoder(f.IOStreams.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(currentVersion())
+			}
+			_, err = fmt.Fprintln(f.IOStreams.Out, versionLine())
 			return err
 		},
 	}
 }
 
-// registerCompletions completes profile names and enum values.
+// registerCompletions completes profile names and enum values; file-valued
+// settings complete file names, the other free-text ones nothing.
 func registerCompletions(cmd *cobra.Command, f *cmdutil.Factory) {
 	_ = cmd.RegisterFlagCompletionFunc("profile", CompleteProfiles(f))
 	for _, d := range profile.Defs {
-		if len(d.Enum) == 0 {
-			continue
+		switch {
+		case len(d.Enum) > 0:
+			values := d.Enum
+			_ = cmd.RegisterFlagCompletionFunc(d.Name, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+				return values, cobra.ShellCompDirectiveNoFileComp
+			})
+		case d.Type == profile.Bool, d.FileValue:
+		default:
+			_ = cmd.RegisterFlagCompletionFunc(d.Name, cobra.NoFileCompletions)
 		}
-		values := d.Enum
-		_ = cmd.RegisterFlagCompletionFunc(d.Name, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-			return values, cobra.ShellCompDirectiveNoFileComp
-		})
 	}
 }
 

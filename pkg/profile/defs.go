@@ -1,5 +1,10 @@
 package profile
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Type is how a setting's text is parsed.
 type Type int
 
@@ -93,4 +98,19 @@ func Lookup(name string) (Def, bool) {
 		}
 	}
 	return Def{}, false
+}
+
+// NormalizeKey spells a setting name the canonical way: lower case,
+// kebab-case (ca_file and CA_FILE are ca-file), as flags accept too.
+func NormalizeKey(key string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimSpace(key), "_", "-"))
+}
+
+// LookupKey finds a setting by any accepted spelling of its name; an unknown
+// name is an ErrUnknownKey error that suggests the closest valid one.
+func LookupKey(key string) (Def, error) {
+	if d, ok := Lookup(NormalizeKey(key)); ok {
+		return d, nil
+	}
+	return Def{}, fmt.Errorf("%w %q: did you mean %q? ('iotctl help environment' lists them all)", ErrUnknownKey, key, Closest(key))
 }

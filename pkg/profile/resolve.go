@@ -3,6 +3,7 @@ package profile
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -19,7 +20,22 @@ func EnvName(name string) string {
 // The profile is the --profile flag, else IOTCTL_PROFILE, else the current
 // one; an explicitly named profile that does not exist is an error.
 func Resolve(flags *pflag.FlagSet, store *Store) (*Settings, error) {
+	if flags == nil {
+		flags = pflag.NewFlagSet("none", pflag.ContinueOnError)
+	}
 	name, explicit := selectedProfile(flags)
+	return resolve(flags, store, name, explicit)
+}
+
+// ResolveNamed resolves as if --profile name had been given.
+func ResolveNamed(flags *pflag.FlagSet, store *Store, name string) (*Settings, error) {
+	if flags == nil {
+		flags = pflag.NewFlagSet("none", pflag.ContinueOnError)
+	}
+	return resolve(flags, store, name, true)
+}
+
+func resolve(flags *pflag.FlagSet, store *Store, name string, explicit bool) (*Settings, error) {
 	var values map[string]string
 	if name == "" && store != nil {
 		cur, err := store.Current()
@@ -66,9 +82,18 @@ func Resolve(flags *pflag.FlagSet, store *Store) (*Settings, error) {
 		}
 		var text string
 		if d.Type == Strings {
-			text = strings.Join(v.GetStringSlice(d.Name), ",")
+			// Repeated flags arrive as items, env and profile text as one
+			// comma-separated string: normalise both to "a,b".
+			var items []string
+			for _, item := range v.GetStringSlice(d.Name) {
+				items = append(items, SplitList(item)...)
+			}
+			text = strings.Join(items, ",")
 		} else {
 			text = v.GetString(d.Name)
+		}
+		if d.FileValue {
+			text = ExpandHome(text)
 		}
 		src := FromDefault
 		switch {
@@ -83,13 +108,26 @@ func Resolve(flags *pflag.FlagSet, store *Store) (*Settings, error) {
 		}
 		val, err := parseValue(d, text)
 		if err != nil {
-			return nil, fmt.Errorf("%v (from %s)", err, describe(src, d, name))
+			return nil, fmt.Errorf("%w (from %s)", err, describe(src, d, name))
 		}
 		typed[d.Name] = val
 		s.Entries = append(s.Entries, Entry{Name: d.Name, Value: text, Source: src, Secret: d.Secret})
 	}
 	s.assign(typed)
 	return s, nil
+}
+
+// ExpandHome replaces a leading ~ in a file path by the home folder.
+func ExpandHome(path string) string {
+	rest, ok := strings.CutPrefix(path, "~")
+	if !ok || (rest != "" && rest[0] != '/' && rest[0] != filepath.Separator) {
+		return path
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return path
+	}
+	return filepath.Join(home, rest)
 }
 
 func selectedProfile(flags *pflag.FlagSet) (string, bool) {

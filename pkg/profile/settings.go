@@ -127,7 +127,7 @@ func (s *Settings) String() string {
 // parseValue checks text against a definition and returns the typed value.
 func parseValue(d Def, text string) (any, error) {
 	if len(d.Enum) > 0 && text != "" && !contains(d.Enum, text) {
-		return nil, fmt.Errorf("invalid value %q for %s: want one of %s", text, d.Name, strings.Join(d.Enum, ", "))
+		return nil, fmt.Errorf("%w %q for %s: want one of %s", ErrInvalidValue, text, d.Name, strings.Join(d.Enum, ", "))
 	}
 	switch d.Type {
 	case Int:
@@ -136,10 +136,10 @@ func parseValue(d Def, text string) (any, error) {
 		}
 		n, err := strconv.Atoi(text)
 		if err != nil {
-			return nil, fmt.Errorf("invalid value %q for %s: want a whole number", text, d.Name)
+			return nil, fmt.Errorf("%w %q for %s: want a whole number", ErrInvalidValue, text, d.Name)
 		}
 		if n < 0 {
-			return nil, fmt.Errorf("invalid value %q for %s: must not be negative", text, d.Name)
+			return nil, fmt.Errorf("%w %q for %s: must not be negative", ErrInvalidValue, text, d.Name)
 		}
 		return n, nil
 	case Bool:
@@ -148,19 +148,29 @@ func parseValue(d Def, text string) (any, error) {
 		}
 		v, err := strconv.ParseBool(text)
 		if err != nil {
-			return nil, fmt.Errorf("invalid value %q for %s: want true or false", text, d.Name)
+			return nil, fmt.Errorf("%w %q for %s: want true or false", ErrInvalidValue, text, d.Name)
 		}
 		return v, nil
 	case Duration:
 		v, err := ParseDuration(text)
 		if err != nil {
-			return nil, fmt.Errorf("invalid value %q for %s: want a duration like 30s, 5m or 1h (a bare number is seconds)", text, d.Name)
+			return nil, fmt.Errorf("%w %q for %s: want a duration like 30s, 5m or 1h (a bare number is seconds)", ErrInvalidValue, text, d.Name)
 		}
 		return v, nil
 	case Strings:
 		return SplitList(text), nil
 	}
 	return text, nil
+}
+
+// ValidateValue checks text as a value of the named setting (type, enum).
+func ValidateValue(name, text string) error {
+	d, err := LookupKey(name)
+	if err != nil {
+		return err
+	}
+	_, err = parseValue(d, text)
+	return err
 }
 
 // ParseDuration parses a Go duration; a bare non-negative number means seconds.

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -19,6 +23,8 @@ var (
 	ErrInvalidName = errors.New("invalid profile name")
 	ErrUnknownKey  = errors.New("unknown setting")
 	ErrMalformed   = errors.New("malformed profile")
+	// ErrInvalidValue is a value of the wrong type or outside a setting's enum.
+	ErrInvalidValue = errors.New("invalid value")
 )
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -43,12 +49,27 @@ func DefaultDir() string {
 	return filepath.Join(home, ".iotctl")
 }
 
-// ValidateName checks a profile name: lower-case letters, digits, - and _.
+// ValidateName checks a profile name: lower-case letters, digits, - and _,
+// and not a name Windows reserves for devices (con, nul, com1, …).
 func ValidateName(name string) error {
 	if !nameRE.MatchString(name) {
 		return fmt.Errorf("%w %q: use lower-case letters, digits, - and _ (at most 64, starting with a letter or digit)", ErrInvalidName, name)
 	}
+	if reservedName(name) {
+		return fmt.Errorf("%w %q: Windows reserves that name for a device; choose another", ErrInvalidName, name)
+	}
 	return nil
+}
+
+func reservedName(name string) bool {
+	switch name {
+	case "con", "prn", "aux", "nul":
+		return true
+	}
+	if len(name) == 4 && (strings.HasPrefix(name, "com") || strings.HasPrefix(name, "lpt")) {
+		return name[3] >= '1' && name[3] <= '9'
+	}
+	return false
 }
 
 func (s *Store) profilesDir() string     { return filepath.Join(s.Dir, "profiles") }
@@ -104,13 +125,15 @@ func (s *Store) Load(name string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read profile %s: %w", path, err)
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+	// Windows reports every file as 0666: its ACLs are not mode bits.
+	if fi, err := os.Stat(path); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
 		s.warn("profile file %s is readable by others (mode %04o): run chmod 600 %s", path, fi.Mode().Perm(), path)
 	}
 	return Parse(path, data)
 }
 
-// Parse decodes a profile file's bytes; path is only used in errors.
+// Parse decodes a profile file's bytes; path is only used in errors. Keys may
+// be spelled with underscores (ca_file); the result uses canonical names.
 func Parse(path string, data []byte) (map[string]string, error) {
 	var raw map[string]any
 	if err := yaml.Unmarshal(data, &raw); err != nil {
@@ -118,19 +141,24 @@ func Parse(path string, data []byte) (map[string]string, error) {
 		return nil, fmt.Errorf("%w %s: %s: fix the YAML (key: value per line)", ErrMalformed, path, msg)
 	}
 	out := make(map[string]string, len(raw))
-	for k, v := range raw {
-		d, ok := Lookup(k)
-		if !ok || k == "profile" {
+	spelled := make(map[string]string, len(raw))
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
+		d, ok := Lookup(NormalizeKey(k))
+		if !ok {
 			return nil, fmt.Errorf("%w %q in %s: did you mean %q?", ErrUnknownKey, k, path, Closest(k))
 		}
-		text, err := scalarText(v)
+		if other, dup := spelled[d.Name]; dup {
+			return nil, fmt.Errorf("%w %s: %q and %q are the same setting: keep one", ErrMalformed, path, other, k)
+		}
+		spelled[d.Name] = k
+		text, err := scalarText(raw[k])
 		if err != nil {
 			return nil, fmt.Errorf("%w %s: %s: %v", ErrMalformed, path, k, err)
 		}
 		if _, err := parseValue(d, text); err != nil {
-			return nil, fmt.Errorf("%w %s: %v", ErrMalformed, path, err)
+			return nil, fmt.Errorf("%w %s: %w", ErrMalformed, path, err)
 		}
-		out[k] = text
+		out[d.Name] = text
 	}
 	return out, nil
 }
@@ -162,28 +190,202 @@ func (s *Store) Save(name string, values map[string]string) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
-	for k, v := range values {
-		d, ok := Lookup(k)
-		if !ok || k == "profile" {
-			return fmt.Errorf("%w %q: did you mean %q?", ErrUnknownKey, k, Closest(k))
-		}
-		if _, err := parseValue(d, v); err != nil {
-			return err
-		}
+	canon, err := canonical(values)
+	if err != nil {
+		return err
 	}
 	if err := s.ensureDirs(); err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	buf.WriteString("# iotctl profile " + name + " (see 'iotctl help profiles')\n")
-	for _, d := range Defs { // Defs order keeps files stable and readable
-		if v, ok := values[d.Name]; ok {
-			node, err := yaml.Marshal(map[string]string{d.Name: v})
-			if err != nil {
-				return err
-			}
-			buf.Write(node)
+	doc := newDoc(name)
+	setKeys(doc.Content[0], canon)
+	return s.writeDoc(name, doc)
+}
+
+// Set stores values in a profile, creating it when missing. Keys may use any
+// accepted spelling; values are checked. Other keys, their order and the
+// file's comments are kept. It reports whether the profile was created.
+func (s *Store) Set(name string, values map[string]string) (created bool, err error) {
+	if err := ValidateName(name); err != nil {
+		return false, err
+	}
+	canon, err := canonical(values)
+	if err != nil {
+		return false, err
+	}
+	doc, err := s.loadDoc(name, true)
+	if errors.Is(err, ErrNotFound) {
+		doc, created = newDoc(name), true
+	} else if err != nil {
+		return false, err
+	}
+	if err := s.ensureDirs(); err != nil {
+		return false, err
+	}
+	setKeys(doc.Content[0], canon)
+	return created, s.writeDoc(name, doc)
+}
+
+// Unset removes settings from a profile and returns the canonical names of
+// those that were set. A key the file holds is removed even when it is not a
+// known setting, so a profile with a misspelt key can be repaired.
+func (s *Store) Unset(name string, keys []string) (removed []string, err error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	doc, err := s.loadDoc(name, false)
+	if err != nil {
+		return nil, err
+	}
+	m := doc.Content[0]
+	for _, key := range keys {
+		want := NormalizeKey(key)
+		if d, ok := Lookup(want); ok {
+			want = d.Name
 		}
+		found := false
+		for i := 0; i < len(m.Content); i += 2 {
+			if NormalizeKey(m.Content[i].Value) == want {
+				m.Content = slices.Delete(m.Content, i, i+2)
+				i -= 2
+				found = true
+			}
+		}
+		if found {
+			removed = append(removed, want)
+			continue
+		}
+		if _, err := LookupKey(key); err != nil {
+			return nil, err
+		}
+	}
+	if len(removed) == 0 {
+		return nil, nil
+	}
+	if err := s.ensureDirs(); err != nil {
+		return nil, err
+	}
+	return removed, s.writeDoc(name, doc)
+}
+
+// canonical checks keys and values and returns them by canonical name.
+func canonical(values map[string]string) (map[string]string, error) {
+	out := make(map[string]string, len(values))
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		d, err := LookupKey(k)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := parseValue(d, values[k]); err != nil {
+			return nil, err
+		}
+		out[d.Name] = values[k]
+	}
+	return out, nil
+}
+
+// loadDoc reads a profile as a YAML node tree, so edits keep comments.
+// strict also requires the file to be a valid profile; Unset is not strict,
+// so it can remove a misspelt key.
+func (s *Store) loadDoc(name string, strict bool) (*yaml.Node, error) {
+	if strict {
+		if _, err := s.Load(name); err != nil {
+			return nil, err
+		}
+	}
+	data, err := os.ReadFile(s.Path(name))
+	if errors.Is(err, os.ErrNotExist) {
+		_, err = s.Load(name) // the not-found error with its hint
+	}
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrMalformed, s.Path(name), err)
+	}
+	if doc.Kind == 0 { // empty file or comments only
+		head := doc.HeadComment
+		doc = *newDoc(name)
+		if head != "" {
+			doc.HeadComment = head
+		}
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%w %s: want key: value lines", ErrMalformed, s.Path(name))
+	}
+	return &doc, nil
+}
+
+func newDoc(name string) *yaml.Node {
+	return &yaml.Node{
+		Kind:        yaml.DocumentNode,
+		HeadComment: "iotctl profile " + name + " (see 'iotctl help profiles')",
+		Content:     []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}},
+	}
+}
+
+// setKeys replaces or appends values in a mapping node; new keys go at the
+// end in Defs order, so files stay stable and readable.
+func setKeys(m *yaml.Node, values map[string]string) {
+	for _, d := range Defs {
+		text, ok := values[d.Name]
+		if !ok {
+			continue
+		}
+		val := valueNode(d, text)
+		replaced := false
+		for i := 0; i < len(m.Content); i += 2 {
+			if NormalizeKey(m.Content[i].Value) != d.Name {
+				continue
+			}
+			if replaced { // a second spelling of the same key
+				m.Content = slices.Delete(m.Content, i, i+2)
+				i -= 2
+				continue
+			}
+			val.LineComment = m.Content[i+1].LineComment
+			m.Content[i].Value = d.Name
+			m.Content[i+1] = val
+			replaced = true
+		}
+		if !replaced {
+			key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: d.Name}
+			m.Content = append(m.Content, key, val)
+		}
+	}
+}
+
+// valueNode encodes numbers and booleans bare and everything else as a
+// string, quoted when YAML would read it as something else.
+func valueNode(d Def, text string) *yaml.Node {
+	var v any = text
+	switch d.Type {
+	case Int:
+		if n, err := strconv.Atoi(text); err == nil {
+			v = n
+		}
+	case Bool:
+		if b, err := strconv.ParseBool(text); err == nil {
+			v = b
+		}
+	}
+	var n yaml.Node
+	if err := n.Encode(v); err != nil {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: text, Style: yaml.DoubleQuotedStyle}
+	}
+	return &n
+}
+
+func (s *Store) writeDoc(name string, doc *yaml.Node) error {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
 	}
 	return WriteFileAtomic(s.Path(name), buf.Bytes())
 }
@@ -191,6 +393,9 @@ func (s *Store) Save(name string, values map[string]string) error {
 // Delete removes a profile, and the current selection if it named it.
 func (s *Store) Delete(name string) error {
 	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if err := s.ensureDirs(); err != nil {
 		return err
 	}
 	if err := os.Remove(s.Path(name)); errors.Is(err, os.ErrNotExist) {
@@ -241,6 +446,9 @@ func (s *Store) ensureDirs() error {
 	return nil
 }
 
+// fsync is a variable so tests can make a write fail half-way.
+var fsync = (*os.File).Sync
+
 // WriteFileAtomic writes data to a temp file beside path, syncs it, and
 // renames it over path, so a failed write leaves the old file intact. The
 // folder is created 0700 and the file is 0600.
@@ -270,7 +478,7 @@ func WriteFileAtomic(path string, data []byte) error {
 	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := fsync(f); err != nil {
 		return err
 	}
 	if err := f.Close(); err != nil {
@@ -291,7 +499,7 @@ func WriteFileAtomic(path string, data []byte) error {
 func Closest(key string) string {
 	best, bestD := "", 1<<30
 	for _, d := range Defs {
-		if dist := editDistance(strings.ReplaceAll(key, "_", "-"), d.Name); dist < bestD {
+		if dist := editDistance(NormalizeKey(key), d.Name); dist < bestD {
 			best, bestD = d.Name, dist
 		}
 	}

@@ -1,0 +1,315 @@
+// Package bench is `iotctl bench`: load and latency measurement over
+// pkg/bench, with the profile's connection settings and auth method.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/pkg/auth"
+	"github.com/iotctl/iotctl/pkg/bench"
+	"github.com/iotctl/iotctl/pkg/broker"
+	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/session/limits"
+	"github.com/spf13/cobra"
+)
+
+// Options are bench's flags and dependencies.
+type Options struct {
+	IO       *cmdutil.IOStreams
+	Settings func() (*profile.Settings, error)
+
+	Mode           string
+	Clients        int
+	Subscribers    int
+	SubscribersSet bool
+	Topic          string
+	Shared         string
+	QoS            int
+	Size           int
+	Rate           float64
+	Duration       time.Duration
+	Count          int
+	Warmup         time.Duration
+	Ramp           time.Duration
+	Inflight       int
+	NoProgress     bool
+	HDROut         string
+	Shard          string
+	RunID          string
+	AckTimeout     time.Duration
+	Drain          time.Duration
+}
+
+// NewCmdBench returns `iotctl bench`. runF replaces benchRun in flag tests.
+func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Settings: f.Settings}
+	cmd := &cobra.Command{
+		Use:       "bench [roundtrip|pub|sub|conn] [flags]",
+		Short:     "Measure a broker: message rates, latency, delivery, connections",
+		Long:      longHelp,
+		Example:   examples,
+		ValidArgs: []string{"roundtrip", "pub", "sub", "conn"},
+		Args:      cobra.MatchAll(cobra.MaximumNArgs(1), cobra.OnlyValidArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Mode = "roundtrip"
+			if len(args) == 1 {
+				opts.Mode = args[0]
+			}
+			opts.SubscribersSet = cmd.Flags().Changed("subscribers")
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return benchRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVarP(&opts.Clients, "clients", "c", 1, "publishers (conn: connections; sub: publishers to expect elsewhere)")
+	fl.IntVar(&opts.Subscribers, "subscribers", 1, "subscribers (roundtrip and sub)")
+	fl.StringVarP(&opts.Topic, "topic", "t", bench.DefaultTopic, "topic pattern: {i} publisher index, {n} run ID")
+	fl.StringVar(&opts.Shared, "shared", "", "subscribers share $share/NAME/<filter>: each message reaches one of them")
+	fl.IntVarP(&opts.QoS, "qos", "q", 0, "QoS of publishes and subscriptions (0, 1 or 2)")
+	fl.IntVarP(&opts.Size, "size", "s", bench.DefaultSize, fmt.Sprintf("payload bytes, at least the %d-byte header", bench.HeaderSize))
+	fl.Float64Var(&opts.Rate, "rate", 0, "messages/s across all publishers, open loop (0: as fast as flow control allows)")
+	fl.Var((*durationFlag)(&opts.Duration), "duration", "publish for this long (instead of --count)")
+	fl.IntVar(&opts.Count, "count", 0, fmt.Sprintf("messages per publisher (default %d unless --duration)", bench.DefaultCount))
+	fl.Var((*durationFlag)(&opts.Warmup), "warmup", "publish this long first, not counted")
+	fl.Var((*durationFlag)(&opts.Ramp), "ramp", "spread the connections over this long")
+	fl.IntVar(&opts.Inflight, "inflight", 0, "QoS>0 messages in flight per publisher (0: the server's Receive Maximum)")
+	fl.BoolVar(&opts.NoProgress, "no-progress", false, "no live progress on stderr")
+	fl.StringVar(&opts.HDROut, "hdr-out", "", "write HDR histogram logs PREFIX-<metric>.hlog (for bench merge)")
+	fl.StringVar(&opts.Shard, "shard", "", "run part I of N (I/N): clients I·c… of a run spread over processes")
+	fl.StringVar(&opts.RunID, "run-id", "", "run ID in topics ({n}) and client IDs (default: random; sub: any run)")
+	fl.Var((*durationFlag)(&opts.AckTimeout), "ack-timeout", "wait this long for outstanding acknowledgements (default 10s)")
+	fl.Var((*durationFlag)(&opts.Drain), "drain", "end receiving after this long without a message once publishing ended (default 2s)")
+	cmd.AddCommand(newCmdMerge(f, nil))
+	return cmd
+}
+
+// config turns the flags into a bench configuration.
+func (o *Options) config(st *profile.Settings) (bench.Config, error) {
+	cfg := bench.Config{
+		Mode:           bench.Mode(o.Mode),
+		Publishers:     o.Clients,
+		Subscribers:    o.Subscribers,
+		Topic:          o.Topic,
+		Shared:         o.Shared,
+		Size:           o.Size,
+		Rate:           o.Rate,
+		Duration:       o.Duration,
+		Count:          o.Count,
+		Warmup:         o.Warmup,
+		Ramp:           o.Ramp,
+		Inflight:       o.Inflight,
+		RunID:          o.RunID,
+		ClientIDPrefix: st.ClientIDPrefix,
+		AckTimeout:     o.AckTimeout,
+		Drain:          o.Drain,
+	}
+	if o.QoS < 0 || o.QoS > 2 {
+		return cfg, errs.Usagef("invalid --qos %d: want 0, 1 or 2", o.QoS)
+	}
+	cfg.QoS = byte(o.QoS)
+	if (cfg.Mode == bench.Pub || cfg.Mode == bench.Conn) && !o.SubscribersSet {
+		cfg.Subscribers = 0
+	}
+	if o.Shard != "" {
+		s, err := bench.ParseShard(o.Shard)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Shard = s
+	}
+	if cfg.RunID == "" && cfg.Mode != bench.Sub {
+		cfg.RunID = randomID()
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func benchRun(ctx context.Context, opts *Options) error {
+	st, err := opts.Settings()
+	if err != nil {
+		return err
+	}
+	cfg, err := opts.config(st)
+	if err != nil {
+		return err
+	}
+	stderr := &syncWriter{w: opts.IO.ErrOut}
+	warn := func(msg string) { fmt.Fprintf(stderr, "iotctl: warning: %s\n", msg) }
+
+	// No endpoint given: measure the embedded broker, in this process.
+	embedded := st.Source("endpoint") == profile.FromDefault
+	if embedded {
+		b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+		if err != nil {
+			return err
+		}
+		if err := b.Start(); err != nil {
+			return fmt.Errorf("start the embedded broker: %w", err)
+		}
+		defer b.Close()
+		copy := *st
+		copy.Endpoint = b.URL(broker.MQTT)
+		st = &copy
+		fmt.Fprintf(stderr, "iotctl: no --endpoint: benchmarking the embedded broker started in this process on %s\n", st.Endpoint)
+		if cfg.QoS > 0 && cfg.Mode != bench.Conn {
+			warn("the embedded broker (mochi-mqtt v2.7.9) can stall or lose QoS>0 messages under load; use --endpoint for a real broker")
+		}
+	}
+	ep, err := profile.ParseEndpoint(st.Endpoint)
+	if err != nil {
+		return errs.Usagef("--endpoint: %v", err)
+	}
+	rules := limits.For(st.Limits, ep.Host)
+	if err := checkTopics(&cfg, rules); err != nil {
+		return err
+	}
+	warns, err := cfg.CheckLimits(rules)
+	if err != nil {
+		return err
+	}
+	for _, w := range warns {
+		warn(w)
+	}
+	cfg.SubscribeBatch = rules.MaxSubscriptionsPerSubscribe
+	if st.IsSet("client-id") {
+		warn("--client-id is not used: bench names each client <client-id-prefix><run ID>-<p|s|c><index>")
+	}
+	provider, err := auth.New(st)
+	if err != nil {
+		return err
+	}
+	var log, debug io.Writer
+	if st.Verbose {
+		log = stderr
+	}
+	if st.Debug {
+		debug = stderr
+	}
+	target := bench.Target{Endpoint: st.Endpoint, Embedded: embedded, Auth: provider.Method(), Limits: rules.Name}
+	b, err := bench.New(cfg, target, bench.SessionDialer(st, provider, rules, log, debug), warn)
+	if err != nil {
+		return err
+	}
+	if opts.IO.StderrTTY && !opts.NoProgress {
+		stop := startProgress(ctx, stderr, b)
+		defer stop()
+		res, runErr := b.Run(ctx)
+		stop()
+		return finish(opts, st, res, runErr)
+	}
+	res, runErr := b.Run(ctx)
+	return finish(opts, st, res, runErr)
+}
+
+// finish prints the result and decides the exit status.
+func finish(opts *Options, st *profile.Settings, res *bench.Result, runErr error) error {
+	if res == nil {
+		return runErr
+	}
+	if opts.HDROut != "" {
+		files, err := res.WriteHDRFiles(opts.HDROut)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			fmt.Fprintf(opts.IO.ErrOut, "iotctl: wrote %s\n", f)
+		}
+	}
+	var err error
+	if st.Output == "json" {
+		err = res.WriteJSON(opts.IO.Out)
+	} else {
+		err = res.WriteText(opts.IO.Out)
+	}
+	if err != nil {
+		return err
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if res.AckTimeouts > 0 {
+		return errs.Incompletef("%d QoS %d messages were never acknowledged", res.AckTimeouts, res.Settings.QoS)
+	}
+	return nil
+}
+
+// checkTopics checks the topics and filters against the endpoint's rules
+// before anything connects.
+func checkTopics(cfg *bench.Config, rules limits.Rules) error {
+	if cfg.Mode == bench.Conn {
+		return nil
+	}
+	if cfg.Mode != bench.Sub {
+		if err := rules.Topic(cfg.TopicFor(cfg.Shard.Index*cfg.Publishers + cfg.Publishers - 1)); err != nil {
+			return err
+		}
+	}
+	if cfg.Mode == bench.Roundtrip || cfg.Mode == bench.Sub {
+		filters, err := cfg.Filters()
+		if err != nil {
+			return err
+		}
+		for _, f := range filters {
+			if err := rules.Filter(f); err != nil {
+				return err
+			}
+		}
+	}
+	if rules.MaxClientID > 0 {
+		id := fmt.Sprintf("%s%s-s%d", cfg.ClientIDPrefix, cfg.RunID, cfg.Shard.Total*max(cfg.Publishers, cfg.Subscribers))
+		if len(id) > rules.MaxClientID {
+			return errs.Usagef("client IDs like %q are longer than %d bytes: use a shorter --client-id-prefix or --run-id", id, rules.MaxClientID)
+		}
+	}
+	return nil
+}
+
+func randomID() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// durationFlag is a time.Duration flag that also takes bare seconds.
+type durationFlag time.Duration
+
+func (d *durationFlag) String() string {
+	if *d == 0 {
+		return "0"
+	}
+	return time.Duration(*d).String()
+}
+func (d *durationFlag) Type() string { return "duration" }
+func (d *durationFlag) Set(s string) error {
+	v, err := profile.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: want e.g. 10s, 2m or a number of seconds", s)
+	}
+	*d = durationFlag(v)
+	return nil
+}
+
+// syncWriter serializes writes from several goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}

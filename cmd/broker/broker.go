@@ -1,0 +1,150 @@
+// Package broker is `iotctl broker`: the embedded MQTT5 broker as a command.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/iotctl/iotctl/cmd/cmdutil"
+	embedded "github.com/iotctl/iotctl/pkg/broker"
+	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/spf13/cobra"
+)
+
+// Options are the command's flags and what it needs to run.
+type Options struct {
+	IO *cmdutil.IOStreams
+
+	Listen    string
+	TLSListen string
+	TLSCert   string
+	TLSKey    string
+	ClientCA  string
+	WSListen  string
+	WSSListen string
+	Verbose   bool // the root's -v/--verbose
+}
+
+// listenFlags names the flag of each listener, for error messages.
+var listenFlags = map[string]string{
+	embedded.MQTT: "--listen", embedded.MQTTS: "--tls-listen", embedded.WS: "--ws-listen", embedded.WSS: "--wss-listen",
+}
+
+// NewCmdBroker returns `iotctl broker`. runF replaces brokerRun in tests.
+func NewCmdBroker(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams}
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Run the embedded MQTT5 broker",
+		Long: `Run an MQTT5 broker on this machine until interrupted (Ctrl-C, SIGTERM).
+
+It listens for plain MQTT on 127.0.0.1:1883 unless --listen says otherwise
+(--listen "" turns it off); --tls-listen, --ws-listen and --wss-listen add
+MQTT over TLS, websockets (path /mqtt or /) and websockets over TLS. Port 0
+picks a free port. Each bound listener is printed on stdout, one line each,
+in the order mqtt, mqtts, ws, wss:
+
+  listening mqtt://127.0.0.1:1883
+
+Without --tls-cert and --tls-key, the TLS listeners use a certificate for
+localhost, 127.0.0.1 and ::1 signed by a CA made once in
+$IOTCTL_HOME/broker (default ~/.iotctl/broker) and reused; its path is
+printed on stderr: clients trust it with --ca-file. With --client-ca, the
+TLS listeners require client certificates signed by that CA.
+
+Every client may connect and use every topic: this broker is for
+development and tests. Logs go to stderr; -v logs each connection.`,
+		Example: `  # plain MQTT on 127.0.0.1:1883
+  iotctl broker
+
+  # every listener, on ports the system picks
+  iotctl broker --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 --ws-listen 127.0.0.1:0 --wss-listen 127.0.0.1:0
+
+  # mutual TLS on 8883 with your own certificates, logging connections
+  iotctl broker -v --listen "" --tls-listen 127.0.0.1:8883 --tls-cert server.pem --tls-key server-key.pem --client-ca ca.pem
+
+  # talk to it from another terminal
+  iotctl sub -t 'test/#' &
+  iotctl pub -t test/topic -m hello`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := f.Settings()
+			if err != nil {
+				return err
+			}
+			opts.Verbose = s.Verbose
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return brokerRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:1883", "address of the plain MQTT listener (\"\" for none)")
+	fl.StringVar(&opts.TLSListen, "tls-listen", "", "address of the MQTT over TLS listener, e.g. 127.0.0.1:8883")
+	fl.StringVar(&opts.TLSCert, "tls-cert", "", "server certificate (PEM) of the TLS listeners (default: generated)")
+	fl.StringVar(&opts.TLSKey, "tls-key", "", "server private key (PEM) of --tls-cert")
+	fl.StringVar(&opts.ClientCA, "client-ca", "", "CA certificates (PEM): TLS listeners require client certificates they signed")
+	fl.StringVar(&opts.WSListen, "ws-listen", "", "address of the MQTT over websocket listener, e.g. 127.0.0.1:8080")
+	fl.StringVar(&opts.WSSListen, "wss-listen", "", "address of the MQTT over secure websocket listener, e.g. 127.0.0.1:8443")
+	addIoTFlags(cmd, f)
+	return cmd
+}
+
+// brokerRun serves until ctx is cancelled, then closes the listeners.
+func brokerRun(ctx context.Context, opts *Options) error {
+	// Log lines come from connection goroutines: one writer, one lock.
+	errOut := &syncWriter{w: opts.IO.ErrOut}
+	bo := embedded.Options{
+		Listen:    opts.Listen,
+		TLSListen: opts.TLSListen,
+		WSListen:  opts.WSListen,
+		WSSListen: opts.WSSListen,
+		TLSCert:   opts.TLSCert,
+		TLSKey:    opts.TLSKey,
+		ClientCA:  opts.ClientCA,
+		Logger:    slog.New(slog.NewTextHandler(errOut, nil)),
+		Verbose:   opts.Verbose,
+	}
+	if err := applyIoT(ctx, &bo); err != nil {
+		return err
+	}
+	b, err := embedded.New(bo)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := b.Start(); err != nil {
+		var le *embedded.ListenError
+		if errors.As(err, &le) {
+			return errs.Usagef("%w: choose a free address, e.g. %s 127.0.0.1:0", le, listenFlags[le.Scheme])
+		}
+		return fmt.Errorf("start the broker: %w", err)
+	}
+	for _, l := range b.Listeners() {
+		if _, err := fmt.Fprintf(opts.IO.Out, "listening %s\n", l.URL()); err != nil {
+			return err
+		}
+	}
+	if ca := b.CAFile(); ca != "" {
+		fmt.Fprintf(errOut, "iotctl broker: CA certificate: %s (use --ca-file %s)\n", ca, ca)
+	}
+	<-ctx.Done()
+	return b.Close()
+}
+
+// syncWriter serializes writes from several goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}

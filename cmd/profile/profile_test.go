@@ -1,0 +1,445 @@
+package profile
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/internal/testpki"
+	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+type result struct {
+	out, errOut string
+	err         error
+}
+
+func (r result) code() int { return cmdutil.ExitCode(r.err) }
+
+// home points IOTCTL_HOME at a fresh folder and returns its store.
+func home(t *testing.T) *profile.Store {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("IOTCTL_HOME", dir)
+	return &profile.Store{Dir: dir}
+}
+
+// run executes `iotctl <args>` on a tree like the root's: the settings
+// flags, their normalisation, and the profile command.
+func run(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	ios, in, out, errOut := cmdutil.Test()
+	in.WriteString(stdin)
+	f := cmdutil.NewFactory(ios, "test")
+	root := &cobra.Command{Use: "iotctl", SilenceErrors: true, SilenceUsage: true}
+	root.SetGlobalNormalizationFunc(cmdutil.NormalizeFlag)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.FlagError(err) })
+	cmdutil.AddSettingsFlags(root.PersistentFlags())
+	f.Flags = root.PersistentFlags()
+	root.AddCommand(NewCmdProfile(f))
+	root.SetArgs(args)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	err := root.Execute()
+	return result{out.String(), errOut.String(), err}
+}
+
+func mustRun(t *testing.T, args ...string) result {
+	t.Helper()
+	r := run(t, "", args...)
+	if r.err != nil {
+		t.Fatalf("iotctl %s: %v\nstderr: %s", strings.Join(args, " "), r.err, r.errOut)
+	}
+	return r
+}
+
+type showJSON struct {
+	Profile  string `json:"profile"`
+	Settings []struct {
+		Name, Value, Source string
+	} `json:"settings"`
+}
+
+func (s showJSON) get(name string) (value, source string) {
+	for _, e := range s.Settings {
+		if e.Name == name {
+			return e.Value, e.Source
+		}
+	}
+	return "", ""
+}
+
+func TestShowEverySettingWithSource(t *testing.T) {
+	home(t)
+	mustRun(t, "profile", "set", "dev", "endpoint=dev.example.com", "port=8883")
+	mustRun(t, "profile", "use", "dev")
+	t.Setenv("IOTCTL_LIMITS", "mqtt5")
+
+	r := mustRun(t, "profile", "show", "-o", "json", "--port", "443")
+	var got showJSON
+	if err := json.Unmarshal([]byte(r.out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, r.out)
+	}
+	if got.Profile != "dev" || len(got.Settings) != len(profile.Defs) {
+		t.Errorf("profile %q with %d settings, want dev with %d", got.Profile, len(got.Settings), len(profile.Defs))
+	}
+	for name, want := range map[string][2]string{
+		"endpoint":  {"dev.example.com", "profile"},
+		"port":      {"443", "flag"},
+		"limits":    {"mqtt5", "env"},
+		"output":    {"json", "flag"},
+		"keepalive": {"60s", "default"},
+	} {
+		if v, src := got.get(name); v != want[0] || src != want[1] {
+			t.Errorf("%s = %q from %q, want %q from %q", name, v, src, want[0], want[1])
+		}
+	}
+
+	r = mustRun(t, "profile", "show")
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	if lines[0] != "profile: dev" || !strings.HasPrefix(lines[2], "SETTING") || len(lines) != 3+len(profile.Defs) {
+		t.Errorf("text output:\n%s", r.out)
+	}
+	valueCol := strings.Index(lines[2], "VALUE")
+	for _, l := range lines[3:] {
+		if strings.HasPrefix(l, "endpoint ") && (l[valueCol:valueCol+15] != "dev.example.com" || !strings.HasSuffix(l, "  profile")) {
+			t.Errorf("endpoint line not aligned: %q", l)
+		}
+		if strings.HasSuffix(l, " ") {
+			t.Errorf("trailing blanks: %q", l)
+		}
+	}
+}
+
+func TestShowNamedProfile(t *testing.T) {
+	home(t)
+	mustRun(t, "profile", "set", "a", "endpoint=a.example.com")
+	mustRun(t, "profile", "set", "b", "endpoint=b.example.com")
+	mustRun(t, "profile", "use", "a")
+	t.Setenv("IOTCTL_PROFILE", "a")
+	r := mustRun(t, "profile", "show", "b", "-o", "json")
+	var got showJSON
+	json.Unmarshal([]byte(r.out), &got)
+	if v, src := got.get("endpoint"); got.Profile != "b" || v != "b.example.com" || src != "profile" {
+		t.Errorf("show b: profile %q endpoint %q from %q", got.Profile, v, src)
+	}
+	r = run(t, "", "profile", "show", "nope")
+	if r.code() != 2 || !strings.Contains(r.err.Error(), "known profiles: a, b") {
+		t.Errorf("show nope: %v (exit %d)", r.err, r.code())
+	}
+}
+
+func TestShowRedactsSecrets(t *testing.T) {
+	home(t)
+	secrets := map[string]string{
+		"password":        "pw-from-profile-1",
+		"pkcs11-pin":      "pin-from-profile-2",
+		"cognito-login":   "cognito=login-from-profile-3",
+		"token-signature": "sig-from-profile-4",
+	}
+	args := []string{"profile", "set", "dev"}
+	for k, v := range secrets {
+		args = append(args, k+"="+v)
+	}
+	r := mustRun(t, args...)
+	t.Setenv("IOTCTL_KEY_PASSWORD", "kp-from-env-5")
+	t.Setenv("IOTCTL_PKCS12_PASSWORD", "p12-from-env-6")
+	all := []string{"kp-from-env-5", "p12-from-env-6", "tok-from-flag-7"}
+	for _, v := range secrets {
+		all = append(all, v, strings.TrimPrefix(v, "cognito="))
+	}
+	outputs := []string{r.out + r.errOut}
+	for _, o := range []string{"text", "json"} {
+		r := mustRun(t, "--profile", "dev", "profile", "show", "-o", o, "--token-value", "tok-from-flag-7")
+		outputs = append(outputs, r.out+r.errOut)
+		if strings.Count(r.out, "****") != 7 {
+			t.Errorf("-o %s: want 7 redacted values:\n%s", o, r.out)
+		}
+	}
+	for _, out := range outputs {
+		for _, secret := range all {
+			if strings.Contains(out, secret) {
+				t.Errorf("output shows secret %q:\n%s", secret, out)
+			}
+		}
+	}
+}
+
+func TestList(t *testing.T) {
+	home(t)
+	r := mustRun(t, "profile", "list")
+	if r.out != "" || !strings.Contains(r.errOut, "No profiles yet") {
+		t.Errorf("empty list: out %q err %q", r.out, r.errOut)
+	}
+	mustRun(t, "profile", "set", "dev", "endpoint=dev.example.com", "auth=mtls")
+	mustRun(t, "profile", "set", "local", "endpoint=localhost")
+	mustRun(t, "profile", "use", "dev")
+	r = mustRun(t, "profile", "ls")
+	want := "* dev    dev.example.com  mtls\n  local  localhost\n"
+	if r.out != want {
+		t.Errorf("list:\n%q\nwant\n%q", r.out, want)
+	}
+	r = mustRun(t, "profile", "list", "-o", "json")
+	var got struct {
+		Current  string
+		Profiles []struct {
+			Name     string
+			Current  bool
+			Endpoint string
+		}
+	}
+	if err := json.Unmarshal([]byte(r.out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Current != "dev" || len(got.Profiles) != 2 || !got.Profiles[0].Current || got.Profiles[1].Current || got.Profiles[1].Endpoint != "localhost" {
+		t.Errorf("json: %+v", got)
+	}
+}
+
+func TestSet(t *testing.T) {
+	s := home(t)
+	r := mustRun(t, "profile", "set", "dev", "endpoint=h.example.com", "ca_file=/tmp/ca.pem", "password=hunter2", "-o", "json")
+	if strings.Contains(r.out+r.errOut, "hunter2") {
+		t.Errorf("set echoed the secret: %s %s", r.out, r.errOut)
+	}
+	var got struct {
+		Created bool
+		Set     []struct{ Name, Value string }
+	}
+	json.Unmarshal([]byte(r.out), &got)
+	if !got.Created || len(got.Set) != 3 || got.Set[1].Name != "ca-file" || got.Set[2].Value != "****" {
+		t.Errorf("json: %s", r.out)
+	}
+	values, err := s.Load("dev")
+	if err != nil || values["ca-file"] != "/tmp/ca.pem" || values["password"] != "hunter2" {
+		t.Errorf("stored %v, %v", values, err)
+	}
+
+	r = mustRun(t, "profile", "set", "dev", "port=8883")
+	if !strings.HasPrefix(r.errOut, "Updated profile dev") || strings.Contains(r.errOut, "hunter2") {
+		t.Errorf("text: %q", r.errOut)
+	}
+
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"dev", "enpoint=x"}, `unknown setting "enpoint": did you mean "endpoint"?`},
+		{[]string{"dev", "auth=bogus"}, `invalid value "bogus" for auth`},
+		{[]string{"dev", "keepalive=soon"}, `invalid value "soon" for keepalive`},
+		{[]string{"dev", "port=-1"}, `must not be negative`},
+		{[]string{"dev", "endpoint"}, `want key=value`},
+		{[]string{"Dev", "endpoint=x"}, `invalid profile name "Dev"`},
+		{[]string{"dev"}, `give the profile name and at least one key=value`},
+	} {
+		r := run(t, "", append([]string{"profile", "set"}, tt.args...)...)
+		if r.code() != 2 || !strings.Contains(r.err.Error(), tt.want) {
+			t.Errorf("set %v: exit %d, %v; want 2 and %q", tt.args, r.code(), r.err, tt.want)
+		}
+	}
+	if values, _ := s.Load("dev"); values["endpoint"] != "h.example.com" || values["port"] != "8883" {
+		t.Errorf("a failed set changed the profile: %v", values)
+	}
+}
+
+func TestSetSecretFromStdin(t *testing.T) {
+	s := home(t)
+	r := run(t, "s3cret-line\nignored\n", "profile", "set", "dev", "pkcs12_password", "endpoint=h")
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if strings.Contains(r.out+r.errOut, "s3cret") || !strings.Contains(r.errOut, "pkcs12-password=****") {
+		t.Errorf("output: %q %q", r.out, r.errOut)
+	}
+	if values, _ := s.Load("dev"); values["pkcs12-password"] != "s3cret-line" {
+		t.Errorf("stored %q", values["pkcs12-password"])
+	}
+	r = run(t, "", "profile", "set", "dev", "password")
+	if r.code() != 2 || !strings.Contains(r.err.Error(), "stdin is empty") {
+		t.Errorf("empty stdin: %v", r.err)
+	}
+	r = run(t, "a\n", "profile", "set", "dev", "password", "pkcs11-pin")
+	if r.code() != 2 || !strings.Contains(r.err.Error(), "one secret") {
+		t.Errorf("two secrets from stdin: %v", r.err)
+	}
+}
+
+func TestUnsetUseDelete(t *testing.T) {
+	s := home(t)
+	mustRun(t, "profile", "set", "dev", "endpoint=h", "port=1883", "username=u")
+	r := mustRun(t, "profile", "unset", "dev", "port", "client_id", "username")
+	if !strings.Contains(r.errOut, "Removed port, username from profile dev") {
+		t.Errorf("unset: %q", r.errOut)
+	}
+	if values, _ := s.Load("dev"); len(values) != 1 {
+		t.Errorf("after unset: %v", values)
+	}
+	if r := run(t, "", "profile", "unset", "dev", "prot"); r.code() != 2 || !strings.Contains(r.err.Error(), `did you mean "port"`) {
+		t.Errorf("unset unknown key: %v", r.err)
+	}
+	if r := run(t, "", "profile", "use", "nope"); r.code() != 2 || !strings.Contains(r.err.Error(), "known profiles: dev") {
+		t.Errorf("use nope: %v", r.err)
+	}
+	r = mustRun(t, "profile", "use", "dev", "-o", "json")
+	if !strings.Contains(r.out, `"current": "dev"`) {
+		t.Errorf("use json: %s", r.out)
+	}
+	r = mustRun(t, "profile", "delete", "dev")
+	if !strings.Contains(r.errOut, "it was current") {
+		t.Errorf("delete: %q", r.errOut)
+	}
+	if cur, _ := s.Current(); cur != "" || s.Exists("dev") {
+		t.Errorf("after delete: current %q, exists %v", cur, s.Exists("dev"))
+	}
+	if r := run(t, "", "profile", "delete", "dev"); r.code() != 2 {
+		t.Errorf("second delete: exit %d, %v", r.code(), r.err)
+	}
+}
+
+// A broken current profile must not lock the user out of the commands
+// that repair it.
+func TestBrokenCurrentProfileCanBeRepaired(t *testing.T) {
+	s := home(t)
+	mustRun(t, "profile", "set", "dev", "endpoint=h")
+	mustRun(t, "profile", "use", "dev")
+	os.WriteFile(s.Path("dev"), []byte("endpoint: h\nenpoint: typo\n"), 0o600)
+
+	if r := run(t, "", "profile", "show"); r.code() != 2 || !strings.Contains(r.err.Error(), `did you mean "endpoint"`) {
+		t.Errorf("show: exit %d, %v", r.code(), r.err)
+	}
+	r := mustRun(t, "profile", "list")
+	if !strings.Contains(r.out, "(invalid") {
+		t.Errorf("list: %q", r.out)
+	}
+	mustRun(t, "profile", "unset", "dev", "enpoint")
+	mustRun(t, "profile", "show")
+}
+
+func TestValidate(t *testing.T) {
+	home(t)
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "CA")
+	leaf := ca.Client(t, "thing", testpki.Options{NotAfter: time.Now().Add(90 * 24 * time.Hour)})
+	cert, key := leaf.Files(t, dir, "thing")
+	mustRun(t, "profile", "set", "dev", "cert="+cert, "key="+key, "key-password=kp-secret")
+
+	r := mustRun(t, "profile", "validate", "dev")
+	for _, want := range []string{"ok    endpoint  host localhost", "ok    cert      " + cert + ": CN=thing", "ok    key", "ok    cert+key"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("missing %q in:\n%s", want, r.out)
+		}
+	}
+	if strings.Contains(r.out, "kp-secret") {
+		t.Errorf("validate shows a secret")
+	}
+
+	mustRun(t, "profile", "set", "dev", "ca-file="+filepath.Join(dir, "missing.pem"))
+	r = run(t, "", "profile", "validate", "dev", "-o", "json")
+	if r.code() != 2 || r.err.Error() != "profile dev: 1 of 5 checks failed" {
+		t.Errorf("exit %d, %v", r.code(), r.err)
+	}
+	var got struct {
+		OK     bool
+		Checks []profile.Check
+	}
+	if err := json.Unmarshal([]byte(r.out), &got); err != nil {
+		t.Fatalf("%v: %s", err, r.out)
+	}
+	if got.OK || len(got.Checks) != 5 || got.Checks[3].Setting != "ca-file" || got.Checks[3].Status != profile.CheckFail {
+		t.Errorf("json: %s", r.out)
+	}
+	// No profile selected: only the endpoint is checked.
+	r = mustRun(t, "profile", "validate")
+	if strings.TrimSpace(r.out) != "ok    endpoint  host localhost" {
+		t.Errorf("validate with no profile:\n%s", r.out)
+	}
+}
+
+func TestFlagParsing(t *testing.T) {
+	home(t)
+	factory := func() *cmdutil.Factory {
+		ios, _, _, _ := cmdutil.Test()
+		f := cmdutil.NewFactory(ios, "test")
+		f.Flags = pflag.NewFlagSet("root", pflag.ContinueOnError)
+		cmdutil.AddSettingsFlags(f.Flags)
+		return f
+	}
+
+	var gotShow *ShowOptions
+	cmd := NewCmdShow(factory(), func(o *ShowOptions) error { gotShow = o; return nil })
+	cmd.SetArgs([]string{"dev"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if gotShow == nil || gotShow.Name != "dev" || gotShow.Resolve == nil {
+		t.Errorf("show opts: %+v", gotShow)
+	}
+
+	var gotSet *SetOptions
+	cmd = NewCmdSet(factory(), func(o *SetOptions) error { gotSet = o; return nil })
+	cmd.SetArgs([]string{"dev", "a=b", "c"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if gotSet.Name != "dev" || strings.Join(gotSet.Args, " ") != "a=b c" || gotSet.Output != "text" {
+		t.Errorf("set opts: %+v", gotSet)
+	}
+
+	for _, args := range [][]string{{}, {"a", "b"}} {
+		cmd := NewCmdUse(factory(), func(*UseOptions) error { t.Error("runF called"); return nil })
+		cmd.SetArgs(args)
+		cmd.SetErr(&bytes.Buffer{})
+		cmd.SilenceUsage, cmd.SilenceErrors = true, true
+		if err := cmd.Execute(); errs.KindOf(err) != errs.Usage {
+			t.Errorf("use %v: %v, want a usage error", args, err)
+		}
+	}
+}
+
+// Behaviour without cobra: xRun with hand-built options.
+func TestDeleteRunWithOptions(t *testing.T) {
+	s := home(t)
+	s.Save("dev", nil)
+	ios, _, out, errOut := cmdutil.Test()
+	if err := deleteRun(&DeleteOptions{IO: ios, Store: s, Output: "json", Name: "dev"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"deleted": "dev"`) || errOut.Len() != 0 {
+		t.Errorf("out %q err %q", out, errOut)
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	home(t)
+	mustRun(t, "profile", "set", "dev", "endpoint=h", "port=1")
+	mustRun(t, "profile", "set", "prod", "endpoint=p")
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"profile", "use", ""}, []string{"dev", "prod"}},
+		{[]string{"profile", "show", ""}, []string{"dev", "prod"}},
+		{[]string{"profile", "show", "dev", ""}, nil},
+		{[]string{"profile", "set", "dev", "auth="}, []string{"auth=none", "auth=mtls", "auth=custom"}},
+		{[]string{"profile", "set", "dev", "endp"}, []string{"endpoint=\tbroker host"}},
+		{[]string{"profile", "unset", "dev", ""}, []string{"endpoint", "port"}},
+	} {
+		r := mustRun(t, append([]string{"__complete"}, tt.args...)...)
+		for _, w := range tt.want {
+			if !strings.Contains(r.out, w) {
+				t.Errorf("complete %v: missing %q in:\n%s", tt.args, w, r.out)
+			}
+		}
+		if tt.want == nil && strings.Contains(r.out, "dev") {
+			t.Errorf("complete %v: want no names:\n%s", tt.args, r.out)
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package profile
+
+import (
+	"fmt"
+
+	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/spf13/cobra"
+)
+
+// ShowOptions are the inputs of `iotctl profile show`.
+type ShowOptions struct {
+	IO *cmdutil.IOStreams
+	// Name is the profile to show; "" shows the one selected by
+	// --profile, IOTCTL_PROFILE or the current selection.
+	Name string
+	// Resolve returns the effective settings for Name.
+	Resolve func(name string) (*profile.Settings, error)
+}
+
+// NewCmdShow returns `iotctl profile show [NAME]`.
+func NewCmdShow(f *cmdutil.Factory, runF func(*ShowOptions) error) *cobra.Command {
+	opts := &ShowOptions{IO: f.IOStreams}
+	return &cobra.Command{
+		Use:   "show [NAME]",
+		Short: "Show every effective setting and where it came from",
+		Long: `Show every connection setting in effect, with its source: flag, env (IOTCTL_*),
+profile or default. Secrets are shown as ****.
+
+With NAME, show that profile resolved as if --profile NAME had been given;
+without, the profile selected by --profile, IOTCTL_PROFILE or 'profile use'.`,
+		Example: `  iotctl profile show
+  iotctl profile show dev -o json
+  iotctl --profile dev --port 443 profile show`,
+		Args:              nameArgs(true),
+		ValidArgsFunction: completeNames(f),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Name = args[0]
+			}
+			opts.Resolve = resolver(f)
+			if runF != nil {
+				return runF(opts)
+			}
+			return showRun(opts)
+		},
+	}
+}
+
+// resolver resolves the selected profile, or a named one.
+func resolver(f *cmdutil.Factory) func(string) (*profile.Settings, error) {
+	return func(name string) (*profile.Settings, error) {
+		if name == "" {
+			return f.Settings()
+		}
+		s, err := profile.ResolveNamed(f.Flags, f.Store(), name)
+		if err != nil {
+			return nil, cmdutil.FlagError(err)
+		}
+		return s, nil
+	}
+}
+
+type shownEntry struct {
+	Name   string         `json:"name"`
+	Value  string         `json:"value"`
+	Source profile.Source `json:"source"`
+}
+
+func showRun(opts *ShowOptions) error {
+	s, err := opts.Resolve(opts.Name)
+	if err != nil {
+		return usage(err)
+	}
+	entries := make([]shownEntry, 0, len(s.Entries))
+	for _, e := range s.Entries {
+		entries = append(entries, shownEntry{Name: e.Name, Value: e.Shown(), Source: e.Source})
+	}
+	if s.Output == "json" {
+		return printJSON(opts.IO.Out, struct {
+			Profile  string       `json:"profile"`
+			Settings []shownEntry `json:"settings"`
+		}{s.Profile, entries})
+	}
+	name := s.Profile
+	if name == "" {
+		name = "(none)"
+	}
+	if _, err := fmt.Fprintf(opts.IO.Out, "profile: %s\n\n", name); err != nil {
+		return err
+	}
+	rows := [][]string{{"SETTING", "VALUE", "SOURCE"}}
+	for _, e := range s.Entries {
+		rows = append(rows, []string{e.Name, shown(e), string(e.Source)})
+	}
+	return table(opts.IO.Out, rows)
+}

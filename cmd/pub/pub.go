@@ -1,0 +1,525 @@
+// Package pub is `iotctl pub`: publish one message, the same message N
+// times, or one message per input line, and exit 0 only when every QoS>=1
+// message was acknowledged.
+package pub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/pkg/auth"
+	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/session"
+	"github.com/iotctl/iotctl/pkg/session/limits"
+	"github.com/spf13/cobra"
+)
+
+// Options are pub's flags and dependencies.
+type Options struct {
+	IO       *cmdutil.IOStreams
+	Settings func() (*profile.Settings, error)
+	Warn     func(string)
+
+	Topic           string
+	Message         string
+	MessageSet      bool
+	File            string
+	Stdin           bool
+	Lines           bool
+	Null            bool
+	QoS             int
+	Retain          bool
+	Count           int
+	Interval        time.Duration
+	Rate            float64
+	UserProperties  []string
+	ContentType     string
+	ResponseTopic   string
+	CorrelationData string
+	MessageExpiry   time.Duration // 0: none
+	PayloadFormat   string        // "", utf8, bytes
+
+	// Grace is how long an interrupted pub waits for acknowledgements.
+	Grace time.Duration
+}
+
+// longSessionExpiry is the session expiry a long-running pub asks for when
+// the user set none, so a reconnect resumes the session and its in-flight
+// messages instead of starting over.
+const longSessionExpiry = 5 * time.Minute
+
+// closeTimeout bounds the DISCONNECT at exit.
+const closeTimeout = 5 * time.Second
+
+// NewCmdPub returns `iotctl pub`. runF replaces pubRun in flag tests.
+func NewCmdPub(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Settings: f.Settings, Warn: f.Warn, Count: 1, Grace: 2 * time.Second}
+	cmd := &cobra.Command{
+		Use:   "pub -t TOPIC (-m MSG | -f FILE | --stdin | -l | -n) [flags]",
+		Short: "Publish messages",
+		Long: `Publish a message to a topic, like mosquitto_pub.
+
+Sources (exactly one):
+  -m MSG         the message text
+  -f FILE        the whole file as one message
+  --stdin        the whole standard input as one message (an empty input
+                 publishes an empty message)
+  -l, --lines    one message per line of standard input, streamed in constant
+                 memory; "\n" and "\r\n" are stripped, an empty line is an
+                 empty message; a line longer than the payload limit stops
+                 pub with exit code 2 before it is published
+  -n, --null     an empty message
+
+--count N publishes the message N times; --interval waits between messages;
+--rate caps messages per second. QoS defaults to 0, like mosquitto_pub.
+
+Exit codes: 0 when every QoS 1/2 message was acknowledged with success (QoS 0:
+written), 2 bad flags, topic or input, 3 no connection, 4 a message or the
+connection was refused by the broker (publishing continues; the count is
+reported), 6 messages left unacknowledged, 130 interrupted with every message
+acknowledged. Ctrl-C stops reading input, waits up to 2s for outstanding
+acknowledgements, disconnects cleanly, and exits 6 with the count if any
+remain.
+
+With --lines, --count or --interval, the connection is re-established when
+lost, and unacknowledged messages are published again (the session expiry
+defaults to 5m then, with a fixed client ID, so the broker can resume the
+session). A single message makes one connection attempt.`,
+		Example: `  iotctl pub -t sensors/1 -m '{"t":21.5}' -q 1
+  iotctl pub -t logs -l -q 1 < app.log
+  iotctl pub -t test/topic -m hello --count 100 --rate 10
+  iotctl pub -t a/b -m hi --user-property source=cli --content-type text/plain`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.MessageSet = cmd.Flags().Changed("message")
+			if runF != nil {
+				return runF(opts)
+			}
+			return pubRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Topic, "topic", "t", "", "topic to publish to (required)")
+	fl.StringVarP(&opts.Message, "message", "m", "", "message text")
+	fl.StringVarP(&opts.File, "file", "f", "", "publish this file's content as one message")
+	fl.BoolVar(&opts.Stdin, "stdin", false, "publish all of standard input as one message")
+	fl.BoolVarP(&opts.Lines, "lines", "l", false, "publish each line of standard input as a message")
+	fl.BoolVarP(&opts.Null, "null", "n", false, "publish an empty message")
+	fl.IntVarP(&opts.QoS, "qos", "q", 0, "QoS 0, 1 or 2")
+	fl.BoolVarP(&opts.Retain, "retain", "r", false, "retain the message")
+	fl.IntVar(&opts.Count, "count", 1, "publish the message this many times")
+	fl.Var((*durationFlag)(&opts.Interval), "interval", "wait between messages (e.g. 1s, 100ms)")
+	fl.Float64Var(&opts.Rate, "rate", 0, "at most this many messages per second (0: no limit)")
+	fl.StringArrayVar(&opts.UserProperties, "user-property", nil, "MQTT5 user property key=value (repeatable)")
+	fl.StringVar(&opts.ContentType, "content-type", "", "MQTT5 content type")
+	fl.StringVar(&opts.ResponseTopic, "response-topic", "", "MQTT5 response topic")
+	fl.StringVar(&opts.CorrelationData, "correlation-data", "", "MQTT5 correlation data")
+	fl.Var((*durationFlag)(&opts.MessageExpiry), "message-expiry", "MQTT5 message expiry interval (whole seconds, e.g. 1h)")
+	fl.StringVar(&opts.PayloadFormat, "payload-format", "", "MQTT5 payload format indicator: utf8 or bytes")
+	_ = cmd.RegisterFlagCompletionFunc("payload-format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"utf8", "bytes"}, cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = cmd.RegisterFlagCompletionFunc("qos", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"0", "1", "2"}, cobra.ShellCompDirectiveNoFileComp
+	})
+	return cmd
+}
+
+// durationFlag is a time.Duration flag that also takes bare seconds.
+type durationFlag time.Duration
+
+func (d *durationFlag) String() string {
+	if *d == 0 {
+		return "0"
+	}
+	return time.Duration(*d).String()
+}
+func (d *durationFlag) Type() string { return "duration" }
+func (d *durationFlag) Set(s string) error {
+	v, err := profile.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: want e.g. 1s, 100ms or a number of seconds", s)
+	}
+	*d = durationFlag(v)
+	return nil
+}
+
+// plan is what the flags ask for, checked, before any connection.
+type plan struct {
+	msg      session.Message // template: topic, QoS, retain, properties (and payload unless --lines)
+	lines    bool
+	count    int
+	utf8     bool
+	rules    limits.Rules
+	longRun  bool
+	clientID string
+}
+
+// check validates the flags and reads -f/--stdin; nothing touches the network.
+func (o *Options) check(st *profile.Settings) (*plan, error) {
+	sources := 0
+	for _, on := range []bool{o.MessageSet, o.File != "", o.Stdin, o.Lines, o.Null} {
+		if on {
+			sources++
+		}
+	}
+	switch {
+	case o.Topic == "":
+		return nil, errs.Usagef("pub: no topic: give -t TOPIC")
+	case sources == 0:
+		return nil, errs.Usagef("pub: no message: give one of -m MSG, -f FILE, --stdin, -l/--lines or -n/--null")
+	case sources > 1:
+		return nil, errs.Usagef("pub: give only one of -m, -f, --stdin, -l/--lines and -n/--null")
+	case o.Count < 1:
+		return nil, errs.Usagef("--count %d: must be at least 1", o.Count)
+	case o.Lines && o.Count != 1:
+		return nil, errs.Usagef("--count with --lines: each line is published once; repeat the input instead")
+	case o.Rate < 0:
+		return nil, errs.Usagef("--rate %g: must not be negative", o.Rate)
+	case o.Interval < 0:
+		return nil, errs.Usagef("--interval must not be negative")
+	case o.MessageExpiry != 0 && (o.MessageExpiry < time.Second || o.MessageExpiry > 0xFFFFFFFF*time.Second):
+		return nil, errs.Usagef("--message-expiry %s: must be between 1s and 136 years, in whole seconds", o.MessageExpiry)
+	}
+	ep, err := profile.ParseEndpoint(st.Endpoint)
+	if err != nil {
+		return nil, errs.Usagef("--endpoint: %v", err)
+	}
+	p := &plan{lines: o.Lines, count: o.Count, rules: limits.For(st.Limits, ep.Host)}
+	r := p.rules
+	if o.Retain {
+		err = r.RetainTopic(o.Topic)
+	} else {
+		err = r.Topic(o.Topic)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := r.QoS(o.QoS); err != nil {
+		return nil, err
+	}
+	if err := r.Keepalive(st.Keepalive); err != nil {
+		return nil, err
+	}
+	p.clientID = st.ClientID
+	if p.clientID == "" {
+		p.clientID = session.NewClientID(st.ClientIDPrefix)
+	}
+	if err := r.ClientID(p.clientID); err != nil {
+		return nil, err
+	}
+	m := &p.msg
+	m.Topic, m.QoS, m.Retain = o.Topic, byte(o.QoS), o.Retain
+	for _, kv := range o.UserProperties {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, errs.Usagef("--user-property %q: want key=value", kv)
+		}
+		if !utf8.ValidString(kv) {
+			return nil, errs.Usagef("--user-property %q: not valid UTF-8", kv)
+		}
+		m.Props.UserProperties = append(m.Props.UserProperties, session.UserProperty{Key: k, Value: v})
+	}
+	m.Props.ContentType = o.ContentType
+	if o.ResponseTopic != "" {
+		if err := r.Topic(o.ResponseTopic); err != nil {
+			return nil, fmt.Errorf("--response-topic: %w", err)
+		}
+		m.Props.ResponseTopic = o.ResponseTopic
+	}
+	if o.CorrelationData != "" {
+		m.Props.CorrelationData = []byte(o.CorrelationData)
+	}
+	if o.MessageExpiry > 0 {
+		v := uint32(o.MessageExpiry / time.Second)
+		m.Props.MessageExpiry = &v
+	}
+	switch o.PayloadFormat {
+	case "":
+	case "utf8", "utf-8":
+		v := byte(1)
+		m.Props.PayloadFormat, p.utf8 = &v, true
+	case "bytes":
+		v := byte(0)
+		m.Props.PayloadFormat = &v
+	default:
+		return nil, errs.Usagef("--payload-format %q: use utf8 or bytes", o.PayloadFormat)
+	}
+	switch {
+	case o.MessageSet:
+		m.Payload = []byte(o.Message)
+	case o.File != "":
+		data, err := os.ReadFile(o.File)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, errs.Usagef("-f %s: %v", o.File, err)
+		}
+		m.Payload = data
+	case o.Stdin:
+		data, err := io.ReadAll(o.IO.In)
+		if err != nil {
+			return nil, errs.Usagef("--stdin: %v", err)
+		}
+		m.Payload = data
+	case o.Null:
+		m.Payload = []byte{}
+	}
+	if !o.Lines {
+		if err := r.Payload(len(m.Payload)); err != nil {
+			return nil, err
+		}
+		if p.utf8 && !utf8.Valid(m.Payload) {
+			return nil, errs.Usagef("--payload-format utf8: the message is not valid UTF-8: use --payload-format bytes")
+		}
+	}
+	p.longRun = o.Lines || o.Count > 1 || o.Interval > 0
+	return p, nil
+}
+
+func pubRun(ctx context.Context, opts *Options) error {
+	st, err := opts.Settings()
+	if err != nil {
+		return err
+	}
+	p, err := opts.check(st)
+	if err != nil {
+		return err
+	}
+	provider, err := auth.New(st)
+	if err != nil {
+		return err
+	}
+	if st.Insecure && opts.Warn != nil {
+		opts.Warn("--insecure: the server certificate is not verified")
+	}
+	sst := *st
+	sst.ClientID = p.clientID
+	if p.longRun && p.msg.QoS > 0 && !st.IsSet("session-expiry") {
+		sst.SessionExpiry = longSessionExpiry
+	}
+	stderr := &lockedWriter{w: opts.IO.ErrOut}
+	so := session.Options{Settings: &sst, Provider: provider, Limits: p.rules, Reconnect: p.longRun}
+	if st.Verbose {
+		so.Log = stderr
+	}
+	if st.Debug {
+		so.Debug = stderr
+	}
+	sess, err := session.Connect(ctx, so)
+	if err != nil {
+		return err
+	}
+	if st.Verbose {
+		c := sess.Capabilities()
+		fmt.Fprintf(stderr, "connected to %s as client ID %q in %s (receive maximum %d, session present %t)\n",
+			st.Endpoint, sess.ClientID(), c.ConnectLatency.Round(time.Millisecond), c.ReceiveMaximum, c.SessionPresent)
+	}
+	r := &run{opts: opts, plan: p, sess: sess, stderr: stderr, verbose: st.Verbose, start: time.Now()}
+	srcErr := r.publishAll(ctx)
+	return r.finish(ctx, srcErr)
+}
+
+// run is one pub run's state.
+type run struct {
+	opts    *Options
+	plan    *plan
+	sess    *session.Session
+	stderr  io.Writer
+	verbose bool
+	start   time.Time
+
+	sent    int64 // messages handed to the session
+	acked   atomic.Int64
+	refused atomic.Int64
+	failed  atomic.Int64
+
+	mu           sync.Mutex
+	firstRefusal error
+	shown        int
+}
+
+// done is the one completion callback of every message.
+func (r *run) done(err error) {
+	if err == nil {
+		r.acked.Add(1)
+		return
+	}
+	var re *session.ReasonError
+	if !errors.As(err, &re) {
+		r.failed.Add(1)
+		return
+	}
+	r.refused.Add(1)
+	r.mu.Lock()
+	if r.firstRefusal == nil {
+		r.firstRefusal = err
+	}
+	show := r.verbose && r.shown < 10
+	r.shown++
+	r.mu.Unlock()
+	if show {
+		fmt.Fprintf(r.stderr, "iotctl: %v\n", err)
+	}
+}
+
+var errStopped = errors.New("pub: session ended")
+
+// publishAll publishes every message of the source. It returns a usage
+// error from the input, ctx's error, or errStopped when the session ended.
+func (r *run) publishAll(ctx context.Context) error {
+	pace := newPacer(r.opts.Rate, r.opts.Interval)
+	publish := func(m *session.Message) error {
+		if err := pace.wait(ctx); err != nil {
+			return err
+		}
+		if err := r.sess.Publish(ctx, m, r.done); err != nil {
+			var re *session.ReasonError
+			switch {
+			case errors.As(err, &re):
+				// Refused before sending (e.g. larger than the broker's maximum packet size).
+				r.sent++
+				r.done(err)
+				return nil
+			case errors.Is(err, session.ErrClosed):
+				return errStopped
+			}
+			return err
+		}
+		r.sent++
+		return nil
+	}
+	if !r.plan.lines {
+		m := &r.plan.msg // read-only: the same message may be in flight many times
+		for i := 0; i < r.plan.count; i++ {
+			if err := publish(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	batches := make(chan batch, 4)
+	stop := make(chan struct{})
+	defer close(stop)
+	lr := &lineReader{r: r.opts.IO.In, max: r.plan.rules.MaxPayload, limits: r.plan.rules.Name, utf8: r.plan.utf8, tmpl: &r.plan.msg}
+	go lr.run(batches, stop)
+	for {
+		var b batch
+		var ok bool
+		select {
+		case b, ok = <-batches:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.sess.Done():
+			return errStopped
+		}
+		if !ok {
+			return nil
+		}
+		for _, m := range b.msgs {
+			if err := publish(m); err != nil {
+				return err
+			}
+		}
+		if b.err != nil {
+			return b.err
+		}
+	}
+}
+
+// finish waits for acknowledgements, disconnects and picks the exit.
+func (r *run) finish(ctx context.Context, srcErr error) error {
+	interrupted := ctx.Err() != nil
+	if !interrupted && srcErr != errStopped {
+		if err := r.sess.Flush(ctx); err != nil && ctx.Err() != nil {
+			interrupted = true
+		}
+	}
+	if interrupted {
+		gctx, cancel := context.WithTimeout(context.Background(), r.opts.Grace)
+		_ = r.sess.Flush(gctx)
+		cancel()
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	_ = r.sess.Close(cctx, 0x00)
+	cancel()
+	sessErr := r.sess.Err()
+	elapsed := time.Since(r.start)
+
+	qos := r.plan.msg.QoS
+	refused := r.refused.Load()
+	var unacked int64
+	if qos > 0 {
+		unacked = r.sent - r.acked.Load() - refused
+	}
+	if r.verbose {
+		rate := float64(r.sent) / max(elapsed.Seconds(), 1e-9)
+		if qos > 0 {
+			fmt.Fprintf(r.stderr, "sent %d, acknowledged %d, refused %d, unacknowledged %d in %s (%.0f msg/s, QoS %d)\n",
+				r.sent, r.acked.Load(), refused, unacked, elapsed.Round(time.Millisecond), rate, qos)
+		} else {
+			fmt.Fprintf(r.stderr, "sent %d in %s (%.0f msg/s, QoS 0)\n", r.sent, elapsed.Round(time.Millisecond), rate)
+		}
+	}
+	var why string
+	if sessErr != nil {
+		why = ": " + sessErr.Error()
+	}
+	switch {
+	case srcErr != nil && srcErr != errStopped && errs.KindOf(srcErr) == errs.Usage:
+		if unacked > 0 {
+			return fmt.Errorf("%w (and %s not acknowledged)", srcErr, plural(unacked, "message"))
+		}
+		return srcErr
+	case interrupted && unacked > 0:
+		return errs.Incompletef("interrupted: %s not acknowledged", plural(unacked, "message"))
+	case interrupted:
+		return errs.New(errs.Interrupted, fmt.Errorf("interrupted after %s", plural(r.sent, "message")))
+	case refused > 0:
+		r.mu.Lock()
+		first := r.firstRefusal
+		r.mu.Unlock()
+		if r.sent == 1 {
+			return first
+		}
+		return errs.New(errs.Refused, fmt.Errorf("%d of %d messages refused; the first: %w", refused, r.sent, first))
+	case unacked > 0:
+		return errs.Incompletef("%s not acknowledged%s", plural(unacked, "message"), why)
+	case sessErr != nil && srcErr == errStopped:
+		return sessErr
+	case sessErr != nil && qos == 0 && r.failed.Load() > 0:
+		return sessErr
+	}
+	return nil
+}
+
+func plural(n int64, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// lockedWriter serialises writes from the session's goroutines and ours.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -1,0 +1,193 @@
+// Package shared holds what several commands share: one connection to
+// describe the broker's CONNACK, for whoami and profile validate --connect.
+package shared
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/iotctl/iotctl/pkg/auth"
+	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/session"
+	"github.com/iotctl/iotctl/pkg/session/limits"
+)
+
+// closeTimeout bounds the DISCONNECT after the CONNACK.
+const closeTimeout = 5 * time.Second
+
+// ConnectOptions are the inputs of Connect.
+type ConnectOptions struct {
+	Settings *profile.Settings
+	Provider auth.Provider
+	// Log and Debug receive -v progress and the --debug trace (nil: none).
+	Log, Debug io.Writer
+}
+
+// Connack is a successful CONNACK as whoami and validate report it.
+type Connack struct {
+	ReasonCode          byte    `json:"reason_code"`
+	Reason              string  `json:"reason"`
+	ClientID            string  `json:"client_id"`
+	AssignedClientID    string  `json:"assigned_client_id"`
+	SessionPresent      bool    `json:"session_present"`
+	ServerKeepalive     *uint16 `json:"server_keepalive"`
+	ReceiveMaximum      uint16  `json:"receive_maximum"`
+	MaximumQoS          byte    `json:"maximum_qos"`
+	RetainAvailable     bool    `json:"retain_available"`
+	MaximumPacketSize   uint32  `json:"maximum_packet_size"`
+	TopicAliasMaximum   uint16  `json:"topic_alias_maximum"`
+	WildcardAvailable   bool    `json:"wildcard_subscription_available"`
+	SharedAvailable     bool    `json:"shared_subscription_available"`
+	SubIDAvailable      bool    `json:"subscription_identifiers_available"`
+	ReasonString        string  `json:"reason_string"`
+	ResponseInformation string  `json:"response_information"`
+
+	// Latency is dial, handshakes and CONNECT/CONNACK.
+	Latency time.Duration `json:"-"`
+}
+
+// LatencyMS is the connect latency in milliseconds, to the microsecond.
+func (c *Connack) LatencyMS() float64 {
+	return math.Round(float64(c.Latency)/float64(time.Microsecond)) / 1000
+}
+
+// Target is where the settings and the provider's Dial point, as a URL
+// (scheme from the transport), for messages.
+func Target(st *profile.Settings, d *auth.Dial) (string, error) {
+	t, err := session.Target(st, d)
+	if err != nil {
+		return "", err
+	}
+	scheme := "mqtt"
+	if d != nil {
+		switch d.Transport {
+		case auth.TLS:
+			scheme = "mqtts"
+		case auth.WS, auth.WSS:
+			scheme = string(d.Transport)
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), nil
+}
+
+// Connect connects once (no reconnect), reads the CONNACK and disconnects
+// with reason 0x00. A generated client ID is used when none is set, as pub
+// does. Failures are the session's typed errors: errs.Connect (exit 3),
+// errs.Refused (exit 4) or errs.Usage.
+func Connect(ctx context.Context, o ConnectOptions) (*Connack, error) {
+	st := *o.Settings
+	ep, err := profile.ParseEndpoint(st.Endpoint)
+	if err != nil {
+		return nil, errs.Usagef("--endpoint: %v", err)
+	}
+	rules := limits.For(st.Limits, ep.Host)
+	if st.ClientID == "" {
+		st.ClientID = session.NewClientID(st.ClientIDPrefix)
+	}
+	if err := rules.ClientID(st.ClientID); err != nil {
+		return nil, err
+	}
+	if err := rules.Keepalive(st.Keepalive); err != nil {
+		return nil, err
+	}
+	sess, err := session.Connect(ctx, session.Options{Settings: &st, Provider: o.Provider, Limits: rules, Log: o.Log, Debug: o.Debug})
+	if err != nil {
+		return nil, err
+	}
+	c := sess.Capabilities()
+	out := &Connack{
+		Reason:              session.ReasonName(0),
+		ClientID:            sess.ClientID(),
+		AssignedClientID:    c.AssignedClientID,
+		SessionPresent:      c.SessionPresent,
+		ServerKeepalive:     c.ServerKeepalive,
+		ReceiveMaximum:      c.ReceiveMaximum,
+		MaximumQoS:          c.MaximumQoS,
+		RetainAvailable:     c.RetainAvailable,
+		MaximumPacketSize:   c.MaximumPacketSize,
+		TopicAliasMaximum:   c.TopicAliasMaximum,
+		WildcardAvailable:   c.WildcardAvailable,
+		SharedAvailable:     c.SharedAvailable,
+		SubIDAvailable:      c.SubIDAvailable,
+		ReasonString:        c.ReasonString,
+		ResponseInformation: c.ResponseInformation,
+		Latency:             c.ConnectLatency,
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+	defer cancel()
+	_ = sess.Close(cctx, 0x00)
+	return out, nil
+}
+
+// Rows are the CONNACK as key/value lines for text output.
+func (c *Connack) Rows() [][2]string {
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	opt := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	keepalive := "- (the client's)"
+	if c.ServerKeepalive != nil {
+		keepalive = fmt.Sprintf("%ds", *c.ServerKeepalive)
+	}
+	maxPacket := "no limit"
+	if c.MaximumPacketSize > 0 {
+		maxPacket = fmt.Sprintf("%d bytes", c.MaximumPacketSize)
+	}
+	return [][2]string{
+		{"CONNACK", fmt.Sprintf("%s (0x%02X)", c.Reason, c.ReasonCode)},
+		{"client ID", c.ClientID},
+		{"assigned client ID", opt(c.AssignedClientID)},
+		{"session present", yes(c.SessionPresent)},
+		{"server keepalive", keepalive},
+		{"receive maximum", strconv.Itoa(int(c.ReceiveMaximum))},
+		{"maximum QoS", strconv.Itoa(int(c.MaximumQoS))},
+		{"retain available", yes(c.RetainAvailable)},
+		{"maximum packet size", maxPacket},
+		{"topic alias maximum", strconv.Itoa(int(c.TopicAliasMaximum))},
+		{"wildcard subscriptions", yes(c.WildcardAvailable)},
+		{"shared subscriptions", yes(c.SharedAvailable)},
+		{"subscription identifiers", yes(c.SubIDAvailable)},
+		{"reason string", opt(c.ReasonString)},
+		{"response information", opt(c.ResponseInformation)},
+		{"connect latency", FormatLatency(c.Latency)},
+	}
+}
+
+// FormatLatency rounds a latency for display: 0.42ms, 12.3ms, 1.25s.
+func FormatLatency(d time.Duration) string {
+	switch {
+	case d < 10*time.Millisecond:
+		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + "ms"
+	case d < time.Second:
+		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + "ms"
+	}
+	return d.Round(10 * time.Millisecond).String()
+}
+
+// LockedWriter serialises writes from the session's goroutines and the
+// command's own.
+type LockedWriter struct {
+	mu sync.Mutex
+	W  io.Writer
+}
+
+func (l *LockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.W.Write(p)
+}

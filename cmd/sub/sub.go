@@ -1,0 +1,594 @@
+// Package sub is `iotctl sub`: subscribe to topic filters and print the
+// messages on stdout, one per line, and nothing else there.
+package sub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/pkg/auth"
+	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/session"
+	"github.com/iotctl/iotctl/pkg/session/limits"
+	"github.com/spf13/cobra"
+)
+
+// Options are sub's flags and dependencies.
+type Options struct {
+	IO       *cmdutil.IOStreams
+	Settings func() (*profile.Settings, error)
+
+	Topics            []string
+	QoS               int
+	Count             int           // exit 0 after this many messages; 0: no limit
+	Timeout           time.Duration // total run time allowed; 0: none
+	Format            string        // raw | json | Go template; "": from -v and -o
+	Verbose           bool          // -v: "topic payload"
+	NoNewline         bool
+	NoLocal           bool
+	RetainAsPublished bool
+	RetainHandling    int
+	RetainedOnly      bool
+	RemoveRetained    bool
+	RetainedQuiet     time.Duration // --retained-only ends after this long without a message
+
+	// Test seams: onSubscribed runs once every SUBACK is in; onMessage runs
+	// at the start of the handler.
+	onSubscribed func()
+	onMessage    func(*session.Message)
+}
+
+// strayPrint, set with -ldflags -X by a test build, makes the handler print
+// it with fmt.Println, as a misbehaving library would, to prove that such a
+// print never reaches stdout.
+var strayPrint string
+
+// closeTimeout bounds the DISCONNECT and the wait for removals at exit.
+const closeTimeout = 5 * time.Second
+
+// NewCmdSub returns `iotctl sub`. runF replaces subRun in flag tests.
+func NewCmdSub(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Settings: f.Settings, RetainedQuiet: time.Second}
+	cmd := &cobra.Command{
+		Use:   "sub -t FILTER [-t FILTER…] [flags]",
+		Short: "Subscribe to topic filters and print the messages",
+		Long: `Subscribe to one or more topic filters and print each message on stdout.
+stdout carries the messages only; status, warnings and errors go to stderr.
+
+Output (-F):
+  raw (default)   the payload bytes unchanged, then a newline (-N: none)
+  json            one JSON object per line: topic, payload (UTF-8) or
+                  payload_base64, qos, retain, properties (user_properties as
+                  [key, value] pairs, content_type, response_topic,
+                  correlation_data (base64), message_expiry, payload_format,
+                  subscription_ids; empty ones left out), received_at (RFC 3339,
+                  UTC). -o json means -F json unless -F is given.
+  '<Go template>' fields .Topic .Payload .PayloadBase64 .QoS .Retain
+                  .ReceivedAt (time.Time) .Properties (.UserProperties,
+                  .ContentType, .ResponseTopic, .CorrelationData, .MessageExpiry,
+                  .PayloadFormat, .SubscriptionIDs; (.Properties.User "key"));
+                  functions json, base64, hex; a newline follows (-N: none)
+  -v              "topic payload", as mosquitto_sub -v (-F wins over -v)
+
+Ending:
+  -C N            exit 0 after N messages; later ones are left unacknowledged,
+                  so a persistent session receives them next time
+  -W DUR          total time allowed, connecting included: exit 5 when -C was
+                  not reached (without -C: when no message arrived), else 0
+  --retained-only print retained messages only; exit 0 at the first message
+                  that is not retained, or after --retained-quiet (1s) without
+                  any message, counted from the SUBACK: even with none
+  Ctrl-C/SIGTERM  DISCONNECT, flush the output, exit 130
+
+--remove-retained publishes an empty retained message to the topic of each
+retained message received, which deletes it (as mosquitto_sub
+--remove-retained); its subscriptions are no-local so the deletions are not
+received back. With a fixed --client-id, --clean-start=false and
+--session-expiry, messages published while sub was away are delivered when it
+comes back. The connection is re-established when lost, and the
+subscriptions with it.
+
+In sub, -v/--verbose means "print the topic"; progress lines on stderr come
+with IOTCTL_VERBOSE=1 or --debug.`,
+		Example: `  iotctl sub -t 'sensors/#' -v
+  iotctl sub -t a/b -C 1 -W 10s -F json
+  iotctl sub -t a/b -F '{{.Topic}} {{.Properties.User "id"}} {{.Payload}}'
+  iotctl sub -t '#' --retained-only --remove-retained     # clear all retained messages
+  iotctl sub -t jobs/# -q 1 --client-id worker-1 --clean-start=false --session-expiry 1h`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return subRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic filter to subscribe to (required, repeatable)")
+	fl.IntVarP(&opts.QoS, "qos", "q", 0, "QoS of the subscriptions (0, 1 or 2)")
+	fl.IntVarP(&opts.Count, "count", "C", 0, "exit after this many messages (0: no limit)")
+	fl.VarP((*durationFlag)(&opts.Timeout), "timeout", "W", "exit after this long in total: code 5 if -C was not reached or nothing arrived (e.g. 10s; bare number: seconds)")
+	fl.StringVarP(&opts.Format, "format", "F", "", "output: raw, json or a Go template (default raw; json with -o json)")
+	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, `print "topic payload" (mosquitto_sub -v)`)
+	fl.BoolVarP(&opts.NoNewline, "no-newline", "N", false, "no newline after each message (raw, -v and templates)")
+	fl.BoolVar(&opts.NoLocal, "no-local", false, "do not receive messages published with this client ID")
+	fl.BoolVar(&opts.RetainAsPublished, "retain-as-published", false, "keep the retain flag as published on forwarded messages")
+	fl.IntVar(&opts.RetainHandling, "retain-handling", 0, "retained messages at subscribe: 0 send, 1 only for a new subscription, 2 never")
+	fl.BoolVar(&opts.RetainedOnly, "retained-only", false, "print retained messages only and exit at the first live one or when quiet")
+	fl.BoolVar(&opts.RemoveRetained, "remove-retained", false, "delete each retained message received (publish an empty retained message)")
+	fl.Var((*durationFlag)(&opts.RetainedQuiet), "retained-quiet", "with --retained-only, exit after this long without a message")
+	return cmd
+}
+
+// durationFlag is a time.Duration flag that also takes bare seconds (-W 5).
+type durationFlag time.Duration
+
+func (d *durationFlag) String() string {
+	if *d == 0 {
+		return "0" // pflag leaves a zero default out of the help
+	}
+	return time.Duration(*d).String()
+}
+func (d *durationFlag) Type() string { return "duration" }
+func (d *durationFlag) Set(s string) error {
+	v, err := profile.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: want e.g. 10s, 2m or a number of seconds", s)
+	}
+	*d = durationFlag(v)
+	return nil
+}
+
+// subscriptions checks the flags and filters against the limits and builds
+// the SUBSCRIBE list. Nothing here touches the network.
+func (o *Options) subscriptions(rules limits.Rules) ([]session.Subscription, error) {
+	switch {
+	case len(o.Topics) == 0:
+		return nil, errs.Usagef("sub: no topic filter: give at least one -t FILTER")
+	case o.Count < 0:
+		return nil, errs.Usagef("-C %d: the count must not be negative", o.Count)
+	case o.Timeout < 0 || o.RetainedQuiet < 0:
+		return nil, errs.Usagef("-W and --retained-quiet must not be negative")
+	case o.RetainHandling < 0 || o.RetainHandling > 2:
+		return nil, errs.Usagef("--retain-handling %d: use 0 (send retained messages), 1 (only for a new subscription) or 2 (never)", o.RetainHandling)
+	case o.RetainedOnly && o.RetainHandling == 2:
+		return nil, errs.Usagef("--retained-only with --retain-handling 2 would receive nothing: use --retain-handling 0 or 1")
+	}
+	if err := rules.QoS(o.QoS); err != nil {
+		return nil, err
+	}
+	subs := make([]session.Subscription, 0, len(o.Topics))
+	for _, t := range o.Topics {
+		if err := rules.Filter(t); err != nil {
+			return nil, err
+		}
+		f, _ := limits.ParseFilter(t)
+		shared := f.Share != ""
+		if shared && o.NoLocal {
+			return nil, errs.Usagef("--no-local with the shared subscription %q: MQTT 5 forbids no-local on shared subscriptions", t)
+		}
+		subs = append(subs, session.Subscription{
+			Filter:            t,
+			QoS:               byte(o.QoS),
+			NoLocal:           o.NoLocal || (o.RemoveRetained && !shared),
+			RetainAsPublished: o.RetainAsPublished,
+			RetainHandling:    byte(o.RetainHandling),
+		})
+	}
+	per := len(subs)
+	if rules.MaxSubscriptionsPerSubscribe > 0 {
+		per = min(per, rules.MaxSubscriptionsPerSubscribe)
+	}
+	if err := rules.Subscriptions(per, len(subs)); err != nil {
+		return nil, err
+	}
+	return subs, nil
+}
+
+// batches splits subs into SUBSCRIBE packets the limits allow.
+func batches(subs []session.Subscription, per int) [][]session.Subscription {
+	if per <= 0 {
+		return [][]session.Subscription{subs}
+	}
+	var out [][]session.Subscription
+	for len(subs) > 0 {
+		n := min(per, len(subs))
+		out = append(out, subs[:n])
+		subs = subs[n:]
+	}
+	return out
+}
+
+func subRun(ctx context.Context, opts *Options) error {
+	start := time.Now()
+	st, err := opts.Settings()
+	if err != nil {
+		return err
+	}
+	ep, err := profile.ParseEndpoint(st.Endpoint)
+	if err != nil {
+		return errs.Usagef("--endpoint: %v", err)
+	}
+	rules := limits.For(st.Limits, ep.Host)
+	subs, err := opts.subscriptions(rules)
+	if err != nil {
+		return err
+	}
+	if st.ClientID != "" {
+		if err := rules.ClientID(st.ClientID); err != nil {
+			return err
+		}
+	}
+	if err := rules.Keepalive(st.Keepalive); err != nil {
+		return err
+	}
+	fm, err := newFormatter(opts.Format, opts.Verbose, opts.NoNewline, st.Output)
+	if err != nil {
+		return err
+	}
+	provider, err := auth.New(st)
+	if err != nil {
+		return err
+	}
+
+	if strayPrint != "" && opts.onMessage == nil {
+		opts.onMessage = func(*session.Message) { fmt.Println(strayPrint) }
+	}
+	stderr := &syncWriter{w: opts.IO.ErrOut}
+	restore := guardStdout(opts.IO.Out)
+	defer restore()
+
+	r := &runner{
+		opts:   opts,
+		fm:     fm,
+		stderr: stderr,
+		out:    newOutput(opts.IO.Out),
+		ready:  make(chan struct{}),
+		stopCh: make(chan struct{}),
+		quit:   make(chan struct{}),
+	}
+	var deadline time.Time
+	cctx := ctx // connect and subscribe, bounded by -W
+	if opts.Timeout > 0 {
+		deadline = start.Add(opts.Timeout)
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	so := session.Options{
+		Settings:  st,
+		Provider:  provider,
+		Limits:    rules,
+		Reconnect: true,
+		Handler:   r.handle,
+	}
+	if st.Verbose {
+		so.Log = stderr
+	}
+	if st.Debug {
+		so.Debug = stderr
+	}
+	sess, err := session.Connect(cctx, so)
+	if err != nil {
+		r.out.close()
+		return r.startErr(ctx, deadline, "connect to "+st.Endpoint, err)
+	}
+	r.sess = sess
+	close(r.ready)
+	if opts.RemoveRetained {
+		r.startRemover()
+	}
+
+	per := rules.MaxSubscriptionsPerSubscribe
+	for _, batch := range batches(subs, per) {
+		codes, err := sess.Subscribe(cctx, batch)
+		if err != nil {
+			r.shutdown()
+			return r.startErr(ctx, deadline, "subscribe", err)
+		}
+		for i, c := range codes {
+			if i < len(batch) && c < batch[i].QoS {
+				fmt.Fprintf(stderr, "iotctl: warning: subscribe to %s: the broker granted QoS %d, not %d\n", batch[i].Filter, c, batch[i].QoS)
+			} else if st.Verbose && i < len(batch) {
+				fmt.Fprintf(stderr, "subscribed to %s (QoS %d)\n", batch[i].Filter, c)
+			}
+		}
+	}
+	if opts.RetainedOnly {
+		r.startQuiet(opts.RetainedQuiet)
+	}
+	if opts.onSubscribed != nil {
+		opts.onSubscribed()
+	}
+
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		timeout = t.C
+	}
+	var result error
+	timedOut := false
+	select {
+	case <-r.stopCh:
+		result = r.stopErr
+	case <-ctx.Done():
+		result = errInterrupted
+	case <-timeout:
+		timedOut = true
+	case <-sess.Done():
+		result = sess.Err()
+		if result == nil {
+			result = errors.New("the session ended")
+		}
+	}
+	if err := r.shutdown(); err != nil && result == nil {
+		result = err
+	}
+	n := r.received.Load()
+	switch {
+	case result == errInterrupted:
+		return errs.New(errs.Interrupted, fmt.Errorf("interrupted after %s", plural(n, "message")))
+	case result != nil:
+		return result
+	case timedOut && opts.RetainedOnly:
+		return nil
+	case timedOut && opts.Count > 0 && n < int64(opts.Count):
+		return errs.Timeoutf("timed out after %s: received %d of %d messages (-C %d) on %s: check that something publishes there, or raise -W", opts.Timeout, n, opts.Count, opts.Count, quoteList(opts.Topics))
+	case timedOut && n == 0:
+		return errs.Timeoutf("timed out after %s: no message on %s: check that something publishes there, or raise -W", opts.Timeout, quoteList(opts.Topics))
+	}
+	return nil
+}
+
+var (
+	errInterrupted = errors.New("interrupted")
+	errStop        = errors.New("sub: stopping")
+)
+
+// runner is one sub run: the handler, the output and the way out.
+type runner struct {
+	opts   *Options
+	fm     formatter
+	stderr io.Writer
+	out    *output
+
+	ready chan struct{} // closed once sess is set
+	sess  *session.Session
+
+	stopOnce sync.Once
+	stopCh   chan struct{} // closed when the run is complete or failed
+	stopErr  error         // set before stopCh closes
+	stopping atomic.Bool   // the handler prints nothing more
+	quit     chan struct{} // closed when shutting down: the handler stops waiting to queue
+
+	received atomic.Int64
+	quiet    atomic.Pointer[time.Timer]
+
+	rm remover
+}
+
+// stop ends the run with err (nil: done).
+func (r *runner) stop(err error) {
+	r.stopOnce.Do(func() {
+		r.stopErr = err
+		close(r.stopCh)
+	})
+}
+
+// handle is the session's handler: it runs for one message at a time and
+// the message is acknowledged when it returns nil.
+func (r *runner) handle(m *session.Message) error {
+	if r.opts.onMessage != nil {
+		r.opts.onMessage(m)
+	}
+	if r.stopping.Load() {
+		return r.park()
+	}
+	at := time.Now()
+	if r.opts.RetainedOnly {
+		if !m.Retain {
+			r.stopping.Store(true)
+			r.stop(nil)
+			return r.park()
+		}
+		if t := r.quiet.Load(); t != nil {
+			t.Reset(r.opts.RetainedQuiet)
+		}
+	}
+	if r.opts.RemoveRetained && m.Retain && len(m.Payload) > 0 {
+		r.rm.add(m.Topic)
+	}
+	b := getBuf()
+	var err error
+	if *b, err = r.fm.format(*b, m, at); err != nil {
+		putBuf(b)
+		r.stopping.Store(true)
+		r.stop(fmt.Errorf("format the message on %s: %w", m.Topic, err))
+		return r.park()
+	}
+	select {
+	case r.out.queue <- b:
+	case <-r.quit:
+		putBuf(b)
+		return r.park()
+	}
+	if err := r.out.Err(); err != nil {
+		r.stopping.Store(true)
+		r.stop(fmt.Errorf("write the output: %w", err))
+		return nil
+	}
+	if n := r.received.Add(1); r.opts.Count > 0 && n >= int64(r.opts.Count) {
+		r.stopping.Store(true)
+		r.stop(nil)
+	}
+	return nil
+}
+
+// park holds a message that will not be printed until the session has
+// ended, so it is never acknowledged (a persistent session gets it again)
+// while Close still sends a clean DISCONNECT. Returning an error at once
+// would make the session drop the connection without one.
+func (r *runner) park() error {
+	<-r.ready
+	<-r.sess.Done()
+	return errStop
+}
+
+// startQuiet ends a --retained-only run after d without a message.
+func (r *runner) startQuiet(d time.Duration) {
+	r.quiet.Store(time.AfterFunc(d, func() {
+		r.stopping.Store(true)
+		r.stop(nil)
+	}))
+}
+
+// shutdown stops printing, finishes removals, disconnects and flushes.
+func (r *runner) shutdown() error {
+	r.stopping.Store(true)
+	if t := r.quiet.Load(); t != nil {
+		t.Stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	var rmErr error
+	if r.rm.started {
+		rmErr = r.rm.finish(ctx, r.sess)
+	}
+	close(r.quit)
+	_ = r.sess.Close(ctx, 0x00)
+	if err := r.out.close(); err != nil {
+		return fmt.Errorf("write the output: %w", err)
+	}
+	return rmErr
+}
+
+// startErr classifies a failure before the run got going.
+func (r *runner) startErr(ctx context.Context, deadline time.Time, what string, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return errs.New(errs.Interrupted, fmt.Errorf("interrupted during %s", what))
+	case !deadline.IsZero() && !time.Now().Before(deadline):
+		return errs.Timeoutf("timed out after %s during %s: %v: raise -W", r.opts.Timeout, what, err)
+	}
+	return err
+}
+
+func (r *runner) startRemover() {
+	r.rm.started = true
+	r.rm.wake = make(chan struct{}, 1)
+	r.rm.done = make(chan struct{})
+	r.rm.eof = make(chan struct{})
+	r.rm.stderr = r.stderr
+	go r.rm.run(r.sess)
+}
+
+// remover publishes the empty retained messages of --remove-retained from
+// its own goroutine: Publish may wait for the in-flight window, which the
+// handler must never do.
+type remover struct {
+	started bool
+	stderr  io.Writer
+	wake    chan struct{}
+	eof     chan struct{}
+	done    chan struct{}
+
+	mu     sync.Mutex
+	topics []string
+	err    error
+}
+
+func (rm *remover) add(topic string) {
+	rm.mu.Lock()
+	rm.topics = append(rm.topics, topic)
+	rm.mu.Unlock()
+	select {
+	case rm.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (rm *remover) run(sess *session.Session) {
+	defer close(rm.done)
+	qos := min(byte(1), sess.Capabilities().MaximumQoS)
+	for {
+		rm.mu.Lock()
+		topics := rm.topics
+		rm.topics = nil
+		rm.mu.Unlock()
+		for _, t := range topics {
+			m := &session.Message{Topic: t, QoS: qos, Retain: true}
+			err := sess.Publish(context.Background(), m, func(err error) {
+				if err != nil {
+					rm.fail(t, err)
+				}
+			})
+			if err != nil {
+				rm.fail(t, err)
+			}
+		}
+		if len(topics) > 0 {
+			continue
+		}
+		select {
+		case <-rm.wake:
+		case <-rm.eof:
+			rm.mu.Lock()
+			left := len(rm.topics)
+			rm.mu.Unlock()
+			if left == 0 {
+				return
+			}
+		}
+	}
+}
+
+func (rm *remover) fail(topic string, err error) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if errors.Is(err, session.ErrClosed) {
+		return
+	}
+	fmt.Fprintf(rm.stderr, "iotctl: remove the retained message on %s: %v\n", topic, err)
+	if rm.err == nil {
+		rm.err = err
+	}
+}
+
+// finish publishes what is queued and waits for the acknowledgements.
+func (rm *remover) finish(ctx context.Context, sess *session.Session) error {
+	close(rm.eof)
+	select {
+	case <-rm.done:
+	case <-ctx.Done():
+	}
+	if err := sess.Flush(ctx); err != nil {
+		rm.fail("(all)", fmt.Errorf("waiting for acknowledgements: %w", err))
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return rm.err
+}
+
+func quoteList(list []string) string {
+	q := make([]string, len(list))
+	for i, s := range list {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+func plural(n int64, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

@@ -1,0 +1,322 @@
+package session
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/eclipse/paho.golang/packets"
+)
+
+// The hot path (PUBLISH out, acknowledgements in) is encoded and decoded
+// here without allocating; every other packet goes through paho's packets
+// package. codec_test.go checks both against packets.
+
+// MQTT 5 property identifiers of a PUBLISH.
+const (
+	propPayloadFormat   = 0x01
+	propMessageExpiry   = 0x02
+	propContentType     = 0x03
+	propResponseTopic   = 0x08
+	propCorrelationData = 0x09
+	propSubscriptionID  = 0x0B
+	propUserProperty    = 0x26
+)
+
+func vbiLen(n int) int {
+	switch {
+	case n < 128:
+		return 1
+	case n < 16384:
+		return 2
+	case n < 2097152:
+		return 3
+	}
+	return 4
+}
+
+func writeVBI(w *bufio.Writer, n int) {
+	for {
+		b := byte(n % 128)
+		n /= 128
+		if n > 0 {
+			b |= 0x80
+		}
+		_ = w.WriteByte(b)
+		if n == 0 {
+			return
+		}
+	}
+}
+
+func writeStr(w *bufio.Writer, s string) {
+	_ = w.WriteByte(byte(len(s) >> 8))
+	_ = w.WriteByte(byte(len(s)))
+	_, _ = w.WriteString(s)
+}
+
+func propsLen(p *Properties) int {
+	n := 0
+	if p.PayloadFormat != nil {
+		n += 2
+	}
+	if p.MessageExpiry != nil {
+		n += 5
+	}
+	if p.ContentType != "" {
+		n += 3 + len(p.ContentType)
+	}
+	if p.ResponseTopic != "" {
+		n += 3 + len(p.ResponseTopic)
+	}
+	if len(p.CorrelationData) > 0 {
+		n += 3 + len(p.CorrelationData)
+	}
+	for _, u := range p.UserProperties {
+		n += 5 + len(u.Key) + len(u.Value)
+	}
+	return n
+}
+
+// publishSize is the PUBLISH packet's remaining length and total size.
+func publishSize(m *Message, qos byte) (remaining, total int) {
+	pl := propsLen(&m.Props)
+	remaining = 2 + len(m.Topic) + vbiLen(pl) + pl + len(m.Payload)
+	if qos > 0 {
+		remaining += 2
+	}
+	return remaining, 1 + vbiLen(remaining) + remaining
+}
+
+// writePublish encodes a PUBLISH into w without allocating.
+func writePublish(w *bufio.Writer, m *Message, qos byte, id uint16, dup bool) {
+	b0 := byte(packets.PUBLISH<<4) | qos<<1
+	if dup {
+		b0 |= 0x08
+	}
+	if m.Retain {
+		b0 |= 0x01
+	}
+	p := &m.Props
+	pl := propsLen(p)
+	remaining, _ := publishSize(m, qos)
+	_ = w.WriteByte(b0)
+	writeVBI(w, remaining)
+	writeStr(w, m.Topic)
+	if qos > 0 {
+		_ = w.WriteByte(byte(id >> 8))
+		_ = w.WriteByte(byte(id))
+	}
+	writeVBI(w, pl)
+	if p.PayloadFormat != nil {
+		_ = w.WriteByte(propPayloadFormat)
+		_ = w.WriteByte(*p.PayloadFormat)
+	}
+	if p.MessageExpiry != nil {
+		e := *p.MessageExpiry
+		_ = w.WriteByte(propMessageExpiry)
+		_, _ = w.Write([]byte{byte(e >> 24), byte(e >> 16), byte(e >> 8), byte(e)})
+	}
+	if p.ContentType != "" {
+		_ = w.WriteByte(propContentType)
+		writeStr(w, p.ContentType)
+	}
+	if p.ResponseTopic != "" {
+		_ = w.WriteByte(propResponseTopic)
+		writeStr(w, p.ResponseTopic)
+	}
+	if len(p.CorrelationData) > 0 {
+		_ = w.WriteByte(propCorrelationData)
+		_ = w.WriteByte(byte(len(p.CorrelationData) >> 8))
+		_ = w.WriteByte(byte(len(p.CorrelationData)))
+		_, _ = w.Write(p.CorrelationData)
+	}
+	for _, u := range p.UserProperties {
+		_ = w.WriteByte(propUserProperty)
+		writeStr(w, u.Key)
+		writeStr(w, u.Value)
+	}
+	_, _ = w.Write(m.Payload)
+}
+
+// writeAck encodes PUBACK, PUBREC, PUBREL or PUBCOMP with a reason code.
+func writeAck(w *bufio.Writer, typ byte, id uint16, reason byte) {
+	b0 := typ << 4
+	if typ == packets.PUBREL {
+		b0 |= 0x02
+	}
+	if reason == 0 {
+		_, _ = w.Write([]byte{b0, 2, byte(id >> 8), byte(id)})
+		return
+	}
+	_, _ = w.Write([]byte{b0, 3, byte(id >> 8), byte(id), reason})
+}
+
+// frame is one packet as read: its first byte and body. body is only valid
+// until the next read.
+type frame struct {
+	b0   byte
+	body []byte
+}
+
+func (f frame) typ() byte { return f.b0 >> 4 }
+
+var errMalformed = errors.New("malformed packet")
+
+// frameReader reads packets, reusing one body buffer.
+type frameReader struct {
+	r   *bufio.Reader
+	buf []byte
+}
+
+func (fr *frameReader) next() (frame, error) {
+	b0, err := fr.r.ReadByte()
+	if err != nil {
+		return frame{}, err
+	}
+	n, mult := 0, 1
+	for i := 0; ; i++ {
+		if i == 4 {
+			return frame{}, errMalformed
+		}
+		b, err := fr.r.ReadByte()
+		if err != nil {
+			return frame{}, noEOF(err)
+		}
+		n += int(b&0x7F) * mult
+		if b&0x80 == 0 {
+			break
+		}
+		mult *= 128
+	}
+	if cap(fr.buf) < n {
+		fr.buf = make([]byte, n)
+	}
+	body := fr.buf[:n]
+	if _, err := io.ReadFull(fr.r, body); err != nil {
+		return frame{}, noEOF(err)
+	}
+	// Keep a large buffer from one big message alive no longer than needed.
+	if cap(fr.buf) > 1<<20 {
+		fr.buf = nil
+	}
+	return frame{b0: b0, body: body}, nil
+}
+
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// ackFields decodes PUBACK, PUBREC, PUBREL and PUBCOMP: packet ID, reason
+// code and, when present, the reason string.
+func ackFields(f frame) (id uint16, reason byte, reasonString string, err error) {
+	if len(f.body) < 2 {
+		return 0, 0, "", errMalformed
+	}
+	id = uint16(f.body[0])<<8 | uint16(f.body[1])
+	if len(f.body) > 2 {
+		reason = f.body[2]
+	}
+	if len(f.body) > 3 {
+		cp, err := f.decode()
+		if err != nil {
+			return 0, 0, "", err
+		}
+		switch p := cp.Content.(type) {
+		case *packets.Puback:
+			reasonString = p.Properties.ReasonString
+		case *packets.Pubrec:
+			reasonString = p.Properties.ReasonString
+		case *packets.Pubrel:
+			reasonString = p.Properties.ReasonString
+		case *packets.Pubcomp:
+			reasonString = p.Properties.ReasonString
+		}
+	}
+	return id, reason, reasonString, nil
+}
+
+// decode turns a frame into a paho control packet (copying what it keeps).
+func (f frame) decode() (*packets.ControlPacket, error) {
+	cp := packets.NewControlPacket(f.typ())
+	if cp == nil {
+		return nil, fmt.Errorf("%w: unknown packet type %d", errMalformed, f.typ())
+	}
+	cp.Flags = f.b0 & 0x0F
+	if p, ok := cp.Content.(*packets.Publish); ok {
+		p.QoS = (f.b0 >> 1) & 0x03
+		p.Duplicate = f.b0&0x08 != 0
+		p.Retain = f.b0&0x01 != 0
+	}
+	if err := cp.Content.Unpack(bytes.NewBuffer(f.body)); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", errMalformed, cp.PacketType(), err)
+	}
+	return cp, nil
+}
+
+// inbound converts a decoded PUBLISH to a Message.
+func inbound(p *packets.Publish) *Message {
+	m := &Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain}
+	if pr := p.Properties; pr != nil {
+		m.Props = Properties{
+			ContentType:     pr.ContentType,
+			ResponseTopic:   pr.ResponseTopic,
+			CorrelationData: pr.CorrelationData,
+			MessageExpiry:   pr.MessageExpiry,
+			PayloadFormat:   pr.PayloadFormat,
+		}
+		for _, u := range pr.User {
+			m.Props.UserProperties = append(m.Props.UserProperties, UserProperty{Key: u.Key, Value: u.Value})
+		}
+		if pr.SubscriptionIdentifier != nil {
+			m.Props.SubscriptionIDs = []int{*pr.SubscriptionIdentifier}
+		}
+	}
+	if m.Payload == nil {
+		m.Payload = []byte{}
+	}
+	return m
+}
+
+// writePacket writes any paho packet into w.
+func writePacket(w *bufio.Writer, p io.WriterTo) error {
+	_, err := p.WriteTo(w)
+	return err
+}
+
+// pahoPublish is m as paho's packet, for the unbuffered (paho-style) write
+// path and for tests.
+func pahoPublish(m *Message, qos byte, id uint16, dup bool) *packets.ControlPacket {
+	p := &packets.Publish{Topic: m.Topic, Payload: m.Payload, QoS: qos, PacketID: id, Duplicate: dup, Retain: m.Retain, Properties: &packets.Properties{
+		PayloadFormat:   m.Props.PayloadFormat,
+		MessageExpiry:   m.Props.MessageExpiry,
+		ContentType:     m.Props.ContentType,
+		ResponseTopic:   m.Props.ResponseTopic,
+		CorrelationData: m.Props.CorrelationData,
+	}}
+	for _, u := range m.Props.UserProperties {
+		p.Properties.User = append(p.Properties.User, packets.User{Key: u.Key, Value: u.Value})
+	}
+	return p.ToControlPacket()
+}
+
+// pahoAck is an acknowledgement as paho's packet.
+func pahoAck(typ byte, id uint16, reason byte) *packets.ControlPacket {
+	cp := packets.NewControlPacket(typ)
+	switch p := cp.Content.(type) {
+	case *packets.Puback:
+		p.PacketID, p.ReasonCode = id, reason
+	case *packets.Pubrec:
+		p.PacketID, p.ReasonCode = id, reason
+	case *packets.Pubrel:
+		p.PacketID, p.ReasonCode = id, reason
+	case *packets.Pubcomp:
+		p.PacketID, p.ReasonCode = id, reason
+	}
+	return cp
+}

@@ -1,0 +1,497 @@
+package session
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eclipse/paho.golang/packets"
+	"github.com/iotctl/iotctl/pkg/errs"
+)
+
+// wItem is one packet for the writer goroutine. Publish fields are copied
+// in so the writer never reads session state under its lock.
+type wItem struct {
+	typ     byte
+	qos     byte
+	dup     bool
+	reason  byte
+	id      uint16
+	m       *Message
+	done    func(error) // QoS 0 PUBLISH: called after the write
+	pkt     *packets.ControlPacket
+	flushed chan struct{} // closed once the item is flushed to the socket
+}
+
+// errConnGone: the connection ended before the item could be queued.
+var errConnGone = errors.New("connection gone")
+
+// conn is one network connection of a session.
+type conn struct {
+	s         *Session
+	nc        net.Conn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	addr      string
+	keepalive time.Duration
+	wq        chan wItem
+	done      chan struct{} // closed by kill
+	finished  chan struct{} // closed when its goroutines are gone and the queue drained
+	once      sync.Once
+	wg        sync.WaitGroup
+
+	gate   sync.RWMutex // enqueue holds it shared; shutdown exclusively
+	closed bool
+
+	errMu sync.Mutex
+	err   error
+
+	reads   atomic.Uint64
+	writes  atomic.Uint64
+	blocked atomic.Bool // the reader waits for the handler: not a dead peer
+}
+
+func (c *conn) cause() error {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	if c.err == nil {
+		return errConnLost
+	}
+	return c.err
+}
+
+// kill ends the connection; the first cause wins.
+func (c *conn) kill(err error) {
+	c.once.Do(func() {
+		c.errMu.Lock()
+		c.err = err
+		c.errMu.Unlock()
+		close(c.done)
+		c.nc.Close()
+	})
+}
+
+// enqueue hands an item to the writer; it blocks while the queue is full.
+func (c *conn) enqueue(ctx context.Context, it wItem) error {
+	c.gate.RLock()
+	defer c.gate.RUnlock()
+	if c.closed {
+		return errConnGone
+	}
+	select {
+	case c.wq <- it:
+		return nil
+	default:
+	}
+	select {
+	case c.wq <- it:
+		return nil
+	case <-c.done:
+		return errConnGone
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// start runs the connection's goroutines.
+func (c *conn) start() {
+	c.wg.Add(2)
+	go c.reader()
+	go c.writer()
+	if c.keepalive > 0 {
+		c.wg.Add(1)
+		go c.pinger()
+	}
+	go func() {
+		<-c.done
+		c.wg.Wait()
+		c.gate.Lock()
+		c.closed = true
+		c.gate.Unlock()
+		for {
+			select {
+			case it := <-c.wq:
+				if it.done != nil {
+					it.done(fmt.Errorf("publish to %s: %w before the message was written", it.m.Topic, errConnLost))
+				}
+			default:
+				close(c.finished)
+				return
+			}
+		}
+	}()
+}
+
+// errWriter reports the socket's first write error to kill, so a dead
+// connection is noticed even while bufio keeps its error to itself.
+type errWriter struct{ c *conn }
+
+func (w errWriter) Write(p []byte) (int, error) {
+	n, err := w.c.nc.Write(p)
+	if err != nil {
+		w.c.kill(w.c.netErr("write", err))
+	}
+	return n, err
+}
+
+func (c *conn) netErr(op string, err error) error {
+	select {
+	case <-c.done:
+		return c.cause()
+	default:
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errs.Connectf("connection to %s closed by the broker", c.addr)
+	}
+	return errs.Connectf("connection to %s: %s: %v", c.addr, op, err)
+}
+
+func (c *conn) writer() {
+	defer c.wg.Done()
+	var flushed []chan struct{}
+	for {
+		var it wItem
+		select {
+		case it = <-c.wq:
+		case <-c.done:
+			return
+		}
+		if err := c.write(it); err != nil {
+			c.kill(err)
+			return
+		}
+		if it.flushed != nil {
+			flushed = append(flushed, it.flushed)
+		}
+		if it.typ == packets.DISCONNECT {
+			// Nothing may follow a DISCONNECT.
+			err := c.bw.Flush()
+			for _, ch := range flushed {
+				close(ch)
+			}
+			if err != nil {
+				c.kill(c.netErr("write", err))
+			}
+			<-c.done
+			return
+		}
+		if len(c.wq) == 0 && c.bw.Buffered() > 0 {
+			// Let a publisher that is about to queue more run first: the
+			// next flush then carries a burst, not one packet per syscall.
+			runtime.Gosched()
+		}
+		if len(c.wq) == 0 {
+			if err := c.bw.Flush(); err != nil {
+				c.kill(c.netErr("write", err))
+				return
+			}
+			c.writes.Add(1)
+			for _, ch := range flushed {
+				close(ch)
+			}
+			flushed = flushed[:0]
+		}
+	}
+}
+
+// unbufferedWrites makes the writer write each packet straight to the
+// socket the way paho does (several writes per packet: several TLS records
+// or websocket frames). Benchmarks only: it shows what the buffer saves.
+var unbufferedWrites bool
+
+func (c *conn) writeUnbuffered(it wItem) error {
+	var cp *packets.ControlPacket
+	switch it.typ {
+	case packets.PUBLISH:
+		cp = pahoPublish(it.m, it.qos, it.id, it.dup)
+	case packets.PUBACK, packets.PUBREC, packets.PUBREL, packets.PUBCOMP:
+		cp = pahoAck(it.typ, it.id, it.reason)
+	case packets.PINGREQ:
+		cp = packets.NewControlPacket(packets.PINGREQ)
+	default:
+		cp = it.pkt
+	}
+	if _, err := cp.WriteTo(c.nc); err != nil {
+		return c.netErr("write", err)
+	}
+	if it.done != nil {
+		it.done(nil)
+	}
+	return nil
+}
+
+func (c *conn) write(it wItem) error {
+	if unbufferedWrites {
+		return c.writeUnbuffered(it)
+	}
+	tr := c.s.o.Debug
+	switch it.typ {
+	case packets.PUBLISH:
+		writePublish(c.bw, it.m, it.qos, it.id, it.dup)
+		if tr != nil {
+			traceOut(tr, "PUBLISH", fmt.Sprintf("id=%d qos=%d dup=%t retain=%t topic=%q bytes=%d", it.id, it.qos, it.dup, it.m.Retain, it.m.Topic, len(it.m.Payload)))
+		}
+		if it.done != nil {
+			it.done(nil)
+		}
+	case packets.PUBACK, packets.PUBREC, packets.PUBREL, packets.PUBCOMP:
+		writeAck(c.bw, it.typ, it.id, it.reason)
+		if tr != nil {
+			traceOut(tr, packetName(it.typ), fmt.Sprintf("id=%d reason=0x%02X", it.id, it.reason))
+		}
+	case packets.PINGREQ:
+		_, _ = c.bw.Write([]byte{packets.PINGREQ << 4, 0})
+		if tr != nil {
+			traceOut(tr, "PINGREQ", "")
+		}
+	default:
+		if err := writePacket(c.bw, it.pkt); err != nil {
+			return c.netErr("write", err)
+		}
+		if tr != nil {
+			traceOut(tr, it.pkt.PacketType(), describe(it.pkt))
+		}
+	}
+	return nil
+}
+
+func (c *conn) reader() {
+	defer c.wg.Done()
+	fr := frameReader{r: c.br}
+	for {
+		f, err := fr.next()
+		if err != nil {
+			c.kill(c.netErr("read", err))
+			return
+		}
+		c.reads.Add(1)
+		if err := c.handle(f); err != nil {
+			c.kill(err)
+			return
+		}
+	}
+}
+
+func (c *conn) handle(f frame) error {
+	s := c.s
+	tr := s.o.Debug
+	switch t := f.typ(); t {
+	case packets.PUBACK, packets.PUBREC, packets.PUBCOMP:
+		id, rc, rs, err := ackFields(f)
+		if err != nil {
+			return c.protocolErr(err)
+		}
+		if tr != nil {
+			traceIn(tr, packetName(t), fmt.Sprintf("id=%d reason=0x%02X %s", id, rc, rs))
+		}
+		s.onAck(c, t, id, rc, rs)
+	case packets.PUBREL:
+		id, rc, _, err := ackFields(f)
+		if err != nil {
+			return c.protocolErr(err)
+		}
+		if tr != nil {
+			traceIn(tr, "PUBREL", fmt.Sprintf("id=%d reason=0x%02X", id, rc))
+		}
+		s.mu.Lock()
+		delete(s.qos2In, id)
+		s.mu.Unlock()
+		_ = c.enqueue(context.Background(), wItem{typ: packets.PUBCOMP, id: id})
+	case packets.PUBLISH:
+		cp, err := f.decode()
+		if err != nil {
+			return c.protocolErr(err)
+		}
+		p := cp.Content.(*packets.Publish)
+		if tr != nil {
+			traceIn(tr, "PUBLISH", fmt.Sprintf("id=%d qos=%d dup=%t retain=%t topic=%q bytes=%d", p.PacketID, p.QoS, p.Duplicate, p.Retain, p.Topic, len(p.Payload)))
+		}
+		if p.QoS > 2 {
+			return c.protocolErr(errors.New("PUBLISH with QoS 3"))
+		}
+		s.onPublish(c, p)
+	case packets.SUBACK, packets.UNSUBACK:
+		cp, err := f.decode()
+		if err != nil {
+			return c.protocolErr(err)
+		}
+		if tr != nil {
+			traceIn(tr, cp.PacketType(), describe(cp))
+		}
+		s.onSuback(cp)
+	case packets.PINGRESP:
+		if tr != nil {
+			traceIn(tr, "PINGRESP", "")
+		}
+	case packets.DISCONNECT:
+		var rc byte
+		var rs string
+		if cp, err := f.decode(); err == nil {
+			d := cp.Content.(*packets.Disconnect)
+			rc, rs = d.ReasonCode, d.Properties.ReasonString
+		}
+		if tr != nil {
+			traceIn(tr, "DISCONNECT", fmt.Sprintf("reason=0x%02X %s", rc, rs))
+		}
+		s.logf("the broker disconnected: %s (0x%02X) %s", ReasonName(rc), rc, rs)
+		if fatalDisconnect(rc) {
+			return &ReasonError{Op: "disconnect", Code: rc, ReasonString: rs}
+		}
+		msg := fmt.Sprintf("connection to %s closed by the broker: %s (0x%02X)", c.addr, ReasonName(rc), rc)
+		if rs != "" {
+			msg += ": " + rs
+		}
+		return errs.Connectf("%s", msg)
+	default:
+		return c.protocolErr(fmt.Errorf("unexpected packet type %d", t))
+	}
+	return nil
+}
+
+func (c *conn) protocolErr(err error) error {
+	return errs.Connectf("connection to %s: protocol error: %v", c.addr, err)
+}
+
+// pinger sends PINGREQ when the connection is idle and ends it when the
+// broker stays silent for half a keepalive after one: a half-open
+// connection is noticed within 1.5 keepalive intervals of the last packet.
+func (c *conn) pinger() {
+	defer c.wg.Done()
+	ka := c.keepalive
+	tick := time.NewTicker(max(ka/8, 50*time.Millisecond))
+	defer tick.Stop()
+	now := time.Now()
+	lastRead, lastWrite := now, now
+	reads, writes := c.reads.Load(), c.writes.Load()
+	var pingSent time.Time
+	var readsAtPing uint64
+	for {
+		select {
+		case <-c.done:
+			return
+		case now = <-tick.C:
+		}
+		if r := c.reads.Load(); r != reads || c.blocked.Load() {
+			reads, lastRead = r, now
+		}
+		if w := c.writes.Load(); w != writes {
+			writes, lastWrite = w, now
+		}
+		if !pingSent.IsZero() {
+			if reads != readsAtPing || c.blocked.Load() {
+				pingSent = time.Time{}
+			} else if now.Sub(pingSent) >= ka/2 {
+				c.kill(errs.Connectf("connection to %s: no answer from the broker within %s of PINGREQ (keepalive %s): the connection is dead", c.addr, ka/2, ka))
+				return
+			}
+		}
+		if pingSent.IsZero() && (now.Sub(lastRead) >= ka*3/4 || now.Sub(lastWrite) >= ka*3/4) {
+			pingSent, readsAtPing = now, reads
+			select {
+			case c.wq <- wItem{typ: packets.PINGREQ}:
+			default: // the writer is busy: its writes prove we are alive to the broker
+			}
+		}
+	}
+}
+
+// onAck completes or advances an outbound QoS>=1 message.
+func (s *Session) onAck(c *conn, typ byte, id uint16, rc byte, rs string) {
+	s.mu.Lock()
+	om := s.byID[id]
+	if om == nil || !om.sent {
+		s.mu.Unlock()
+		return
+	}
+	var err error
+	if rc >= 0x80 {
+		err = &ReasonError{Op: "publish", Code: rc, ReasonString: rs, Topic: om.m.Topic}
+	}
+	switch {
+	case typ == packets.PUBACK && om.qos == 1,
+		typ == packets.PUBREC && om.qos == 2 && err != nil,
+		typ == packets.PUBCOMP && om.qos == 2 && om.released:
+		done, items := s.acked(om)
+		s.mu.Unlock()
+		for _, it := range items {
+			_ = c.enqueue(context.Background(), it)
+		}
+		if done != nil {
+			done(err)
+		}
+	case typ == packets.PUBREC && om.qos == 2:
+		om.released = true
+		s.mu.Unlock()
+		_ = c.enqueue(context.Background(), wItem{typ: packets.PUBREL, id: id})
+	default:
+		s.mu.Unlock()
+	}
+}
+
+func (s *Session) onPublish(c *conn, p *packets.Publish) {
+	it := inItem{m: inbound(p), c: c, id: p.PacketID}
+	switch p.QoS {
+	case 1:
+		it.ackTy = packets.PUBACK
+	case 2:
+		it.ackTy = packets.PUBREC
+		s.mu.Lock()
+		if _, dup := s.qos2In[p.PacketID]; dup {
+			it.m = nil // handled once already: acknowledge only
+		} else {
+			s.qos2In[p.PacketID] = struct{}{}
+		}
+		s.mu.Unlock()
+	}
+	if s.inbox == nil {
+		if it.ackTy != 0 {
+			_ = c.enqueue(context.Background(), wItem{typ: it.ackTy, id: it.id})
+		}
+		return
+	}
+	select {
+	case s.inbox <- it:
+		return
+	default:
+	}
+	c.blocked.Store(true)
+	select {
+	case s.inbox <- it:
+	case <-c.done:
+	case <-s.stopCh:
+	}
+	c.blocked.Store(false)
+}
+
+func (s *Session) onSuback(cp *packets.ControlPacket) {
+	id := cp.PacketID()
+	s.mu.Lock()
+	o := s.ops[id]
+	delete(s.ops, id)
+	if o != nil && o.internal != nil {
+		if sa, ok := cp.Content.(*packets.Suback); ok {
+			for i, code := range sa.Reasons {
+				if code >= 0x80 && i < len(o.internal) {
+					s.forget(o.internal[i].Filter)
+					s.mu.Unlock()
+					s.logf("resubscribe: %v", &ReasonError{Op: "subscribe", Code: code, Topic: o.internal[i].Filter, ReasonString: sa.Properties.ReasonString})
+					s.mu.Lock()
+				}
+			}
+		}
+	}
+	s.mu.Unlock()
+	if o != nil && o.internal == nil {
+		select {
+		case o.ch <- cp:
+		default:
+		}
+	}
+}

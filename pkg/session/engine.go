@@ -1,0 +1,733 @@
+// Package session turns Settings and an auth.Provider into a live MQTT 5
+// session: a proxy-aware dialer (tcp, tls, ws, wss), CONNECT/CONNACK,
+// keepalive, QoS 1 and 2 in both directions, reconnect with backoff and
+// jitter, republishing and resubscribing when the broker lost the session,
+// and reason codes turned into typed errors.
+//
+// Why our own engine instead of paho.golang's paho/autopaho (v0.23.0):
+//
+//   - paho.Client.Publish blocks until the PUBACK: pipelining a window of
+//     QoS 1 messages needs one goroutine per message in flight. Here a
+//     publish is a list entry and a queued write; acknowledgements are
+//     matched by packet ID in the reader. Measured on loopback mosquitto
+//     (max_inflight_messages 1000, 2 CPUs), see session_bench_test.go and
+//     the package README numbers in the lead's report.
+//   - On CONNACK with Session Present 0, paho drops stored publishes
+//     silently; autopaho cannot re-sign a websocket URL per attempt and does
+//     not restore subscriptions; v0.23.0 has known in-flight races on
+//     reconnect (#330, #341/#343) and a stray stdout print (sendquota.go).
+//   - Inbound flow control must ack only after the handler ran (manual ack
+//     is not usable through autopaho, #185).
+//
+// The wire format is still paho's: packets encodes and decodes every packet
+// except PUBLISH out and the four acknowledgements in, which codec.go
+// handles without allocating (cross-checked against packets in tests).
+//
+// Concurrency: one writer goroutine per connection owns the socket's write
+// side through a bufio.Writer that is flushed when its queue is empty, so a
+// burst of packets is one write and a lone PUBLISH is one write (one TLS
+// record, one websocket frame). One reader goroutine decodes and matches
+// acknowledgements. Inbound messages go through one dispatcher goroutine
+// per session, acknowledged after Options.Handler returns.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/eclipse/paho.golang/packets"
+	"github.com/iotctl/iotctl/pkg/errs"
+)
+
+// Defaults and caps.
+const (
+	// maxWindow caps QoS>=1 messages in flight whatever the broker allows:
+	// it bounds memory and leaves packet IDs for SUBSCRIBE/UNSUBSCRIBE.
+	maxWindow = 4096
+	// defaultReceiveMaximum is what we advertise when --receive-maximum is 0.
+	defaultReceiveMaximum = 1024
+	backoffMin            = 100 * time.Millisecond
+	backoffMax            = 30 * time.Second
+)
+
+// ErrClosed is returned by calls on a session that was closed.
+var ErrClosed = errors.New("session closed")
+
+// errConnLost is the cause of a connection that ended without a better one.
+var errConnLost = errs.New(errs.Connect, errors.New("connection lost"))
+
+// Session is a live MQTT 5 session. Its methods are safe for concurrent use.
+type Session struct {
+	o       Options
+	target  string // host[:port] as the user named it, for messages
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+	stopCh  chan struct{}
+	stopped sync.Once
+	wg      sync.WaitGroup
+
+	cfg connectConfig
+
+	mu        sync.Mutex
+	clientID  string
+	caps      Capabilities
+	conn      *conn
+	connWait  chan struct{} // closed when a connection is up
+	spaceWait chan struct{} // closed when the store shrinks
+	window    int
+	store     store
+	byID      map[uint16]*outMsg
+	ops       map[uint16]*op
+	nextID    uint16
+	subs      []Subscription
+	qos2In    map[uint16]struct{}
+	closing   bool
+	stopErr   error
+	err       error
+	inbox     chan inItem
+}
+
+type connectConfig struct {
+	keepalive     time.Duration
+	sessionExpiry uint32
+	cleanStart    bool
+	receiveMax    uint16
+	timeout       time.Duration
+}
+
+// op is a SUBSCRIBE or UNSUBSCRIBE waiting for its acknowledgement.
+type op struct {
+	ch       chan *packets.ControlPacket // buffered 1
+	internal []Subscription              // resubscription after session loss
+}
+
+func connect(ctx context.Context, o Options) (*Session, error) {
+	if o.Settings == nil || o.Provider == nil {
+		return nil, errs.Usagef("session: Settings and Provider are required")
+	}
+	st := o.Settings
+	s := &Session{
+		o:      o,
+		target: st.Endpoint,
+		done:   make(chan struct{}),
+		stopCh: make(chan struct{}),
+		byID:   make(map[uint16]*outMsg),
+		ops:    make(map[uint16]*op),
+		qos2In: make(map[uint16]struct{}),
+	}
+	s.clientID = st.ClientID
+	if err := s.configure(); err != nil {
+		return nil, err
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if o.Handler != nil {
+		s.inbox = make(chan inItem, int(s.cfg.receiveMax)+64)
+	}
+	c, caps, err := s.attempt(ctx, s.cfg.cleanStart)
+	if err != nil {
+		s.cancel()
+		return nil, err
+	}
+	if o.Handler != nil {
+		s.wg.Add(1)
+		go s.dispatch()
+	}
+	s.wg.Add(1)
+	go s.run(c)
+	if o.OnConnect != nil {
+		o.OnConnect(caps)
+	}
+	return s, nil
+}
+
+func (s *Session) configure() error {
+	st := s.o.Settings
+	ka := st.Keepalive
+	if ka < 0 || ka > 65535*time.Second {
+		return errs.Usagef("keepalive %s: must be between 0 and 65535s", ka)
+	}
+	if ka > 0 && ka < time.Second {
+		ka = time.Second
+	}
+	exp := st.SessionExpiry / time.Second
+	if exp > 0xFFFFFFFF {
+		exp = 0xFFFFFFFF
+	}
+	rm := st.ReceiveMaximum
+	if rm <= 0 {
+		rm = defaultReceiveMaximum
+	}
+	if rm > 65535 {
+		return errs.Usagef("receive maximum %d: must be between 1 and 65535", rm)
+	}
+	timeout := st.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	s.cfg = connectConfig{
+		keepalive:     ka.Round(time.Second),
+		sessionExpiry: uint32(exp),
+		cleanStart:    st.CleanStart,
+		receiveMax:    uint16(rm),
+		timeout:       timeout,
+	}
+	return nil
+}
+
+func (s *Session) logf(format string, a ...any) {
+	if s.o.Log != nil {
+		fmt.Fprintf(s.o.Log, format+"\n", a...)
+	}
+}
+
+// run owns reconnection: it waits for each connection to end and, when
+// Options.Reconnect, dials again with exponential backoff and full jitter.
+func (s *Session) run(c *conn) {
+	defer s.wg.Done()
+	for {
+		<-c.finished
+		cause := c.cause()
+		s.mu.Lock()
+		s.conn = nil
+		closing, stopErr := s.closing, s.stopErr
+		s.mu.Unlock()
+		if closing || stopErr != nil {
+			s.finish(stopErr)
+			return
+		}
+		if !s.o.Reconnect || isFatal(cause) {
+			s.finish(cause)
+			return
+		}
+		s.logf("connection lost: %v: reconnecting", cause)
+		var err error
+		c, err = s.reconnect()
+		if c == nil {
+			s.finish(err)
+			return
+		}
+	}
+}
+
+// reconnect dials until a connection is up, the session is stopped or an
+// attempt fails in a way retrying cannot fix.
+func (s *Session) reconnect() (*conn, error) {
+	for attempt := 0; ; attempt++ {
+		d := backoffMin << min(attempt, 16)
+		if d > backoffMax {
+			d = backoffMax
+		}
+		d = time.Duration(rand.Int64N(int64(d)) + 1)
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-s.stopCh:
+			t.Stop()
+			return nil, s.stopCause()
+		}
+		c, caps, err := s.attempt(s.ctx, false)
+		if err == nil {
+			s.logf("reconnected (session present: %t)", caps.SessionPresent)
+			if s.o.OnConnect != nil {
+				s.o.OnConnect(caps)
+			}
+			return c, nil
+		}
+		select {
+		case <-s.stopCh:
+			return nil, s.stopCause()
+		default:
+		}
+		if isFatal(err) {
+			return nil, err
+		}
+		s.logf("reconnect attempt %d: %v", attempt+1, err)
+	}
+}
+
+func (s *Session) stopCause() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopErr
+}
+
+// isFatal: errors a new attempt would repeat.
+func isFatal(err error) bool {
+	var re *ReasonError
+	if errors.As(err, &re) {
+		if re.Op == "disconnect" {
+			return fatalDisconnect(re.Code)
+		}
+		if re.Op == "connect" {
+			return fatalConnack(re.Code)
+		}
+		return true
+	}
+	k := errs.KindOf(err)
+	return k == errs.Usage || k == errs.Refused
+}
+
+// stop ends the session with err (nil: closed by the user).
+func (s *Session) stop(err error) {
+	s.mu.Lock()
+	if s.stopErr == nil && !s.closing {
+		s.stopErr = err
+	}
+	if err == nil {
+		s.closing = true
+	}
+	c := s.conn
+	s.mu.Unlock()
+	s.stopped.Do(func() { close(s.stopCh) })
+	s.cancel()
+	if c != nil {
+		c.kill(ErrClosed)
+	}
+}
+
+// finish ends the session: pending callbacks get the cause.
+func (s *Session) finish(cause error) {
+	s.mu.Lock()
+	if s.closing && s.stopErr == nil {
+		cause = nil
+	}
+	s.err = cause
+	s.closing = true
+	cbErr := cause
+	if cbErr == nil {
+		cbErr = ErrClosed
+	}
+	var dones []func(error)
+	for m := s.store.head; m != nil; m = m.next {
+		if m.done != nil {
+			dones = append(dones, m.done)
+			m.done = nil
+		}
+	}
+	s.wakeSpace()
+	s.mu.Unlock()
+	s.stopped.Do(func() { close(s.stopCh) })
+	s.cancel()
+	for _, d := range dones {
+		d(cbErr)
+	}
+	close(s.done)
+}
+
+// wakeSpace wakes Publish and Flush callers waiting for the store to shrink.
+func (s *Session) wakeSpace() {
+	if s.spaceWait != nil {
+		close(s.spaceWait)
+		s.spaceWait = nil
+	}
+}
+
+func (s *Session) spaceWaiter() chan struct{} {
+	if s.spaceWait == nil {
+		s.spaceWait = make(chan struct{})
+	}
+	return s.spaceWait
+}
+
+// waitConn returns the current connection, waiting for one.
+func (s *Session) waitConn(ctx context.Context) (*conn, error) {
+	for {
+		s.mu.Lock()
+		if s.closing || s.stopErr != nil {
+			s.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if c := s.conn; c != nil {
+			s.mu.Unlock()
+			return c, nil
+		}
+		if s.connWait == nil {
+			s.connWait = make(chan struct{})
+		}
+		ch := s.connWait
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.stopCh:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// allocID returns a free packet ID (caller holds mu).
+func (s *Session) allocID() uint16 {
+	for {
+		s.nextID++
+		if s.nextID == 0 {
+			s.nextID = 1
+		}
+		if _, used := s.byID[s.nextID]; used {
+			continue
+		}
+		if _, used := s.ops[s.nextID]; used {
+			continue
+		}
+		return s.nextID
+	}
+}
+
+func (s *Session) publish(ctx context.Context, m *Message, done func(error)) error {
+	if m.QoS > 2 {
+		return errs.Usagef("publish to %s: QoS %d: must be 0, 1 or 2", m.Topic, m.QoS)
+	}
+	if err := s.check(m); err != nil {
+		return err
+	}
+	if m.QoS == 0 {
+		return s.publish0(ctx, m, done)
+	}
+	s.mu.Lock()
+	for {
+		if s.closing || s.stopErr != nil {
+			s.mu.Unlock()
+			return ErrClosed
+		}
+		if s.store.n < s.window {
+			break
+		}
+		ch := s.spaceWaiter()
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.stopCh:
+			return ErrClosed
+		}
+		s.mu.Lock()
+	}
+	om := s.store.get()
+	om.m, om.done, om.qos = m, done, m.QoS
+	om.id = s.allocID()
+	s.byID[om.id] = om
+	c := s.conn
+	send := c != nil && s.store.unsent == nil
+	if send {
+		om.sent, om.everSent = true, true
+	}
+	s.store.push(om)
+	it := wItem{typ: packets.PUBLISH, id: om.id, qos: om.qos, m: m}
+	s.mu.Unlock()
+	if send {
+		// Not ctx: once marked sent, the item must reach the queue (or the
+		// connection must die, and the store resends it).
+		_ = c.enqueue(context.Background(), it)
+	}
+	return nil
+}
+
+func (s *Session) publish0(ctx context.Context, m *Message, done func(error)) error {
+	for {
+		c, err := s.waitConn(ctx)
+		if err != nil {
+			return err
+		}
+		err = c.enqueue(ctx, wItem{typ: packets.PUBLISH, m: m, done: done})
+		if err == errConnGone {
+			continue
+		}
+		return err
+	}
+}
+
+// check refuses what the broker is known to refuse.
+func (s *Session) check(m *Message) error {
+	_, total := publishSize(m, m.QoS)
+	if total > 268435460 {
+		return &ReasonError{Op: "publish", Code: 0x95, Topic: m.Topic, ReasonString: fmt.Sprintf("%d bytes exceed MQTT's maximum packet size", total)}
+	}
+	s.mu.Lock()
+	caps := s.caps
+	s.mu.Unlock()
+	// What the CONNACK said the broker refuses is refused here, before the
+	// broker would drop the connection over it.
+	switch {
+	case caps.MaximumPacketSize > 0 && uint32(total) > caps.MaximumPacketSize:
+		return &ReasonError{Op: "publish", Code: 0x95, Topic: m.Topic, ReasonString: fmt.Sprintf("%d bytes exceed the broker's Maximum Packet Size %d", total, caps.MaximumPacketSize)}
+	case m.QoS > caps.MaximumQoS:
+		return &ReasonError{Op: "publish", Code: 0x9B, Topic: m.Topic, ReasonString: fmt.Sprintf("the broker's Maximum QoS is %d", caps.MaximumQoS)}
+	case m.Retain && !caps.RetainAvailable:
+		return &ReasonError{Op: "publish", Code: 0x9A, Topic: m.Topic, ReasonString: "the broker said Retain Available 0"}
+	}
+	return nil
+}
+
+func (s *Session) flush(ctx context.Context) error {
+	s.mu.Lock()
+	for s.store.n > 0 {
+		if s.closing || s.stopErr != nil {
+			s.mu.Unlock()
+			return ErrClosed
+		}
+		ch := s.spaceWaiter()
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.stopCh:
+			return ErrClosed
+		}
+		s.mu.Lock()
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// acked completes a QoS>=1 message (caller holds mu); it returns the done
+// callback to call after unlocking and the messages the freed window slot
+// lets through.
+func (s *Session) acked(om *outMsg) (func(error), []wItem) {
+	done := om.done
+	delete(s.byID, om.id)
+	s.store.remove(om)
+	s.store.put(om)
+	s.wakeSpace()
+	return done, s.fill()
+}
+
+// fill sends stored messages the window now allows (caller holds mu).
+func (s *Session) fill() []wItem {
+	var items []wItem
+	for s.store.unsent != nil && s.store.sent < s.window {
+		dup := s.store.unsent.everSent
+		om := s.store.markSent()
+		items = append(items, s.resendItem(om, dup))
+	}
+	return items
+}
+
+func (s *Session) resendItem(om *outMsg, dup bool) wItem {
+	if om.released {
+		return wItem{typ: packets.PUBREL, id: om.id}
+	}
+	return wItem{typ: packets.PUBLISH, id: om.id, qos: om.qos, m: om.m, dup: dup}
+}
+
+func (s *Session) subscribe(ctx context.Context, subs []Subscription) ([]byte, error) {
+	if len(subs) == 0 {
+		return nil, errs.Usagef("subscribe: no topic filter")
+	}
+	for _, sub := range subs {
+		if sub.Filter == "" {
+			return nil, errs.Usagef("subscribe: empty topic filter")
+		}
+		if sub.QoS > 2 || sub.RetainHandling > 2 {
+			return nil, errs.Usagef("subscribe to %s: QoS must be 0-2 and retain handling 0-2", sub.Filter)
+		}
+	}
+	s.mu.Lock()
+	s.remember(subs)
+	s.mu.Unlock()
+	cp, err := s.request(ctx, func(id uint16) *packets.ControlPacket {
+		p := packets.NewControlPacket(packets.SUBSCRIBE)
+		sp := p.Content.(*packets.Subscribe)
+		sp.PacketID = id
+		for _, sub := range subs {
+			sp.Subscriptions = append(sp.Subscriptions, subOptions(sub))
+		}
+		return p
+	})
+	if err != nil {
+		return nil, err
+	}
+	sa, ok := cp.Content.(*packets.Suback)
+	if !ok {
+		return nil, fmt.Errorf("subscribe: expected SUBACK, got %s", cp.PacketType())
+	}
+	codes := sa.Reasons
+	var refused error
+	s.mu.Lock()
+	for i, sub := range subs {
+		if i >= len(codes) {
+			break
+		}
+		if codes[i] >= 0x80 {
+			s.forget(sub.Filter)
+			if refused == nil {
+				refused = &ReasonError{Op: "subscribe", Code: codes[i], Topic: sub.Filter, ReasonString: sa.Properties.ReasonString}
+			}
+		}
+	}
+	s.mu.Unlock()
+	if len(codes) != len(subs) && refused == nil {
+		refused = fmt.Errorf("subscribe: SUBACK has %d reason codes for %d filters", len(codes), len(subs))
+	}
+	return codes, refused
+}
+
+func subOptions(sub Subscription) packets.SubOptions {
+	return packets.SubOptions{Topic: sub.Filter, QoS: sub.QoS, RetainHandling: sub.RetainHandling, NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished}
+}
+
+// remember records subscriptions for resubscription (caller holds mu).
+func (s *Session) remember(subs []Subscription) {
+	for _, sub := range subs {
+		s.forget(sub.Filter)
+		s.subs = append(s.subs, sub)
+	}
+}
+
+func (s *Session) forget(filter string) {
+	for i, x := range s.subs {
+		if x.Filter == filter {
+			s.subs = append(s.subs[:i], s.subs[i+1:]...)
+			return
+		}
+	}
+}
+
+func (s *Session) unsubscribe(ctx context.Context, filters []string) error {
+	if len(filters) == 0 {
+		return errs.Usagef("unsubscribe: no topic filter")
+	}
+	s.mu.Lock()
+	for _, f := range filters {
+		s.forget(f)
+	}
+	s.mu.Unlock()
+	cp, err := s.request(ctx, func(id uint16) *packets.ControlPacket {
+		p := packets.NewControlPacket(packets.UNSUBSCRIBE)
+		up := p.Content.(*packets.Unsubscribe)
+		up.PacketID = id
+		up.Topics = append([]string(nil), filters...)
+		return p
+	})
+	if err != nil {
+		return err
+	}
+	ua, ok := cp.Content.(*packets.Unsuback)
+	if !ok {
+		return fmt.Errorf("unsubscribe: expected UNSUBACK, got %s", cp.PacketType())
+	}
+	for i, code := range ua.Reasons {
+		if code >= 0x80 && i < len(filters) {
+			return &ReasonError{Op: "unsubscribe", Code: code, Topic: filters[i], ReasonString: ua.Properties.ReasonString}
+		}
+	}
+	return nil
+}
+
+// request sends a SUBSCRIBE or UNSUBSCRIBE and waits for its ack, sending
+// it again on the next connection when the current one is lost first.
+func (s *Session) request(ctx context.Context, build func(id uint16) *packets.ControlPacket) (*packets.ControlPacket, error) {
+	o := &op{ch: make(chan *packets.ControlPacket, 1)}
+	for {
+		c, err := s.waitConn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		id := s.allocID()
+		s.ops[id] = o
+		s.mu.Unlock()
+		release := func() {
+			s.mu.Lock()
+			if s.ops[id] == o {
+				delete(s.ops, id)
+			}
+			s.mu.Unlock()
+		}
+		p := build(id)
+		if err := c.enqueue(ctx, wItem{typ: p.Type, pkt: p}); err != nil {
+			release()
+			if err == errConnGone {
+				continue
+			}
+			return nil, err
+		}
+		select {
+		case cp := <-o.ch:
+			return cp, nil
+		case <-c.done:
+			release()
+		case <-ctx.Done():
+			release()
+			return nil, ctx.Err()
+		case <-s.stopCh:
+			release()
+			return nil, ErrClosed
+		}
+	}
+}
+
+func (s *Session) close(ctx context.Context, reason byte) error {
+	s.mu.Lock()
+	already := s.closing
+	s.closing = true
+	c := s.conn
+	s.mu.Unlock()
+	if !already {
+		if c != nil {
+			d := packets.NewControlPacket(packets.DISCONNECT)
+			d.Content.(*packets.Disconnect).ReasonCode = reason
+			flushed := make(chan struct{})
+			if c.enqueue(ctx, wItem{typ: packets.DISCONNECT, pkt: d, flushed: flushed}) == nil {
+				t := time.NewTimer(2 * time.Second)
+				select {
+				case <-flushed:
+				case <-c.done:
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				t.Stop()
+			}
+		}
+		s.stop(nil)
+	}
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	waited := make(chan struct{})
+	go func() { s.wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// inItem is an inbound PUBLISH on its way to the handler, or only the
+// acknowledgement of a QoS 2 duplicate.
+type inItem struct {
+	m     *Message
+	c     *conn
+	ackTy byte // PUBACK, PUBREC or 0
+	id    uint16
+}
+
+// dispatch calls the handler in arrival order and acknowledges afterwards.
+func (s *Session) dispatch() {
+	defer s.wg.Done()
+	for {
+		select {
+		case it := <-s.inbox:
+			if it.m != nil {
+				if err := s.o.Handler(it.m); err != nil {
+					s.stop(err)
+					return
+				}
+			}
+			if it.ackTy != 0 {
+				_ = it.c.enqueue(s.ctx, wItem{typ: it.ackTy, id: it.id})
+			}
+		case <-s.stopCh:
+			return
+		}
+	}
+}

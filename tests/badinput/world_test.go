@@ -1,0 +1,300 @@
+package badinput
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iotctl/iotctl/internal/testpeer"
+	"github.com/iotctl/iotctl/internal/testpki"
+	"github.com/iotctl/iotctl/pkg/broker"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+	gopkcs12 "software.sslmate.com/src/go-pkcs12"
+)
+
+// world is everything the bad-input cases point at: files good and bad,
+// an open broker with a refusing hook, a TLS broker whose certificate is
+// for another name, a TLS 1.1-only server, a closed port.
+type world struct {
+	dir string
+
+	caFile                         string
+	certFile, keyFile              string // a valid pair
+	otherKey                       string // a key of another certificate
+	expiredCert, expiredKey        string
+	encKey                         string // legacy encrypted PEM, password encKeyPassword
+	p12File                        string // password p12Password
+	emptyFile, notPEM, dirPath     string
+	unreadable                     string // a file that cannot be read even by root
+	bigPayload, notUTF8            string
+	closed                         string // 127.0.0.1:<closed port>
+	plainURL                       string // mqtt://127.0.0.1:port, refusing hook
+	plainPort                      int
+	tlsURL                         string // mqtts://127.0.0.1:port, certificate for other.test
+	selfSignedURL                  string // mqtts://127.0.0.1:port, generated certificate, CA not given
+	tls11URL                       string // a server that speaks TLS 1.0-1.1 only
+	hook                           *refuseHook
+	broker                         *broker.Broker
+	softhsmConf, softhsmLib        string // "" when SoftHSM2 is missing
+	softhsmToken                   string
+	proxyNoAuthAddr, proxyAuthAddr string // "" when tinyproxy is missing
+}
+
+const (
+	encKeyPassword = "right-key-password"
+	p12Password    = "right-p12-password"
+	hsmPIN         = "1234-user"
+	hsmSOPIN       = "5678-so"
+)
+
+// refuseHook refuses CONNECT for username "denied" and every topic under
+// forbidden/, and records the payloads published to badinput/stdin.
+type refuseHook struct {
+	mqtt.HookBase
+	mu    sync.Mutex
+	stdin [][]byte
+}
+
+func (h *refuseHook) ID() string { return "badinput-refuse" }
+func (h *refuseHook) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublished
+}
+func (h *refuseHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	return string(pk.Connect.Username) != "denied"
+}
+func (h *refuseHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	return !strings.HasPrefix(topic, "forbidden/")
+}
+func (h *refuseHook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
+	if pk.TopicName == "badinput/stdin" {
+		h.mu.Lock()
+		h.stdin = append(h.stdin, append([]byte{}, pk.Payload...))
+		h.mu.Unlock()
+	}
+}
+
+func (h *refuseHook) stdinPayloads() [][]byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([][]byte(nil), h.stdin...)
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{dir: t.TempDir()}
+	write := func(name string, data []byte) string { return testpki.Write(t, w.dir, name, data) }
+
+	ca := testpki.NewCA(t, "badinput CA")
+	w.caFile = write("ca.pem", ca.PEM)
+	leaf := ca.Client(t, "badinput-client", testpki.Options{})
+	w.certFile, w.keyFile = leaf.Files(t, w.dir, "client")
+	other := ca.Client(t, "other-client", testpki.Options{})
+	w.otherKey = write("other.key", other.KeyPEM)
+	old := ca.Client(t, "expired-client", testpki.Options{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+	w.expiredCert, w.expiredKey = old.Files(t, w.dir, "expired")
+
+	w.encKey = write("enc.key", encryptedPEM(t, leaf))
+	p12, err := gopkcs12.Modern.Encode(leaf.Key, leaf.Cert, nil, p12Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.p12File = write("client.p12", p12)
+
+	w.emptyFile = write("empty.pem", nil)
+	w.notPEM = write("not.pem", []byte("this is not a certificate\n"))
+	w.dirPath = filepath.Join(w.dir, "a-folder.pem")
+	if err := os.Mkdir(w.dirPath, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	w.unreadable = unreadableFile(t, w.dir)
+	w.bigPayload = write("200k.bin", bytes.Repeat([]byte("x"), 200*1024))
+	w.notUTF8 = write("latin1.txt", []byte("caf\xe9\n"))
+	w.closed = "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t))
+
+	// The open broker with the refusing hook.
+	w.hook = &refuseHook{}
+	b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Home: t.TempDir(), Hooks: []mqtt.Hook{w.hook}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	w.broker = b
+	w.plainURL = b.URL(broker.MQTT)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(w.plainURL, "mqtt://"))
+	w.plainPort, _ = strconv.Atoi(port)
+
+	// A TLS broker whose certificate names other.test only.
+	srv := ca.Server(t, "other.test")
+	sc, sk := srv.Files(t, w.dir, "server")
+	tb, err := broker.New(broker.Options{TLSListen: "127.0.0.1:0", TLSCert: sc, TLSKey: sk, Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tb.Close() })
+	w.tlsURL = tb.URL(broker.MQTTS)
+
+	// A TLS broker with the certificate it generates for localhost and
+	// 127.0.0.1, signed by a CA the client is not told about.
+	sb, err := broker.New(broker.Options{TLSListen: "127.0.0.1:0", Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	w.selfSignedURL = sb.URL(broker.MQTTS)
+
+	w.tls11URL = startTLS11(t, ca)
+	w.softhsm(t)
+	w.proxies(t)
+	return w
+}
+
+// encryptedPEM is the leaf's key as legacy encrypted PEM (Proc-Type:
+// 4,ENCRYPTED), as openssl -traditional writes it.
+func encryptedPEM(t *testing.T, leaf *testpki.Leaf) []byte {
+	t.Helper()
+	der, err := x509.MarshalECPrivateKey(leaf.Key.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", der, []byte(encKeyPassword), x509.PEMCipherAES256) //nolint:staticcheck
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(block)
+}
+
+// unreadableFile returns a path that exists and cannot be read: mode 000
+// for a normal user; as root (who reads everything) a file whose read
+// fails, /proc/self/mem (reading its first page gives EIO), else a folder.
+func unreadableFile(t *testing.T, dir string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		p := testpki.Write(t, dir, "mode000.pem", []byte("-----BEGIN CERTIFICATE-----\n"))
+		if err := os.Chmod(p, 0); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if _, err := os.ReadFile("/proc/self/mem"); err != nil {
+		return "/proc/self/mem"
+	}
+	p := filepath.Join(dir, "unreadable-folder.pem")
+	if err := os.Mkdir(p, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startTLS11 serves TLS 1.0-1.1 only on a loopback port and fails every
+// handshake a TLS 1.2+ client tries.
+func startTLS11(t *testing.T, ca *testpki.CA) string {
+	t.Helper()
+	leaf := ca.Server(t, "127.0.0.1", "localhost")
+	cfg := &tls.Config{
+		Certificates: []tls.Certificate{leaf.TLSCertificate()},
+		MinVersion:   tls.VersionTLS10,
+		MaxVersion:   tls.VersionTLS11,
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				_ = c.(*tls.Conn).Handshake()
+				c.Close()
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return "mqtts://" + ln.Addr().String()
+}
+
+var slotRE = regexp.MustCompile(`reassigned to slot (\d+)`)
+
+// softhsm makes a SoftHSM2 token with a known PIN in a private config.
+func (w *world) softhsm(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("softhsm2-util"); err != nil {
+		if os.Getenv("IOTCTL_REQUIRE_PEERS") == "1" {
+			t.Fatal("softhsm2-util is not installed and IOTCTL_REQUIRE_PEERS=1")
+		}
+		return
+	}
+	for _, p := range []string{
+		"/usr/lib/softhsm/libsofthsm2.so",
+		"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+		"/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+		"/usr/local/lib/softhsm/libsofthsm2.so",
+	} {
+		if _, err := os.Stat(p); err == nil {
+			w.softhsmLib = p
+			break
+		}
+	}
+	if w.softhsmLib == "" {
+		return
+	}
+	tokens := filepath.Join(w.dir, "tokens")
+	if err := os.Mkdir(tokens, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	w.softhsmConf = testpki.Write(t, w.dir, "softhsm2.conf",
+		[]byte(fmt.Sprintf("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n", tokens)))
+	w.softhsmToken = "badinput"
+	cmd := exec.Command("softhsm2-util", "--init-token", "--free", "--label", w.softhsmToken, "--so-pin", hsmSOPIN, "--pin", hsmPIN)
+	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+w.softhsmConf)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !slotRE.Match(out) {
+		t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
+	}
+}
+
+// proxies starts tinyproxy twice: without and with Basic auth.
+func (w *world) proxies(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("tinyproxy"); err != nil {
+		if os.Getenv("IOTCTL_REQUIRE_PEERS") == "1" {
+			t.Fatal("tinyproxy is not installed and IOTCTL_REQUIRE_PEERS=1")
+		}
+		return
+	}
+	ports := []int{w.plainPort}
+	w.proxyNoAuthAddr = testpeer.StartTinyproxy(t, testpeer.TinyproxyConfig{ConnectPorts: ports}).Addr()
+	w.proxyAuthAddr = testpeer.StartTinyproxy(t, testpeer.TinyproxyConfig{User: "proxyuser", Pass: "proxypass", ConnectPorts: ports}).Addr()
+}
