@@ -48,7 +48,8 @@ func Classify(err error) errs.Kind {
 	}
 	switch {
 	case errors.Is(err, profile.ErrNotFound), errors.Is(err, profile.ErrInvalidName),
-		errors.Is(err, profile.ErrUnknownKey), errors.Is(err, profile.ErrMalformed):
+		errors.Is(err, profile.ErrUnknownKey), errors.Is(err, profile.ErrMalformed),
+		errors.Is(err, profile.ErrInvalidValue):
 		return errs.Usage
 	case errors.Is(err, context.Canceled):
 		return errs.Interrupted

@@ -52,7 +52,7 @@ func NormalizeFlag(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 // durationValue is a time.Duration flag that also takes bare seconds.
 type durationValue time.Duration
 
-func (d *durationValue) String() string { return time.Duration(*d).String() }
+func (d *durationValue) String() string { return profile.FormatDuration(time.Duration(*d)) }
 func (d *durationValue) Type() string   { return "duration" }
 func (d *durationValue) Set(s string) error {
 	v, err := profile.ParseDuration(s)

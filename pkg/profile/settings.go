@@ -191,6 +191,22 @@ func ParseDuration(text string) (time.Duration, error) {
 	return d, nil
 }
 
+// FormatDuration prints a duration the way users write it: 60s, 5m, 1h,
+// and Go's form (1m30s) only when no single unit fits.
+func FormatDuration(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0s"
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0 && d < time.Hour:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	case d%time.Second == 0 && d < time.Minute:
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return d.String()
+}
+
 // SplitList splits a comma-separated list, dropping empty items.
 func SplitList(text string) []string {
 	var out []string
