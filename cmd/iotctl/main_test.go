@@ -139,7 +139,7 @@ func TestUnderscoreSpellings(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.out), &got); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"ca-file": "/tmp/ca.pem", "client-id": "test-1", "port": "8883", "session-expiry": "1h0m0s"}
+	want := map[string]string{"ca-file": "/tmp/ca.pem", "client-id": "test-1", "port": "8883", "session-expiry": "1h"}
 	for _, s := range got.Settings {
 		if w, ok := want[s.Name]; ok {
 			if s.Value != w || s.Source != "flag" {

@@ -34,8 +34,8 @@ func NewCmdValidate(f *cmdutil.Factory, runF func(*ValidateOptions) error) *cobr
 		Use:   "validate [NAME] [--connect]",
 		Short: "Check a profile's settings and the files they name",
 		Long: `Check the effective settings of a profile (flags and IOTCTL_* variables
-included) without connecting: the endpoint parses, and every file a setting
-names exists and holds what it should:
+included), without connecting unless --connect: the endpoint parses, and
+every file a setting names exists and holds what it should:
 
   cert, ca-file, proxy-ca-file  PEM certificates, valid now (warns within 30 days of expiry)
   key                           a PEM private key: PKCS#1, PKCS#8, SEC1, or encrypted

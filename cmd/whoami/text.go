@@ -8,7 +8,7 @@ import (
 )
 
 // printOffline prints the Profile and Identity sections, once.
-func (r *run) printOffline() error {
+func (r *state) printOffline() error {
 	if r.printed {
 		return nil
 	}
@@ -33,7 +33,7 @@ func (r *run) printOffline() error {
 }
 
 // printRest prints the Broker and Warnings sections.
-func (r *run) printRest() error {
+func (r *state) printRest() error {
 	w := r.opts.IO.Out
 	rep := r.rep
 	if r.provider != nil && rep.Endpoint != "" {
@@ -43,8 +43,10 @@ func (r *run) printRest() error {
 			rows = append(rows, rep.Connack.Rows()...)
 		case r.opts.Offline:
 			rows = append(rows, [2]string{"CONNACK", "not requested (--offline)"})
-		default:
+		case r.attempted:
 			rows = append(rows, [2]string{"CONNACK", "none: the connection failed"})
+		default:
+			rows = append(rows, [2]string{"CONNACK", "not requested: the identity could not be established"})
 		}
 		if err := section(w, "Broker", rows, true); err != nil {
 			return err
@@ -64,7 +66,7 @@ func (r *run) printRest() error {
 	return nil
 }
 
-func (r *run) identityRows() [][2]string {
+func (r *state) identityRows() [][2]string {
 	rep := r.rep
 	method := rep.AuthMethod
 	if rep.authInferred {

@@ -90,7 +90,7 @@ func whoamiRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	stderr := &shared.LockedWriter{W: opts.IO.ErrOut}
-	r := &run{opts: opts, st: st, stderr: stderr, text: st.Output != "json", now: opts.Now()}
+	r := &state{opts: opts, st: st, stderr: stderr, text: st.Output != "json", now: opts.Now()}
 	r.rep = newReport(st)
 	err = r.describe(ctx)
 	if err == nil && !opts.Offline {
@@ -105,8 +105,8 @@ func whoamiRun(ctx context.Context, opts *Options) error {
 	return err
 }
 
-// run is one whoami run's state.
-type run struct {
+// state is one whoami run's state.
+type state struct {
 	opts   *Options
 	st     *profile.Settings
 	stderr io.Writer
@@ -114,12 +114,13 @@ type run struct {
 	now    time.Time
 	rep    *report
 
-	provider auth.Provider
-	printed  bool // text: Profile and Identity are out
+	provider  auth.Provider
+	printed   bool // text: Profile and Identity are out
+	attempted bool // a connection was tried
 }
 
 // warn records a warning; in text mode it goes to stderr at once too.
-func (r *run) warn(msg string) {
+func (r *state) warn(msg string) {
 	r.rep.Warnings = append(r.rep.Warnings, msg)
 	if r.text {
 		io.WriteString(r.stderr, "iotctl: warning: "+msg+"\n")
@@ -127,7 +128,7 @@ func (r *run) warn(msg string) {
 }
 
 // describe is the offline part (and STS / Cognito unless --offline).
-func (r *run) describe(ctx context.Context) error {
+func (r *state) describe(ctx context.Context) error {
 	st := r.st
 	method := st.Auth
 	if method == "" {
@@ -176,7 +177,7 @@ func (r *run) describe(ctx context.Context) error {
 }
 
 // connect is the online part: one connection, its CONNACK, DISCONNECT.
-func (r *run) connect(ctx context.Context) error {
+func (r *state) connect(ctx context.Context) error {
 	if r.text {
 		if err := r.printOffline(); err != nil {
 			return err
@@ -189,6 +190,7 @@ func (r *run) connect(ctx context.Context) error {
 	if r.st.Debug {
 		o.Debug = r.stderr
 	}
+	r.attempted = true
 	c, err := shared.Connect(ctx, o)
 	if err != nil {
 		return err
@@ -200,13 +202,14 @@ func (r *run) connect(ctx context.Context) error {
 }
 
 // finish prints what is left and releases the provider.
-func (r *run) finish() error {
+func (r *state) finish() error {
 	if cl, ok := r.provider.(io.Closer); ok {
 		defer cl.Close()
 	}
 	if !r.text {
 		enc := json.NewEncoder(r.opts.IO.Out)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // custom-auth usernames keep their &
 		return enc.Encode(r.rep)
 	}
 	if err := r.printOffline(); err != nil {
