@@ -118,11 +118,11 @@ func TestExitCodes(t *testing.T) {
 		{"refused count", []string{"--endpoint", ep}, func(o *Options) { o.Topic, o.Null, o.QoS, o.Count = "forbidden/x", true, 1, 5 }, nil, 0, 4, "5 of 5 messages refused"},
 		{"line too long", []string{"--endpoint", ep, "--limits", "aws-iot"}, func(o *Options) { o.Topic, o.Lines, o.QoS = "ok", true, 1 },
 			strings.NewReader("1\n2\n" + strings.Repeat("x", 128*1024+1) + "\n4\n"), 0, 2, "line 3 is longer"},
-		{"interrupted unacked", []string{"--endpoint", ep}, func(o *Options) { o.Topic, o.Lines, o.QoS, o.Grace = "withheld", true, 1, 200 * time.Millisecond },
+		{"interrupted unacked", []string{"--endpoint", ep}, func(o *Options) { o.Topic, o.Lines, o.QoS, o.Grace = "withheld", true, 1, 200*time.Millisecond },
 			io.MultiReader(strings.NewReader("1\n2\n3\n"), blockingReader{}), 300 * time.Millisecond, 6, "3 messages not acknowledged"},
 		{"interrupted acked", []string{"--endpoint", ep}, func(o *Options) { o.Topic, o.Lines, o.QoS = "ok", true, 1 },
 			io.MultiReader(strings.NewReader("1\n2\n3\n"), blockingReader{}), 300 * time.Millisecond, 130, "interrupted"},
-		{"interrupted window full", []string{"--endpoint", ep}, func(o *Options) { o.Topic, o.Lines, o.QoS, o.Grace = "withheld", true, 1, 100 * time.Millisecond },
+		{"interrupted window full", []string{"--endpoint", ep}, func(o *Options) { o.Topic, o.Lines, o.QoS, o.Grace = "withheld", true, 1, 100*time.Millisecond },
 			bytes.NewReader(numberedLines(5000)), 500 * time.Millisecond, 6, "1024 messages not acknowledged"},
 	}
 	for _, tc := range cases {

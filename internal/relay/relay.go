@@ -71,7 +71,9 @@ func (r *Relay) Addr() string { return r.ln.Addr().String() }
 func (r *Relay) Port() int { return r.ln.Addr().(*net.TCPAddr).Port }
 
 // URL is "mqtt://" + Addr.
-func (r *Relay) URL() string { return "mqtt://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Port())) }
+func (r *Relay) URL() string {
+	return "mqtt://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Port()))
+}
 
 // Cuts is how many connections CutAll and CutEvery have cut.
 func (r *Relay) Cuts() int { return int(r.cuts.Load()) }

@@ -441,3 +441,27 @@ type writerFunc func([]byte) (int, error)
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 var _ = net.Dial
+
+// A session taken over by another client with the same ID ends for good,
+// even with Reconnect: reconnecting would take it back, forever.
+// (mosquitto 2.0.11 closes the old connection without a DISCONNECT, so
+// there the two clients take the session from each other in turn.)
+func TestSessionTakenOver(t *testing.T) {
+	b := startBroker(t, broker.Options{})
+	for name, url := range map[string]string{"embedded": b.URL("mqtt")} {
+		t.Run(name, func(t *testing.T) {
+			s1 := dialSession(t, Options{Reconnect: true}, "--endpoint", url, "--client-id", "twin")
+			dialSession(t, Options{Reconnect: true}, "--endpoint", url, "--client-id", "twin")
+			select {
+			case <-s1.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("first session still running")
+			}
+			var re *ReasonError
+			if !errors.As(s1.Err(), &re) || re.Code != 0x8E || errs.KindOf(s1.Err()) != errs.Refused {
+				t.Fatalf("err %v", s1.Err())
+			}
+			t.Log(s1.Err())
+		})
+	}
+}

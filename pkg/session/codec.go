@@ -117,7 +117,10 @@ func writePublish(w *bufio.Writer, m *Message, qos byte, id uint16, dup bool) {
 	if p.MessageExpiry != nil {
 		e := *p.MessageExpiry
 		_ = w.WriteByte(propMessageExpiry)
-		_, _ = w.Write([]byte{byte(e >> 24), byte(e >> 16), byte(e >> 8), byte(e)})
+		_ = w.WriteByte(byte(e >> 24))
+		_ = w.WriteByte(byte(e >> 16))
+		_ = w.WriteByte(byte(e >> 8))
+		_ = w.WriteByte(byte(e))
 	}
 	if p.ContentType != "" {
 		_ = w.WriteByte(propContentType)
@@ -147,11 +150,17 @@ func writeAck(w *bufio.Writer, typ byte, id uint16, reason byte) {
 	if typ == packets.PUBREL {
 		b0 |= 0x02
 	}
+	_ = w.WriteByte(b0)
 	if reason == 0 {
-		_, _ = w.Write([]byte{b0, 2, byte(id >> 8), byte(id)})
-		return
+		_ = w.WriteByte(2)
+	} else {
+		_ = w.WriteByte(3)
 	}
-	_, _ = w.Write([]byte{b0, 3, byte(id >> 8), byte(id), reason})
+	_ = w.WriteByte(byte(id >> 8))
+	_ = w.WriteByte(byte(id))
+	if reason != 0 {
+		_ = w.WriteByte(reason)
+	}
 }
 
 // frame is one packet as read: its first byte and body. body is only valid

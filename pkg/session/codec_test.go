@@ -104,10 +104,16 @@ func TestAckCodec(t *testing.T) {
 }
 
 func TestPublishAllocations(t *testing.T) {
-	m := &Message{Topic: "bench/topic", Payload: []byte("payload"), Props: Properties{UserProperties: []UserProperty{{"a", "b"}}}}
+	m := &Message{Topic: "bench/topic", Payload: []byte("payload"), Props: Properties{
+		UserProperties: []UserProperty{{"a", "b"}}, MessageExpiry: ptr(uint32(60)), PayloadFormat: ptr(byte(1)),
+		ContentType: "c", ResponseTopic: "r", CorrelationData: []byte("d"),
+	}}
 	w := bufio.NewWriterSize(discard{}, 4096)
 	if n := testing.AllocsPerRun(1000, func() { writePublish(w, m, 1, 7, false) }); n != 0 {
 		t.Fatalf("writePublish allocates %v times", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { writeAck(w, 4, 7, 0x10) }); n != 0 {
+		t.Fatalf("writeAck allocates %v times", n)
 	}
 }
 
