@@ -218,7 +218,7 @@ func (o *iotOptions) config() (iot.Config, error) {
 		if err != nil {
 			return cfg, errs.Usagef("--policy %s: %s: %v", principal, file, err)
 		}
-		cfg.Policies = append(cfg.Policies, iot.Policy{Principal: principal, Source: file, Doc: doc})
+		cfg.Policies = append(cfg.Policies, iot.Policy{Principal: principal, Doc: doc})
 	}
 	for _, v := range o.Things {
 		t, err := parseThing(v)

@@ -82,7 +82,7 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		c.rate = newBucket(e.cfg.PublishRateLimit, e.cfg.Now())
 	}
 	if !e.allowed(cl, c, "iot:Connect", policy.KindClient, cl.ID) {
-		return h.refuseConnect(cl, c.principal, &refusal{packets.ErrNotAuthorized, ""})
+		return h.refuseConnect(cl, c.principal, &refusal{reasoned(packets.ErrNotAuthorized, "iot:Connect denied for client ID "+cl.ID), ""})
 	}
 	e.conns.Store(cl, c)
 	return nil
@@ -100,7 +100,11 @@ func (h *hook) refuseConnect(cl *mqtt.Client, principal string, r *refusal) erro
 	}
 	rc := r.code.Code
 	if cl.Properties.ProtocolVersion < 5 {
-		rc = v3Connack[rc]
+		v3, ok := v3Connack[rc]
+		if !ok {
+			v3 = 0x05 // not authorized: never let a refusal read as success
+		}
+		rc = v3
 	}
 	_ = cl.WritePacket(packets.Packet{
 		FixedHeader: packets.FixedHeader{Type: packets.Connack},
@@ -108,6 +112,12 @@ func (h *hook) refuseConnect(cl *mqtt.Client, principal string, r *refusal) erro
 		Properties:  packets.Properties{ReasonString: r.code.Reason},
 	})
 	return r.code
+}
+
+// reasoned is code with its own reason string, sent to the client: say
+// what was refused, never a secret.
+func reasoned(code packets.Code, reason string) packets.Code {
+	return packets.Code{Code: code.Code, Reason: reason}
 }
 
 // v3Connack maps MQTT 5 CONNACK reason codes to MQTT 3 return codes.
@@ -190,12 +200,13 @@ func (e *Emulator) custom(cl *mqtt.Client, pk packets.Packet, in customInput) (*
 	}
 	a, ok := e.authorizers[name]
 	if !ok {
-		return nil, &refusal{packets.ErrBadUsernameOrPassword, fmt.Sprintf("unknown custom authorizer %q%s", name, e.authorizerHint())}
+		return nil, &refusal{reasoned(packets.ErrBadUsernameOrPassword, "unknown custom authorizer "+name), fmt.Sprintf("unknown custom authorizer %q%s", name, e.authorizerHint())}
 	}
 	verified := false
 	if a.PublicKey != nil {
 		if err := verifyTokenSignature(a.PublicKey, params.TokenValue, params.Signature); err != nil {
-			return nil, &refusal{packets.ErrBadUsernameOrPassword, "custom authorizer " + name + ": " + err.Error()}
+			why := "custom authorizer " + name + ": " + err.Error()
+			return nil, &refusal{reasoned(packets.ErrBadUsernameOrPassword, why), why}
 		}
 		verified = true
 	}
@@ -215,9 +226,11 @@ func (e *Emulator) custom(cl *mqtt.Client, pk packets.Packet, in customInput) (*
 	res, err := e.runAuthorizer(context.Background(), a, ev)
 	switch {
 	case errors.Is(err, errNotAuthenticated):
-		return nil, &refusal{packets.ErrBadUsernameOrPassword, "custom authorizer " + name + ": " + err.Error()}
+		return nil, &refusal{reasoned(packets.ErrBadUsernameOrPassword, "custom authorizer "+name+": not authenticated"), "custom authorizer " + name + ": " + err.Error()}
 	case err != nil:
-		return nil, &refusal{packets.ErrNotAuthorized, "custom authorizer " + name + ": " + err.Error()}
+		// The reason string leaves out the command's output: it is the
+		// authorizer's, and may echo the token.
+		return nil, &refusal{reasoned(packets.ErrNotAuthorized, "custom authorizer "+name+" failed"), "custom authorizer " + name + ": " + err.Error()}
 	}
 	p := PrefixCustom + res.principalID
 	c := &conn{principal: p, method: "custom", docs: append(res.docs, e.policiesFor(p)...)}

@@ -113,7 +113,6 @@ type Authorizer struct {
 // Policy is one policy document attached to a principal (or AnyPrincipal).
 type Policy struct {
 	Principal string
-	Source    string // the file it came from, for messages
 	Doc       *policy.Document
 }
 
@@ -328,9 +327,9 @@ func (e *Emulator) Summary() string {
 // policiesFor are the documents of a principal: its own and AnyPrincipal's.
 func (e *Emulator) policiesFor(principal string) []*policy.Document {
 	own := e.policies[principal]
-	any := e.policies[AnyPrincipal]
-	docs := make([]*policy.Document, 0, len(own)+len(any))
-	return append(append(docs, own...), any...)
+	every := e.policies[AnyPrincipal]
+	docs := make([]*policy.Document, 0, len(own)+len(every))
+	return append(append(docs, own...), every...)
 }
 
 // thingFor is the thing a connection is: the client ID names a thing

@@ -8,8 +8,7 @@ import (
 
 // sigv4Identity is what a verified SigV4 upgrade hands to the hook.
 type sigv4Identity struct {
-	principal   string
-	accessKeyID string
+	principal string
 }
 
 // customUpgrade marks an upgrade without SigV4 parameters: the connection
@@ -36,7 +35,7 @@ func (e *Emulator) authorizeUpgrade(r *http.Request) (any, int) {
 		return nil, http.StatusForbidden
 	}
 	c := e.keys[p.AccessKeyID]
-	return sigv4Identity{principal: c.Principal(), accessKeyID: c.AccessKeyID}, http.StatusOK
+	return sigv4Identity{principal: c.Principal()}, http.StatusOK
 }
 
 func (e *Emulator) lookupKey(akid string) (secret, token string, ok bool) {

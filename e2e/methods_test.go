@@ -1,0 +1,336 @@
+package e2e
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iotctl/iotctl/internal/awsfake"
+	"github.com/iotctl/iotctl/internal/testpeer"
+	"github.com/iotctl/iotctl/internal/testpki"
+	"github.com/iotctl/iotctl/pkg/broker"
+	"github.com/iotctl/iotctl/pkg/broker/iot"
+	"software.sslmate.com/src/go-pkcs12"
+)
+
+// certPolicies attaches the seed policy to each certificate.
+func certPolicies(t *testing.T, leaves ...*testpki.Leaf) []iot.Policy {
+	var ps []iot.Policy
+	for _, l := range leaves {
+		ps = append(ps, iot.Policy{Principal: iot.PrefixCert + l.ID(), Doc: mustParse(t, seedPolicy)})
+	}
+	return ps
+}
+
+func TestMutualTLS(t *testing.T) {
+	w := newWorld(t)
+	rsaLeaf, rsaCert, rsaKey := w.device(t, testpki.RSA)
+	ecLeaf, ecCert, ecKey := w.device(t, testpki.EC)
+	w.start(t, iot.Config{Policies: certPolicies(t, rsaLeaf, ecLeaf)})
+	port := w.port(broker.MQTTS)
+
+	for _, tt := range []struct {
+		name      string
+		cert, key string
+		alpn      string
+	}{
+		{"RSA direct", rsaCert, rsaKey, ""},
+		{"EC direct", ecCert, ecKey, ""},
+		{"RSA ALPN x-amzn-mqtt-ca", rsaCert, rsaKey, "x-amzn-mqtt-ca"},
+		{"EC ALPN x-amzn-mqtt-ca", ecCert, ecKey, "x-amzn-mqtt-ca"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"--auth", "mtls", "--cert", tt.cert, "--key", tt.key, "--ca-file", w.caFile, "--endpoint", "127.0.0.1", "--port", port}
+			if tt.alpn != "" {
+				args = append(args, "--alpn", tt.alpn)
+			}
+			if id := w.roundTrip(t, nil, args...); w.subs.protocol(id) != tt.alpn {
+				t.Errorf("negotiated ALPN %q, want %q", w.subs.protocol(id), tt.alpn)
+			}
+		})
+	}
+
+	t.Run("certificate of another CA", func(t *testing.T) {
+		stranger := testpki.NewCA(t, "stranger CA").Client(t, "stranger", testpki.Options{})
+		cert, key := stranger.Files(t, t.TempDir(), "stranger")
+		refused(t, nil, []int{3, 4}, "--auth", "mtls", "--cert", cert, "--key", key, "--ca-file", w.caFile, "--endpoint", "127.0.0.1", "--port", port)
+		w.hasLog(t, "TLS client certificate refused")
+	})
+
+	t.Run("certificate without a policy", func(t *testing.T) {
+		_, cert, key := w.device(t, testpki.EC)
+		p := refused(t, nil, []int{4}, "--auth", "mtls", "--cert", cert, "--key", key, "--ca-file", w.caFile, "--endpoint", "127.0.0.1", "--port", port)
+		if !strings.Contains(p.stderr.String(), "0x87") {
+			t.Errorf("stderr does not name 0x87: %s", p.stderr.String())
+		}
+	})
+}
+
+func TestPKCS12(t *testing.T) {
+	w := newWorld(t)
+	leaf, _, _ := w.device(t, testpki.RSA)
+	w.start(t, iot.Config{Policies: certPolicies(t, leaf)})
+	data, err := pkcs12.Modern.Encode(leaf.Key, leaf.Cert, []*x509.Certificate{w.clientCA.Cert}, "p12-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := testpki.Write(t, w.dir, "device.p12", data)
+	args := func(password string) []string {
+		return []string{"--auth", "pkcs12", "--pkcs12-file", file, "--pkcs12-password", password, "--ca-file", w.caFile, "--endpoint", "127.0.0.1", "--port", w.port(broker.MQTTS)}
+	}
+	w.roundTrip(t, nil, args("p12-secret")...)
+	p := refused(t, nil, []int{2}, args("wrong")...)
+	if strings.Contains(p.stderr.String(), "wrong\n") || strings.Contains(p.stderr.String(), "p12-secret") {
+		t.Errorf("stderr shows a password: %s", p.stderr.String())
+	}
+}
+
+// softHSM is a private SoftHSM2 installation (as in pkg/auth's tests).
+type softHSM struct {
+	lib, tool string
+	env       []string // SOFTHSM2_CONF
+}
+
+const (
+	hsmPIN   = "4321-user"
+	hsmSOPIN = "8765-so"
+)
+
+func newSoftHSM(t *testing.T) *softHSM {
+	t.Helper()
+	testpeer.Require(t, "softhsm2-util")
+	tool := testpeer.Require(t, "pkcs11-tool")
+	var lib string
+	for _, p := range []string{
+		"/usr/lib/softhsm/libsofthsm2.so",
+		"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+		"/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+		"/usr/local/lib/softhsm/libsofthsm2.so",
+		"/opt/homebrew/lib/softhsm/libsofthsm2.so",
+		"/usr/lib64/pkcs11/libsofthsm2.so",
+	} {
+		if _, err := os.Stat(p); err == nil {
+			lib = p
+			break
+		}
+	}
+	if lib == "" {
+		if os.Getenv("IOTCTL_REQUIRE_PEERS") == "1" {
+			t.Fatal("libsofthsm2.so not found and IOTCTL_REQUIRE_PEERS=1: install softhsm2")
+		}
+		t.Skip("libsofthsm2.so not found")
+	}
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.Mkdir(tokens, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := testpki.Write(t, dir, "softhsm2.conf", []byte(fmt.Sprintf("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n", tokens)))
+	return &softHSM{lib: lib, tool: tool, env: []string{"SOFTHSM2_CONF=" + conf}}
+}
+
+func (h *softHSM) run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), h.env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+var reassigned = regexp.MustCompile(`reassigned to slot (\d+)`)
+
+// token makes a token holding leaf's key and certificate.
+func (h *softHSM) token(t *testing.T, label string, leaf *testpki.Leaf) {
+	t.Helper()
+	out := h.run(t, "softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", hsmSOPIN, "--pin", hsmPIN)
+	if !reassigned.MatchString(out) {
+		t.Fatalf("no slot in softhsm2-util output: %s", out)
+	}
+	dir := t.TempDir()
+	der, err := x509.MarshalPKCS8PrivateKey(leaf.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := []string{"--module", h.lib, "--token-label", label, "--login", "--pin", hsmPIN}
+	h.run(t, h.tool, append(login, "--write-object", testpki.Write(t, dir, "key.der", der), "--type", "privkey", "--id", "01", "--label", "k1", "--usage-sign")...)
+	h.run(t, h.tool, append(login, "--write-object", testpki.Write(t, dir, "cert.der", leaf.DER), "--type", "cert", "--id", "01", "--label", "k1")...)
+}
+
+func TestPKCS11(t *testing.T) {
+	h := newSoftHSM(t)
+	w := newWorld(t)
+	rsaLeaf, _, _ := w.device(t, testpki.RSA)
+	ecLeaf, _, _ := w.device(t, testpki.EC)
+	h.token(t, "e2e-rsa", rsaLeaf)
+	h.token(t, "e2e-ec", ecLeaf)
+	w.start(t, iot.Config{Policies: certPolicies(t, rsaLeaf, ecLeaf)})
+	args := func(label, pin string) []string {
+		return []string{"--auth", "pkcs11", "--pkcs11-lib", h.lib, "--pkcs11-token-label", label, "--pkcs11-pin", pin,
+			"--ca-file", w.caFile, "--endpoint", "127.0.0.1", "--port", w.port(broker.MQTTS)}
+	}
+	for _, label := range []string{"e2e-rsa", "e2e-ec"} {
+		t.Run(label, func(t *testing.T) {
+			w.roundTrip(t, h.env, args(label, hsmPIN)...)
+		})
+	}
+	t.Run("wrong PIN", func(t *testing.T) {
+		refused(t, h.env, []int{2}, args("e2e-ec", "0000")...)
+	})
+}
+
+// awsEnv are static credentials in the environment.
+func awsEnv(akid, secret, token string) []string {
+	env := []string{"AWS_ACCESS_KEY_ID=" + akid, "AWS_SECRET_ACCESS_KEY=" + secret}
+	if token != "" {
+		env = append(env, "AWS_SESSION_TOKEN="+token)
+	}
+	return env
+}
+
+func TestSigV4(t *testing.T) {
+	w := newWorld(t)
+	w.start(t, iot.Config{
+		Credentials: []iot.Credential{
+			{AccessKeyID: "AKIAE2ESTATIC", SecretAccessKey: "static/Secret+Key"},
+			{AccessKeyID: "AKIAE2EPROFILE", SecretAccessKey: "profileSecret"},
+			{AccessKeyID: "ASIAE2ESESSION", SecretAccessKey: "sessionSecret", SessionToken: "FwoGZXIvYXdzE//session+token="},
+		},
+		Policies: []iot.Policy{
+			{Principal: "akid:AKIAE2ESTATIC", Doc: mustParse(t, seedPolicy)},
+			{Principal: "akid:AKIAE2EPROFILE", Doc: mustParse(t, seedPolicy)},
+			{Principal: "akid:ASIAE2ESESSION", Doc: mustParse(t, seedPolicy)},
+		},
+	})
+	args := []string{"--auth", "sigv4", "--endpoint", "wss://127.0.0.1:" + w.port(broker.WSS), "--region", "us-east-1", "--ca-file", w.caFile}
+
+	t.Run("static environment credentials", func(t *testing.T) {
+		w.roundTrip(t, awsEnv("AKIAE2ESTATIC", "static/Secret+Key", ""), args...)
+	})
+	t.Run("shared config profile", func(t *testing.T) {
+		dir := t.TempDir()
+		conf := testpki.Write(t, dir, "config", []byte("[profile e2e]\nregion = us-east-1\n"))
+		creds := testpki.Write(t, dir, "credentials", []byte("[e2e]\naws_access_key_id = AKIAE2EPROFILE\naws_secret_access_key = profileSecret\n"))
+		env := []string{"AWS_CONFIG_FILE=" + conf, "AWS_SHARED_CREDENTIALS_FILE=" + creds}
+		w.roundTrip(t, env, append(args, "--aws-profile", "e2e")...)
+	})
+	t.Run("session token", func(t *testing.T) {
+		w.roundTrip(t, awsEnv("ASIAE2ESESSION", "sessionSecret", "FwoGZXIvYXdzE//session+token="), args...)
+	})
+	t.Run("wrong secret", func(t *testing.T) {
+		p := refused(t, awsEnv("AKIAE2ESTATIC", "not-the-secret", ""), []int{4}, args...)
+		if !strings.Contains(p.stderr.String(), "403") {
+			t.Errorf("stderr does not name the 403: %s", p.stderr.String())
+		}
+		w.hasLog(t, "websocket upgrade refused", "status=403", "AKIAE2ESTATIC")
+	})
+	t.Run("wrong session token", func(t *testing.T) {
+		refused(t, awsEnv("ASIAE2ESESSION", "sessionSecret", "another-token"), []int{4}, args...)
+	})
+	if strings.Contains(w.logs.String(), "Secret") || strings.Contains(w.logs.String(), "session+token") {
+		t.Errorf("a secret is in the emulator's log:\n%s", w.logs.String())
+	}
+}
+
+func TestCognito(t *testing.T) {
+	const identity = "us-east-1:5b9d3c2e-0000-4000-8000-00000000e2e0"
+	cognito := awsfake.NewCognito(t, awsfake.Identities(map[string]awsfake.Identity{
+		identity: {
+			Logins: map[string]string{"accounts.example.com": "good-id-token"},
+			Credentials: func() awsfake.CognitoCredentials {
+				return awsfake.CognitoCredentials{AccessKeyID: "ASIACOGNITOE2E", SecretKey: "cognitoSecret", SessionToken: "cognitoToken/+=", Expiration: time.Now().Add(time.Hour)}
+			},
+		},
+	}))
+	w := newWorld(t)
+	w.start(t, iot.Config{
+		Credentials: []iot.Credential{{AccessKeyID: "ASIACOGNITOE2E", SecretAccessKey: "cognitoSecret", SessionToken: "cognitoToken/+=", CognitoIdentityID: identity}},
+		Policies:    []iot.Policy{{Principal: iot.PrefixCognito + identity, Doc: mustParse(t, seedPolicy)}},
+	})
+	args := func(login string) []string {
+		return []string{"--auth", "cognito", "--cognito-identity-id", identity, "--cognito-login", "accounts.example.com=" + login,
+			"--cognito-endpoint", cognito.URL, "--endpoint", "wss://127.0.0.1:" + w.port(broker.WSS), "--region", "us-east-1", "--ca-file", w.caFile}
+	}
+	w.roundTrip(t, nil, args("good-id-token")...)
+	refused(t, nil, []int{4}, args("bad-id-token")...)
+}
+
+// authorizerCmd answers every event with the response, after reading it.
+func authorizerCmd(t *testing.T, dir, name string, response any) string {
+	t.Helper()
+	b, err := json.Marshal(response)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := testpki.Write(t, dir, name+".json", b)
+	return fmt.Sprintf("cat >/dev/null; cat '%s'", file)
+}
+
+func TestCustomAuthorizer(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the test authorizers are sh command lines")
+	}
+	w := newWorld(t)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowResp := map[string]any{"isAuthenticated": true, "principalId": "e2eUser", "policyDocuments": []string{seedPolicy}}
+	w.start(t, iot.Config{Authorizers: []iot.Authorizer{
+		{Name: "allowAuth", Command: authorizerCmd(t, w.dir, "allow", allowResp)},
+		{Name: "signedAuth", Command: authorizerCmd(t, w.dir, "signed", allowResp), PublicKey: &key.PublicKey},
+		{Name: "denyAuth", Command: authorizerCmd(t, w.dir, "deny", map[string]any{"isAuthenticated": false})},
+	}})
+	tlsArgs := func(name string, more ...string) []string {
+		return append([]string{"--auth", "custom", "--authorizer-name", name, "--authorizer-username", "alice", "--authorizer-password", "pw",
+			"--ca-file", w.caFile, "--endpoint", "127.0.0.1", "--port", w.port(broker.MQTTS)}, more...)
+	}
+	sign := func(token string) string {
+		sum := sha256.Sum256([]byte(token))
+		sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.StdEncoding.EncodeToString(sig)
+	}
+	signed := func(token, sig string) []string {
+		return []string{"--token-key-name", "tok", "--token-value", token, "--token-signature", sig}
+	}
+
+	t.Run("unsigned", func(t *testing.T) {
+		if id := w.roundTrip(t, nil, tlsArgs("allowAuth")...); w.subs.protocol(id) != "mqtt" {
+			t.Errorf("negotiated ALPN %q, want mqtt", w.subs.protocol(id))
+		}
+	})
+	t.Run("signed", func(t *testing.T) {
+		w.roundTrip(t, nil, tlsArgs("signedAuth", signed("device-token", sign("device-token"))...)...)
+	})
+	t.Run("websocket", func(t *testing.T) {
+		w.roundTrip(t, nil, "--auth", "custom", "--authorizer-name", "allowAuth", "--ca-file", w.caFile, "--endpoint", "wss://127.0.0.1:"+w.port(broker.WSS))
+	})
+	t.Run("wrong signature", func(t *testing.T) {
+		refused(t, nil, []int{4}, tlsArgs("signedAuth", signed("device-token", sign("other-token"))...)...)
+		w.hasLog(t, "connection refused", "signedAuth", "does not verify")
+	})
+	t.Run("isAuthenticated false", func(t *testing.T) {
+		refused(t, nil, []int{4}, tlsArgs("denyAuth")...)
+	})
+	if strings.Contains(w.logs.String(), "device-token") {
+		t.Errorf("a token is in the emulator's log:\n%s", w.logs.String())
+	}
+}
