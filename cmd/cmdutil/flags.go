@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -49,6 +50,18 @@ func NormalizeFlag(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 	return pflag.NormalizedName(name)
 }
 
+// DurationVar binds a time.Duration flag to p that, unlike pflag's, also
+// takes bare seconds (--interval 2) as mosquitto's tools do.
+func DurationVar(fs *pflag.FlagSet, p *time.Duration, name string, value time.Duration, usage string) {
+	DurationVarP(fs, p, name, "", value, usage)
+}
+
+// DurationVarP is DurationVar with a one-letter flag.
+func DurationVarP(fs *pflag.FlagSet, p *time.Duration, name, short string, value time.Duration, usage string) {
+	*p = value
+	fs.VarP((*durationValue)(p), name, short, usage)
+}
+
 // durationValue is a time.Duration flag that also takes bare seconds.
 type durationValue time.Duration
 
@@ -57,7 +70,7 @@ func (d *durationValue) Type() string   { return "duration" }
 func (d *durationValue) Set(s string) error {
 	v, err := profile.ParseDuration(s)
 	if err != nil {
-		return err
+		return fmt.Errorf("invalid duration %q: want e.g. 1s, 100ms, 5m or a number of seconds", s)
 	}
 	*d = durationValue(v)
 	return nil

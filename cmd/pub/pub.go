@@ -118,13 +118,13 @@ session). A single message makes one connection attempt.`,
 	fl.IntVarP(&opts.QoS, "qos", "q", 0, "QoS 0, 1 or 2")
 	fl.BoolVarP(&opts.Retain, "retain", "r", false, "retain the message")
 	fl.IntVar(&opts.Count, "count", 1, "publish the message this many times")
-	fl.Var((*durationFlag)(&opts.Interval), "interval", "wait between messages (e.g. 1s, 100ms)")
+	cmdutil.DurationVar(fl, &opts.Interval, "interval", 0, "wait between messages (e.g. 1s, 100ms)")
 	fl.Float64Var(&opts.Rate, "rate", 0, "at most this many messages per second (0: no limit)")
 	fl.StringArrayVar(&opts.UserProperties, "user-property", nil, "MQTT5 user property key=value (repeatable)")
 	fl.StringVar(&opts.ContentType, "content-type", "", "MQTT5 content type")
 	fl.StringVar(&opts.ResponseTopic, "response-topic", "", "MQTT5 response topic")
 	fl.StringVar(&opts.CorrelationData, "correlation-data", "", "MQTT5 correlation data")
-	fl.Var((*durationFlag)(&opts.MessageExpiry), "message-expiry", "MQTT5 message expiry interval (whole seconds, e.g. 1h)")
+	cmdutil.DurationVar(fl, &opts.MessageExpiry, "message-expiry", 0, "MQTT5 message expiry interval (whole seconds, e.g. 1h)")
 	fl.StringVar(&opts.PayloadFormat, "payload-format", "", "MQTT5 payload format indicator: utf8 or bytes")
 	_ = cmd.RegisterFlagCompletionFunc("payload-format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"utf8", "bytes"}, cobra.ShellCompDirectiveNoFileComp
@@ -133,25 +133,6 @@ session). A single message makes one connection attempt.`,
 		return []string{"0", "1", "2"}, cobra.ShellCompDirectiveNoFileComp
 	})
 	return cmd
-}
-
-// durationFlag is a time.Duration flag that also takes bare seconds.
-type durationFlag time.Duration
-
-func (d *durationFlag) String() string {
-	if *d == 0 {
-		return "0"
-	}
-	return time.Duration(*d).String()
-}
-func (d *durationFlag) Type() string { return "duration" }
-func (d *durationFlag) Set(s string) error {
-	v, err := profile.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("invalid duration %q: want e.g. 1s, 100ms or a number of seconds", s)
-	}
-	*d = durationFlag(v)
-	return nil
 }
 
 // plan is what the flags ask for, checked, before any connection.

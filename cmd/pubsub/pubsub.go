@@ -79,23 +79,9 @@ publish, 130 interrupted.`,
 	fl.StringVarP(&opts.Topic, "topic", "t", "test/topic", "topic to subscribe and publish to")
 	fl.StringVarP(&opts.Message, "message", "m", "Hello World!", "message text; \" [n]\" is appended")
 	fl.IntVar(&opts.Count, "count", 10, "number of messages to publish")
-	opts.Interval, opts.Timeout = time.Second, 30*time.Second
-	fl.Var((*durationFlag)(&opts.Interval), "interval", "time between publishes")
-	fl.Var((*durationFlag)(&opts.Timeout), "timeout", "how long to wait for the messages to come back after the last publish")
+	cmdutil.DurationVar(fl, &opts.Interval, "interval", time.Second, "time between publishes")
+	cmdutil.DurationVar(fl, &opts.Timeout, "timeout", 30*time.Second, "how long to wait for the messages to come back after the last publish")
 	return cmd
-}
-
-type durationFlag time.Duration
-
-func (d *durationFlag) String() string { return time.Duration(*d).String() }
-func (d *durationFlag) Type() string   { return "duration" }
-func (d *durationFlag) Set(s string) error {
-	v, err := profile.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("invalid duration %q: want e.g. 1s, 100ms or a number of seconds", s)
-	}
-	*d = durationFlag(v)
-	return nil
 }
 
 func pubsubRun(ctx context.Context, opts *Options) error {
