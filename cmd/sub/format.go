@@ -20,7 +20,8 @@ type formatter interface {
 	format(dst []byte, m *session.Message, at time.Time) ([]byte, error)
 }
 
-// newFormatter picks the output: -F wins, then -v, then -o json, then raw.
+// newFormatter picks the output: -F wins, then -o json (which means -F
+// json), then -v, then raw.
 func newFormatter(format string, verbose, noNewline bool, output string) (formatter, error) {
 	switch {
 	case format == "raw":
@@ -29,12 +30,17 @@ func newFormatter(format string, verbose, noNewline bool, output string) (format
 		return jsonFormat{}, nil
 	case format != "":
 		return newTemplateFormat(format, !noNewline)
-	case verbose:
-		return rawFormat{topic: true, newline: !noNewline}, nil
 	case output == "json":
 		return jsonFormat{}, nil
+	case verbose:
+		return rawFormat{topic: true, newline: !noNewline}, nil
 	}
 	return rawFormat{newline: !noNewline}, nil
+}
+
+func isRaw(f formatter) bool {
+	_, ok := f.(rawFormat)
+	return ok
 }
 
 // rawFormat writes the payload bytes unchanged, after "topic " with -v.

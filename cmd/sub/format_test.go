@@ -52,7 +52,7 @@ func TestFormatRaw(t *testing.T) {
 		{name: "-v", verbose: true, m: &session.Message{Topic: "t/x", Payload: []byte("p q")}, want: "t/x p q\n"},
 		{name: "-v empty", verbose: true, m: &session.Message{Topic: "t/x"}, want: "t/x \n"},
 		{name: "-F wins over -v", verbose: true, format: "raw", m: &session.Message{Topic: "t/x", Payload: []byte("p")}, want: "p\n"},
-		{name: "-v wins over -o json", verbose: true, output: "json", m: &session.Message{Topic: "t/x", Payload: []byte("p")}, want: "t/x p\n"},
+		{name: "-o json wins over -v", verbose: true, output: "json", m: &session.Message{Topic: "t/x", Payload: []byte("p")}, wantJSONFromOflag: true},
 		{name: "-o json", output: "json", m: &session.Message{Topic: "t/x", Payload: []byte("p")}, wantJSONFromOflag: true},
 	}
 	for _, tt := range tests {

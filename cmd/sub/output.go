@@ -6,114 +6,96 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
-// output writes formatted messages through a bufio.Writer from its own
-// goroutine. It flushes whenever no message is waiting, so a pipe sees each
-// message at once while a burst becomes a few large writes. The queue is
-// bounded: when the reader of stdout is slow, the handler blocks, the
-// session stops acknowledging, and the broker holds back (flow control
-// through Receive Maximum) instead of iotctl buffering without limit.
+// output writes formatted messages through a bufio.Writer. The handler
+// writes into the buffer itself (when stdout is slow the write blocks, the
+// session stops acknowledging and the broker holds back through Receive
+// Maximum, so nothing piles up in iotctl), and a flusher goroutine flushes
+// once the handler has stopped writing: a pipe sees a lone message at once,
+// a burst becomes a few large writes. Handing every message to a writer
+// goroutine instead costs a goroutine wake-up per message, which was most
+// of sub's CPU time in scripts/bench-peers.sh.
 type output struct {
-	w     *bufio.Writer
-	queue chan *[]byte
-	eof   chan struct{} // closed when no more messages will be queued
-	done  chan struct{} // closed when everything queued is written and flushed
-
 	mu  sync.Mutex
+	w   *bufio.Writer
 	err error
+
+	seq   atomic.Uint64 // messages written
+	armed atomic.Bool   // the flusher has been told there is something to flush
+	wake  chan struct{}
+	eof   chan struct{} // closed by close
+	done  chan struct{} // closed when the flusher has returned
 }
 
 const (
-	queueLen  = 256
 	bufSize   = 64 << 10
-	keepBufAt = 64 << 10 // larger message buffers are not pooled
+	keepBufAt = 64 << 10 // a larger formatting buffer is not kept
+	// burstGap is how long the flusher waits for the next message of a
+	// burst before flushing anyway.
+	burstGap = 50 * time.Microsecond
 )
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
-
-func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
-
-func putBuf(b *[]byte) {
-	if cap(*b) <= keepBufAt {
-		*b = (*b)[:0]
-		bufPool.Put(b)
-	}
-}
 
 func newOutput(w io.Writer) *output {
 	o := &output{
-		w:     bufio.NewWriterSize(w, bufSize),
-		queue: make(chan *[]byte, queueLen),
-		eof:   make(chan struct{}),
-		done:  make(chan struct{}),
+		w:    bufio.NewWriterSize(w, bufSize),
+		wake: make(chan struct{}, 1),
+		eof:  make(chan struct{}),
+		done: make(chan struct{}),
 	}
-	go o.run()
+	go o.flusher()
 	return o
 }
 
-func (o *output) run() {
+// write buffers one message; the flusher will flush it.
+func (o *output) write(b []byte) error {
+	o.mu.Lock()
+	if o.err == nil {
+		if _, err := o.w.Write(b); err != nil {
+			o.err = err
+		}
+	}
+	err := o.err
+	o.mu.Unlock()
+	o.seq.Add(1)
+	if !o.armed.Load() && o.armed.CompareAndSwap(false, true) {
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+func (o *output) flusher() {
 	defer close(o.done)
 	for {
 		select {
-		case b := <-o.queue:
-			o.write(b)
-			continue
-		default:
-		}
-		if o.w.Buffered() > 0 {
-			// Let a producer that is about to queue the next message do so:
-			// in a burst that saves a write per message.
-			runtime.Gosched()
-			if len(o.queue) > 0 {
-				continue
-			}
-			o.flush()
-		}
-		select {
-		case b := <-o.queue:
-			o.write(b)
+		case <-o.wake:
 		case <-o.eof:
-			o.drain()
-			o.flush()
 			return
 		}
-	}
-}
-
-func (o *output) drain() {
-	for {
-		select {
-		case b := <-o.queue:
-			o.write(b)
-		default:
-			return
+		// Flush once no message came while we looked away: first a yield,
+		// which is enough when the handler has nothing more, then short
+		// sleeps while a burst goes on.
+		seq := o.seq.Load()
+		runtime.Gosched()
+		for o.seq.Load() != seq {
+			seq = o.seq.Load()
+			time.Sleep(burstGap)
 		}
+		o.armed.Store(false)
+		o.flush()
 	}
-}
-
-func (o *output) write(b *[]byte) {
-	if o.Err() == nil {
-		if _, err := o.w.Write(*b); err != nil {
-			o.setErr(err)
-		}
-	}
-	putBuf(b)
 }
 
 func (o *output) flush() {
-	if o.Err() == nil {
-		if err := o.w.Flush(); err != nil {
-			o.setErr(err)
-		}
-	}
-}
-
-func (o *output) setErr(err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.err == nil {
-		o.err = err
+		o.err = o.w.Flush()
 	}
 }
 
@@ -124,11 +106,11 @@ func (o *output) Err() error {
 	return o.err
 }
 
-// close waits until everything queued is written and flushed. Nothing may
-// be queued after it is called.
+// close stops the flusher and flushes what is buffered.
 func (o *output) close() error {
 	close(o.eof)
 	<-o.done
+	o.flush()
 	return o.Err()
 }
 

@@ -56,7 +56,7 @@ const closeTimeout = 5 * time.Second
 
 // NewCmdSub returns `iotctl sub`. runF replaces subRun in flag tests.
 func NewCmdSub(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Settings: f.Settings, RetainedQuiet: time.Second}
+	opts := &Options{IO: f.IOStreams, Settings: f.Settings}
 	cmd := &cobra.Command{
 		Use:   "sub -t FILTER [-t FILTER…] [flags]",
 		Short: "Subscribe to topic filters and print the messages",
@@ -76,7 +76,7 @@ Output (-F):
                   .ContentType, .ResponseTopic, .CorrelationData, .MessageExpiry,
                   .PayloadFormat, .SubscriptionIDs; (.Properties.User "key"));
                   functions json, base64, hex; a newline follows (-N: none)
-  -v              "topic payload", as mosquitto_sub -v (-F wins over -v)
+  -v              "topic payload", as mosquitto_sub -v (-F and -o json win)
 
 Ending:
   -C N            exit 0 after N messages; later ones are left unacknowledged,
@@ -115,7 +115,7 @@ with IOTCTL_VERBOSE=1 or --debug.`,
 	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic filter to subscribe to (required, repeatable)")
 	fl.IntVarP(&opts.QoS, "qos", "q", 0, "QoS of the subscriptions (0, 1 or 2)")
 	fl.IntVarP(&opts.Count, "count", "C", 0, "exit after this many messages (0: no limit)")
-	fl.VarP((*durationFlag)(&opts.Timeout), "timeout", "W", "exit after this long in total: code 5 if -C was not reached or nothing arrived (e.g. 10s; bare number: seconds)")
+	cmdutil.DurationVarP(fl, &opts.Timeout, "timeout", "W", 0, "exit after this long in total: code 5 if -C was not reached or nothing arrived (e.g. 10s; bare number: seconds)")
 	fl.StringVarP(&opts.Format, "format", "F", "", "output: raw, json or a Go template (default raw; json with -o json)")
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, `print "topic payload" (mosquitto_sub -v)`)
 	fl.BoolVarP(&opts.NoNewline, "no-newline", "N", false, "no newline after each message (raw, -v and templates)")
@@ -124,27 +124,8 @@ with IOTCTL_VERBOSE=1 or --debug.`,
 	fl.IntVar(&opts.RetainHandling, "retain-handling", 0, "retained messages at subscribe: 0 send, 1 only for a new subscription, 2 never")
 	fl.BoolVar(&opts.RetainedOnly, "retained-only", false, "print retained messages only and exit at the first live one or when quiet")
 	fl.BoolVar(&opts.RemoveRetained, "remove-retained", false, "delete each retained message received (publish an empty retained message)")
-	fl.Var((*durationFlag)(&opts.RetainedQuiet), "retained-quiet", "with --retained-only, exit after this long without a message")
+	cmdutil.DurationVar(fl, &opts.RetainedQuiet, "retained-quiet", time.Second, "with --retained-only, exit after this long without a message")
 	return cmd
-}
-
-// durationFlag is a time.Duration flag that also takes bare seconds (-W 5).
-type durationFlag time.Duration
-
-func (d *durationFlag) String() string {
-	if *d == 0 {
-		return "0" // pflag leaves a zero default out of the help
-	}
-	return time.Duration(*d).String()
-}
-func (d *durationFlag) Type() string { return "duration" }
-func (d *durationFlag) Set(s string) error {
-	v, err := profile.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("invalid duration %q: want e.g. 10s, 2m or a number of seconds", s)
-	}
-	*d = durationFlag(v)
-	return nil
 }
 
 // subscriptions checks the flags and filters against the limits and builds
@@ -249,11 +230,14 @@ func subRun(ctx context.Context, opts *Options) error {
 	r := &runner{
 		opts:   opts,
 		fm:     fm,
+		stamp:  !isRaw(fm),
 		stderr: stderr,
 		out:    newOutput(opts.IO.Out),
 		ready:  make(chan struct{}),
 		stopCh: make(chan struct{}),
-		quit:   make(chan struct{}),
+	}
+	if opts.RemoveRetained {
+		r.rm = newRemover(stderr)
 	}
 	var deadline time.Time
 	cctx := ctx // connect and subscribe, bounded by -W
@@ -283,8 +267,8 @@ func subRun(ctx context.Context, opts *Options) error {
 	}
 	r.sess = sess
 	close(r.ready)
-	if opts.RemoveRetained {
-		r.startRemover()
+	if r.rm != nil {
+		go r.rm.run(sess)
 	}
 
 	per := rules.MaxSubscriptionsPerSubscribe
@@ -368,12 +352,13 @@ type runner struct {
 	stopCh   chan struct{} // closed when the run is complete or failed
 	stopErr  error         // set before stopCh closes
 	stopping atomic.Bool   // the handler prints nothing more
-	quit     chan struct{} // closed when shutting down: the handler stops waiting to queue
 
+	buf      []byte // the handler's formatting buffer
+	stamp    bool   // the format shows the time of arrival
 	received atomic.Int64
 	quiet    atomic.Pointer[time.Timer]
 
-	rm remover
+	rm *remover // --remove-retained
 }
 
 // stop ends the run with err (nil: done).
@@ -393,7 +378,10 @@ func (r *runner) handle(m *session.Message) error {
 	if r.stopping.Load() {
 		return r.park()
 	}
-	at := time.Now()
+	var at time.Time
+	if r.stamp {
+		at = time.Now()
+	}
 	if r.opts.RetainedOnly {
 		if !m.Retain {
 			r.stopping.Store(true)
@@ -407,24 +395,19 @@ func (r *runner) handle(m *session.Message) error {
 	if r.opts.RemoveRetained && m.Retain && len(m.Payload) > 0 {
 		r.rm.add(m.Topic)
 	}
-	b := getBuf()
-	var err error
-	if *b, err = r.fm.format(*b, m, at); err != nil {
-		putBuf(b)
+	b, err := r.fm.format(r.buf[:0], m, at)
+	if cap(b) <= keepBufAt {
+		r.buf = b // reused: the handler runs for one message at a time
+	}
+	if err != nil {
 		r.stopping.Store(true)
 		r.stop(fmt.Errorf("format the message on %s: %w", m.Topic, err))
 		return r.park()
 	}
-	select {
-	case r.out.queue <- b:
-	case <-r.quit:
-		putBuf(b)
-		return r.park()
-	}
-	if err := r.out.Err(); err != nil {
+	if err := r.out.write(b); err != nil {
 		r.stopping.Store(true)
 		r.stop(fmt.Errorf("write the output: %w", err))
-		return nil
+		return r.park()
 	}
 	if n := r.received.Add(1); r.opts.Count > 0 && n >= int64(r.opts.Count) {
 		r.stopping.Store(true)
@@ -460,10 +443,9 @@ func (r *runner) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
 	var rmErr error
-	if r.rm.started {
+	if r.rm != nil {
 		rmErr = r.rm.finish(ctx, r.sess)
 	}
-	close(r.quit)
 	_ = r.sess.Close(ctx, 0x00)
 	if err := r.out.close(); err != nil {
 		return fmt.Errorf("write the output: %w", err)
@@ -482,24 +464,18 @@ func (r *runner) startErr(ctx context.Context, deadline time.Time, what string, 
 	return err
 }
 
-func (r *runner) startRemover() {
-	r.rm.started = true
-	r.rm.wake = make(chan struct{}, 1)
-	r.rm.done = make(chan struct{})
-	r.rm.eof = make(chan struct{})
-	r.rm.stderr = r.stderr
-	go r.rm.run(r.sess)
+func newRemover(stderr io.Writer) *remover {
+	return &remover{stderr: stderr, wake: make(chan struct{}, 1), eof: make(chan struct{}), done: make(chan struct{})}
 }
 
 // remover publishes the empty retained messages of --remove-retained from
 // its own goroutine: Publish may wait for the in-flight window, which the
 // handler must never do.
 type remover struct {
-	started bool
-	stderr  io.Writer
-	wake    chan struct{}
-	eof     chan struct{}
-	done    chan struct{}
+	stderr io.Writer
+	wake   chan struct{}
+	eof    chan struct{}
+	done   chan struct{}
 
 	mu     sync.Mutex
 	topics []string

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"reflect"
 	"strconv"
@@ -492,5 +493,32 @@ func capture(t *testing.T) (*os.File, func() string) {
 	return w, func() string {
 		w.Close()
 		return <-got
+	}
+}
+
+// -W is the total time: a broker that accepts TCP but never answers CONNECT
+// makes sub time out (5), not fail to connect (3).
+func TestSubTimeoutWhileConnecting(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	start := time.Now()
+	stdout, _, code := runSub(t, l.Addr().String(), "-t", "a", "-W", "700ms")
+	if code != 5 || stdout != "" {
+		t.Fatalf("exit %d stdout %q, want 5", code, stdout)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v for -W 700ms", d)
 	}
 }
