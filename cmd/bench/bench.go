@@ -79,17 +79,17 @@ func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 	fl.IntVarP(&opts.QoS, "qos", "q", 0, "QoS of publishes and subscriptions (0, 1 or 2)")
 	fl.IntVarP(&opts.Size, "size", "s", bench.DefaultSize, fmt.Sprintf("payload bytes, at least the %d-byte header", bench.HeaderSize))
 	fl.Float64Var(&opts.Rate, "rate", 0, "messages/s across all publishers, open loop (0: as fast as flow control allows)")
-	fl.Var((*durationFlag)(&opts.Duration), "duration", "publish for this long (instead of --count)")
+	cmdutil.DurationVar(fl, &opts.Duration, "duration", 0, "publish for this long (instead of --count)")
 	fl.IntVar(&opts.Count, "count", 0, fmt.Sprintf("messages per publisher (default %d unless --duration)", bench.DefaultCount))
-	fl.Var((*durationFlag)(&opts.Warmup), "warmup", "publish this long first, not counted")
-	fl.Var((*durationFlag)(&opts.Ramp), "ramp", "spread the connections over this long")
+	cmdutil.DurationVar(fl, &opts.Warmup, "warmup", 0, "publish this long first, not counted")
+	cmdutil.DurationVar(fl, &opts.Ramp, "ramp", 0, "spread the connections over this long")
 	fl.IntVar(&opts.Inflight, "inflight", 0, "QoS>0 messages in flight per publisher (0: the server's Receive Maximum)")
 	fl.BoolVar(&opts.NoProgress, "no-progress", false, "no live progress on stderr")
 	fl.StringVar(&opts.HDROut, "hdr-out", "", "write HDR histogram logs PREFIX-<metric>.hlog (for bench merge)")
 	fl.StringVar(&opts.Shard, "shard", "", "run part I of N (I/N): clients I·c… of a run spread over processes")
 	fl.StringVar(&opts.RunID, "run-id", "", "run ID in topics ({n}) and client IDs (default: random; sub: any run)")
-	fl.Var((*durationFlag)(&opts.AckTimeout), "ack-timeout", "wait this long for outstanding acknowledgements (default 10s)")
-	fl.Var((*durationFlag)(&opts.Drain), "drain", "end receiving after this long without a message once publishing ended (default 2s)")
+	cmdutil.DurationVar(fl, &opts.AckTimeout, "ack-timeout", 0, "wait this long for outstanding acknowledgements (default 10s)")
+	cmdutil.DurationVar(fl, &opts.Drain, "drain", 0, "end receiving after this long without a message once publishing ended (default 2s)")
 	cmd.AddCommand(newCmdMerge(f, nil))
 	return cmd
 }
@@ -281,25 +281,6 @@ func randomID() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// durationFlag is a time.Duration flag that also takes bare seconds.
-type durationFlag time.Duration
-
-func (d *durationFlag) String() string {
-	if *d == 0 {
-		return "0"
-	}
-	return time.Duration(*d).String()
-}
-func (d *durationFlag) Type() string { return "duration" }
-func (d *durationFlag) Set(s string) error {
-	v, err := profile.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("invalid duration %q: want e.g. 10s, 2m or a number of seconds", s)
-	}
-	*d = durationFlag(v)
-	return nil
 }
 
 // syncWriter serializes writes from several goroutines.

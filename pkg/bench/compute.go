@@ -93,7 +93,6 @@ func (b *Bench) result(start, end int64) *Result {
 	}
 	if c.Mode == Conn && r.DurationS > 0 {
 		r.Connections.PerSecond = float64(r.Connections.Opened) / r.DurationS
-		r.DurationS = float64(end-start) / 1e9
 	}
 	return r
 }

@@ -116,7 +116,7 @@ func (c *Config) Validate() error {
 	if c.Drain == 0 {
 		c.Drain = 2 * time.Second
 	}
-	if c.Mode != Conn && c.Mode != Sub && c.Duration == 0 && c.Count == 0 {
+	if c.Mode != Conn && c.Duration == 0 && c.Count == 0 {
 		c.Count = DefaultCount
 	}
 	switch {

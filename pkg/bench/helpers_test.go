@@ -2,12 +2,15 @@ package bench
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/iotctl/iotctl/pkg/session/limits"
 	mqtt "github.com/mochi-mqtt/server/v2"
 )
@@ -66,3 +69,36 @@ func runBench(t testing.TB, cfg Config, dial Dialer) *Result {
 	}
 	return res
 }
+
+// skipMochiQoS skips QoS>0 runs on the embedded broker: mochi-mqtt v2.7.9
+// deadlocks under QoS>0 delivery. Inflight.NextImmediate holds the read lock
+// and calls GetAll, which read-locks again; when a publisher's goroutine
+// queues for the write lock (Inflight.Set) in between, the subscriber's
+// read loop and the publisher's both stop, and the broker with them.
+// IOTCTL_TEST_MOCHI_QOS=1 runs them anyway (once pkg/broker carries a fix).
+func skipMochiQoS(t *testing.T) {
+	t.Helper()
+	if os.Getenv("IOTCTL_TEST_MOCHI_QOS") != "1" {
+		t.Skip("mochi-mqtt v2.7.9 deadlocks under QoS>0 load (Inflight.NextImmediate read-locks twice); set IOTCTL_TEST_MOCHI_QOS=1 to run")
+	}
+}
+
+// dropEvery wraps a dialer so each subscriber's handler silently drops
+// every nth message it is given (the message is still acknowledged), as a
+// lossy broker would.
+func dropEvery(n int, dial Dialer) Dialer {
+	return func(ctx context.Context, c ClientSpec) (*session.Session, error) {
+		if h := c.Handler; h != nil {
+			k := 0
+			c.Handler = func(m *session.Message) error {
+				if k++; k%n == 0 {
+					return nil
+				}
+				return h(m)
+			}
+		}
+		return dial(ctx, c)
+	}
+}
+
+func fmtInt(n int) string { return strconv.Itoa(n) }

@@ -153,8 +153,12 @@ func (p *publisher) run(ctx context.Context, start, deadline int64, count uint64
 		}
 	}
 	if !warm {
+		// An open-loop schedule ends with its last slot, not its last send.
 		p.end = p.clock.Now()
-		if p.interval > 0 && count > 0 {
+		switch {
+		case p.interval > 0 && deadline > 0:
+			p.end = max(p.end, deadline)
+		case p.interval > 0:
 			p.end = max(p.end, start+int64(float64(count)*p.interval))
 		}
 	}

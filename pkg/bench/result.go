@@ -22,7 +22,7 @@ type Result struct {
 	Refused         uint64            `json:"refused"`
 	RefusedByReason map[string]uint64 `json:"refused_by_reason"` // "0x97" → count
 	AckTimeouts     uint64            `json:"ack_timeouts"`      // never acknowledged
-	PublishErrors   uint64            `json:"publish_errors"`    // not handed to the session
+	PublishErrors   uint64            `json:"publish_errors"`    // publishers stopped early by an error (warned on stderr)
 
 	Expected   uint64 `json:"expected"` // deliveries expected; 0 when unknown (sub mode)
 	Received   uint64 `json:"received"` // distinct messages; repeats count in duplicated

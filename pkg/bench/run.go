@@ -65,7 +65,35 @@ func New(cfg Config, target Target, dial Dialer, warn func(string)) (*Bench, err
 	}
 	b := &Bench{cfg: cfg, target: target, dial: dial, clock: newRealClock(), warn: warn, connRec: newRecorder()}
 	b.phase.Store("connecting")
+	b.makeClients()
 	return b, nil
+}
+
+// makeClients creates the publishers and subscribers; their sessions come
+// in Run. Progress reads them, so the slices never change afterwards.
+func (b *Bench) makeClients() {
+	c := &b.cfg
+	if c.Mode == Roundtrip || c.Mode == Sub {
+		anyRun := c.Mode == Sub && c.RunID == ""
+		var shared *book
+		if c.Shared != "" {
+			shared = newBook(true)
+			b.books = []*book{shared}
+		}
+		for range c.Subscribers {
+			bk := shared
+			if bk == nil {
+				bk = newBook(false)
+				b.books = append(b.books, bk)
+			}
+			b.subs = append(b.subs, newSubscriber(b.clock, RunTag(c.RunID), anyRun, bk))
+		}
+	}
+	if c.Mode == Roundtrip || c.Mode == Pub {
+		for j := range c.Publishers {
+			b.pubs = append(b.pubs, newPublisher(c, j, b.clock, nil))
+		}
+	}
 }
 
 // Config returns the configuration with defaults filled in.
@@ -149,24 +177,11 @@ func (b *Bench) openSubscribers(ctx context.Context) ([]*session.Session, error)
 	if err != nil {
 		return nil, err
 	}
-	anyRun := b.cfg.Mode == Sub && b.cfg.RunID == ""
-	var shared *book
-	if b.cfg.Shared != "" {
-		shared = newBook(true)
-		b.books = []*book{shared}
-	}
-	specs := make([]ClientSpec, b.cfg.Subscribers)
-	for j := range specs {
-		bk := shared
-		if bk == nil {
-			bk = newBook(false)
-			b.books = append(b.books, bk)
-		}
-		s := newSubscriber(b.clock, RunTag(b.cfg.RunID), anyRun, bk)
-		b.subs = append(b.subs, s)
+	specs := make([]ClientSpec, len(b.subs))
+	for j, s := range b.subs {
 		specs[j] = ClientSpec{ClientID: b.cfg.clientID("s", b.cfg.subscriberID(j)), Handler: s.handle, Reconnect: true}
 	}
-	sessions, err := b.openAll(ctx, specs, 0, len(specs)+b.cfg.Publishers)
+	sessions, err := b.openAll(ctx, specs, 0, len(b.subs)+len(b.pubs))
 	if err != nil {
 		return sessions, err
 	}
@@ -202,7 +217,8 @@ func (b *Bench) openPublishers(ctx context.Context) ([]*session.Session, error) 
 		return sessions, err
 	}
 	for j, s := range sessions {
-		p := newPublisher(&b.cfg, j, b.clock, s.Publish)
+		p := b.pubs[j]
+		p.send = s.Publish
 		rm := int(s.Capabilities().ReceiveMaximum)
 		if j == 0 {
 			b.receiveMax.Store(int64(rm))
@@ -212,7 +228,6 @@ func (b *Bench) openPublishers(ctx context.Context) ([]*session.Session, error) 
 			window = rm
 		}
 		p.setWindow(window)
-		b.pubs = append(b.pubs, p)
 	}
 	return sessions, nil
 }

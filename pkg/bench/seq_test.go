@@ -89,3 +89,10 @@ func BenchmarkTrackerInOrder(b *testing.B) {
 		tr.Observe(uint64(i))
 	}
 }
+
+func BenchmarkRecorder(b *testing.B) {
+	r := newRecorder()
+	for i := 0; i < b.N; i++ {
+		r.record(int64(200_000 + i%50_000))
+	}
+}
