@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -87,12 +88,9 @@ func plausible(akid, region, host string) bool {
 	if strings.Contains(akid, "/") || strings.Contains(region, "/") {
 		return false
 	}
-	for _, c := range host {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.ContainsRune(".-:[]", c):
-		default:
-			return false
-		}
-	}
-	return true
+	return hostRE.MatchString(host)
 }
+
+// hostRE is a host name or IP literal with an optional numeric port, as
+// hostHeader writes it.
+var hostRE = regexp.MustCompile(`^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)

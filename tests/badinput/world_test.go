@@ -66,13 +66,24 @@ const (
 // forbidden/, and records the payloads published to badinput/stdin.
 type refuseHook struct {
 	mqtt.HookBase
-	mu    sync.Mutex
-	stdin [][]byte
+	server *mqtt.Server
+	mu     sync.Mutex
+	stdin  [][]byte
 }
 
 func (h *refuseHook) ID() string { return "badinput-refuse" }
 func (h *refuseHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublished
+	return b == mqtt.OnConnect || b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublished
+}
+
+// OnConnect answers client IDs starting with unauth- with CONNACK 0x87
+// (not authorized), as IoT Core does when the policy denies iot:Connect.
+func (h *refuseHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	if strings.HasPrefix(pk.Connect.ClientIdentifier, "unauth-") {
+		_ = h.server.SendConnack(cl, packets.ErrNotAuthorized, false, nil)
+		return packets.ErrNotAuthorized
+	}
+	return nil
 }
 func (h *refuseHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	return string(pk.Connect.Username) != "denied"
@@ -136,6 +147,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
+	w.hook.server = b.Server()
 	w.broker = b
 	w.plainURL = b.URL(broker.MQTT)
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(w.plainURL, "mqtt://"))
