@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/iotctl/iotctl/internal/testenv"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/testpeer"
@@ -16,41 +17,7 @@ import (
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
-
-func testSettings(t testing.TB, args ...string) *profile.Settings {
-	t.Helper()
-	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	fs.SetNormalizeFunc(cmdutil.NormalizeFlag)
-	cmdutil.AddSettingsFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	st, err := profile.Resolve(fs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
-// syncBuffer is a bytes.Buffer safe for the bench's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // parse runs `bench args…` with runF and returns the parsed Options.
 func parse(t *testing.T, args ...string) (*Options, error) {
@@ -95,7 +62,7 @@ func TestFlags(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	st := testSettings(t)
+	st := testenv.Settings(t)
 	for name, tc := range map[string]struct {
 		o    Options
 		want string
@@ -121,10 +88,10 @@ func TestConfigErrors(t *testing.T) {
 }
 
 // runOpts is Options for benchRun with test streams and settings.
-func runOpts(t *testing.T, args ...string) (*Options, *syncBuffer, *syncBuffer) {
+func runOpts(t *testing.T, args ...string) (*Options, *testenv.SyncBuffer, *testenv.SyncBuffer) {
 	t.Helper()
-	st := testSettings(t, args...)
-	out, errOut := &syncBuffer{}, &syncBuffer{}
+	st := testenv.Settings(t, args...)
+	out, errOut := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	return &Options{
 		IO:          &cmdutil.IOStreams{Out: out, ErrOut: errOut},
 		Settings:    func() (*profile.Settings, error) { return st, nil },
@@ -180,9 +147,9 @@ func TestRunJSONAndMerge(t *testing.T) {
 		writeFile(t, file, out.String())
 		files = append(files, file, o.HDROut+"-end_to_end.hlog", o.HDROut+"-publish_ack.hlog", o.HDROut+"-connect.hlog")
 	}
-	st := testSettings(t)
-	out := &syncBuffer{}
-	mo := &MergeOptions{IO: &cmdutil.IOStreams{Out: out, ErrOut: &syncBuffer{}}, Settings: func() (*profile.Settings, error) { return st, nil }, Files: files}
+	st := testenv.Settings(t)
+	out := &testenv.SyncBuffer{}
+	mo := &MergeOptions{IO: &cmdutil.IOStreams{Out: out, ErrOut: &testenv.SyncBuffer{}}, Settings: func() (*profile.Settings, error) { return st, nil }, Files: files}
 	if err := mergeRun(mo); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/testenv"
+
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/broker"
@@ -17,47 +19,13 @@ import (
 	"github.com/iotctl/iotctl/pkg/session"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	mpackets "github.com/mochi-mqtt/server/v2/packets"
-	"github.com/spf13/pflag"
 )
 
-func testSettings(t testing.TB, args ...string) *profile.Settings {
-	t.Helper()
-	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	fs.SetNormalizeFunc(cmdutil.NormalizeFlag)
-	cmdutil.AddSettingsFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	st, err := profile.Resolve(fs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
-// syncBuffer is a bytes.Buffer safe for the session's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // pubOpts builds Options with test streams; stdin may be nil.
-func pubOpts(t testing.TB, stdin io.Reader, settingsArgs ...string) (*Options, *syncBuffer) {
+func pubOpts(t testing.TB, stdin io.Reader, settingsArgs ...string) (*Options, *testenv.SyncBuffer) {
 	t.Helper()
-	st := testSettings(t, settingsArgs...)
-	errOut := &syncBuffer{}
+	st := testenv.Settings(t, settingsArgs...)
+	errOut := &testenv.SyncBuffer{}
 	ios := &cmdutil.IOStreams{In: stdin, Out: &bytes.Buffer{}, ErrOut: errOut}
 	if stdin == nil {
 		ios.In = strings.NewReader("")
@@ -69,22 +37,6 @@ func pubOpts(t testing.TB, stdin io.Reader, settingsArgs ...string) (*Options, *
 		Count:    1,
 		Grace:    2 * time.Second,
 	}, errOut
-}
-
-func startBroker(t testing.TB, opts broker.Options) *broker.Broker {
-	t.Helper()
-	if opts.Listen == "" {
-		opts.Listen = "127.0.0.1:0"
-	}
-	b, err := broker.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
 }
 
 func brokerAddr(b *broker.Broker) string { return strings.TrimPrefix(b.URL("mqtt"), "mqtt://") }
@@ -199,7 +151,7 @@ func numberedLines(n int) []byte {
 // subscriber is a persistent-session subscriber recording lines.
 func subscriber(t testing.TB, endpoint, id, topic string, lines *lineSet) *session.Session {
 	t.Helper()
-	st := testSettings(t, "--endpoint", endpoint, "--client-id", id, "--clean-start=false", "--session-expiry", "1h", "--receive-maximum", "1000")
+	st := testenv.Settings(t, "--endpoint", endpoint, "--client-id", id, "--clean-start=false", "--session-expiry", "1h", "--receive-maximum", "1000")
 	p, err := auth.New(st)
 	if err != nil {
 		t.Fatal(err)

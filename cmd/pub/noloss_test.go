@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/testenv"
+
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/relay"
 	"github.com/iotctl/iotctl/internal/testpeer"
@@ -31,7 +33,7 @@ func noLossLines(t *testing.T) int {
 }
 
 // runPubAsync runs pub --lines -q 1 over lines in the background.
-func runPubAsync(t *testing.T, lines []byte, settings ...string) (<-chan error, *syncBuffer) {
+func runPubAsync(t *testing.T, lines []byte, settings ...string) (<-chan error, *testenv.SyncBuffer) {
 	t.Helper()
 	o, stderr := pubOpts(t, bytes.NewReader(lines), append(settings, "-v")...)
 	o.Topic, o.Lines, o.QoS = "noloss", true, 1
@@ -40,7 +42,7 @@ func runPubAsync(t *testing.T, lines []byte, settings ...string) (<-chan error, 
 	return done, stderr
 }
 
-func waitPub(t *testing.T, done <-chan error, stderr *syncBuffer, d time.Duration) {
+func waitPub(t *testing.T, done <-chan error, stderr *testenv.SyncBuffer, d time.Duration) {
 	t.Helper()
 	select {
 	case err := <-done:
@@ -119,7 +121,7 @@ func (c *crashRecord) hook() *fnHook {
 func TestNoLossBrokerCrash(t *testing.T) {
 	n := noLossLines(t)
 	rec := &crashRecord{got: newLineSet(n)}
-	b := startBroker(t, broker.Options{Hooks: []mqtt.Hook{rec.hook()}})
+	b := testenv.StartBroker(t, broker.Options{Hooks: []mqtt.Hook{rec.hook()}})
 	addr := brokerAddr(b)
 	done, stderr := runPubAsync(t, numberedLines(n), "--endpoint", "mqtt://"+addr)
 	for i, at := range []int{n / 4, n / 2} {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/testenv"
+
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/pkg/broker"
@@ -95,7 +97,7 @@ func TestExitCodes(t *testing.T) {
 			return pk, nil
 		},
 	}
-	b := startBroker(t, broker.Options{Hooks: []mqtt.Hook{hook}})
+	b := testenv.StartBroker(t, broker.Options{Hooks: []mqtt.Hook{hook}})
 	srv = b.Server()
 	ep := b.URL("mqtt")
 	closed := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))

@@ -1,13 +1,13 @@
 package pubsub
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/iotctl/iotctl/internal/testenv"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/testpeer"
@@ -16,45 +16,12 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	mpackets "github.com/mochi-mqtt/server/v2/packets"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
-
-func testSettings(t testing.TB, args ...string) *profile.Settings {
-	t.Helper()
-	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	fs.SetNormalizeFunc(cmdutil.NormalizeFlag)
-	cmdutil.AddSettingsFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	st, err := profile.Resolve(fs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func run(t *testing.T, o func(*Options), settings ...string) (error, string, string) {
 	t.Helper()
-	st := testSettings(t, settings...)
-	out, errOut := &syncBuffer{}, &syncBuffer{}
+	st := testenv.Settings(t, settings...)
+	out, errOut := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	opts := &Options{
 		IO:       &cmdutil.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut},
 		Settings: func() (*profile.Settings, error) { return st, nil },

@@ -21,9 +21,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/iotctl/iotctl/internal/testenv"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/testpki"
@@ -59,29 +60,11 @@ type result struct {
 
 func (r result) code() int { return cmdutil.ExitCode(r.err) }
 
-// syncBuffer is a bytes.Buffer safe for the session's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // run executes `iotctl <args>` on a tree like the root's: the settings
 // flags, their normalisation, and whoami.
 func run(t *testing.T, args ...string) result {
 	t.Helper()
-	out, errOut := &bytes.Buffer{}, &syncBuffer{}
+	out, errOut := &bytes.Buffer{}, &testenv.SyncBuffer{}
 	ios := &cmdutil.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}
 	f := cmdutil.NewFactory(ios, "test")
 	root := &cobra.Command{Use: "iotctl", SilenceErrors: true, SilenceUsage: true}

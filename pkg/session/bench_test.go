@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/testenv"
+
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/iotctl/iotctl/internal/testpeer"
@@ -136,7 +138,7 @@ func (d *discardServer) serve(c net.Conn) {
 var benchPayload = []byte("0123456789012345678901234567890123456789012345678901234567890123")
 
 func benchPublish(b *testing.B, args []string, qos byte) {
-	st := testSettings(b, args...)
+	st := testenv.Settings(b, args...)
 	s, err := Connect(context.Background(), Options{Settings: st, Provider: testProvider(b, st)})
 	if err != nil {
 		b.Fatal(err)

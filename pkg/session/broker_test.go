@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/testenv"
+
 	"github.com/iotctl/iotctl/internal/relay"
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/pkg/broker"
@@ -26,7 +28,7 @@ func TestRoundTripMosquitto(t *testing.T) {
 }
 
 func TestRoundTripTLSAndWebsockets(t *testing.T) {
-	b := startBroker(t, broker.Options{TLSListen: "127.0.0.1:0", WSListen: "127.0.0.1:0", WSSListen: "127.0.0.1:0", Home: t.TempDir()})
+	b := testenv.StartBroker(t, broker.Options{TLSListen: "127.0.0.1:0", WSListen: "127.0.0.1:0", WSSListen: "127.0.0.1:0", Home: t.TempDir()})
 	for _, scheme := range []string{broker.MQTTS, broker.WS, broker.WSS} {
 		t.Run(scheme, func(t *testing.T) {
 			args := []string{"--endpoint", b.URL(scheme)}
@@ -52,8 +54,8 @@ func TestRoundTripTLSAndWebsockets(t *testing.T) {
 }
 
 func TestTLSUnknownAuthority(t *testing.T) {
-	b := startBroker(t, broker.Options{TLSListen: "127.0.0.1:0", Home: t.TempDir()})
-	st := testSettings(t, "--endpoint", b.URL(broker.MQTTS), "--connect-timeout", "5s")
+	b := testenv.StartBroker(t, broker.Options{TLSListen: "127.0.0.1:0", Home: t.TempDir()})
+	st := testenv.Settings(t, "--endpoint", b.URL(broker.MQTTS), "--connect-timeout", "5s")
 	_, err := Connect(context.Background(), Options{Settings: st, Provider: testProvider(t, st)})
 	if errs.KindOf(err) != errs.Connect || !strings.Contains(err.Error(), "--ca-file") {
 		t.Fatalf("got %v", err)
@@ -62,8 +64,8 @@ func TestTLSUnknownAuthority(t *testing.T) {
 
 func TestWebsocketUpgradeRefused(t *testing.T) {
 	for code, kind := range map[int]errs.Kind{403: errs.Refused, 401: errs.Refused, 404: errs.Connect} {
-		b := startBroker(t, broker.Options{WSListen: "127.0.0.1:0", Authorize: func(r *http.Request) (any, int) { return nil, code }})
-		st := testSettings(t, "--endpoint", b.URL(broker.WS)+"/mqtt?X-Amz-Signature=SECRET", "--connect-timeout", "5s")
+		b := testenv.StartBroker(t, broker.Options{WSListen: "127.0.0.1:0", Authorize: func(r *http.Request) (any, int) { return nil, code }})
+		st := testenv.Settings(t, "--endpoint", b.URL(broker.WS)+"/mqtt?X-Amz-Signature=SECRET", "--connect-timeout", "5s")
 		_, err := Connect(context.Background(), Options{Settings: st, Provider: testProvider(t, st)})
 		if errs.KindOf(err) != kind || strings.Contains(err.Error(), "SECRET") {
 			t.Errorf("%d: %v (kind %v)", code, err, errs.KindOf(err))
@@ -113,7 +115,7 @@ func killConn(s *Session) {
 
 func TestWillOnAbnormalClose(t *testing.T) {
 	m := testpeer.StartMosquitto(t, testpeer.MosquittoConfig{})
-	b := startBroker(t, broker.Options{})
+	b := testenv.StartBroker(t, broker.Options{})
 	for name, url := range map[string]string{"mosquitto": m.URL(), "embedded": b.URL("mqtt")} {
 		t.Run(name, func(t *testing.T) {
 			col := newCollector()
@@ -145,7 +147,7 @@ func TestWillOnAbnormalClose(t *testing.T) {
 
 func TestPersistentSession(t *testing.T) {
 	m := testpeer.StartMosquitto(t, testpeer.MosquittoConfig{})
-	b := startBroker(t, broker.Options{})
+	b := testenv.StartBroker(t, broker.Options{})
 	for name, url := range map[string]string{"mosquitto": m.URL(), "embedded": b.URL("mqtt")} {
 		t.Run(name, func(t *testing.T) {
 			id := "persist-" + name
@@ -244,7 +246,7 @@ func restartBroker(t *testing.T, b *broker.Broker, opts broker.Options) *broker.
 func TestRepublishWhenSessionLost(t *testing.T) {
 	var rec record
 	withhold := func() bool { return true }
-	b := startBroker(t, broker.Options{Hooks: []mqtt.Hook{rec.hook(withhold)}})
+	b := testenv.StartBroker(t, broker.Options{Hooks: []mqtt.Hook{rec.hook(withhold)}})
 	var connects []Capabilities
 	var mu sync.Mutex
 	s := dialSession(t, Options{Reconnect: true, OnConnect: func(c Capabilities) { mu.Lock(); connects = append(connects, c); mu.Unlock() }},
@@ -290,7 +292,7 @@ func TestRepublishWhenSessionLost(t *testing.T) {
 }
 
 func TestResubscribeWhenSessionLost(t *testing.T) {
-	b := startBroker(t, broker.Options{})
+	b := testenv.StartBroker(t, broker.Options{})
 	col := newCollector()
 	s := dialSession(t, Options{Reconnect: true, Handler: col.handle}, "--endpoint", b.URL("mqtt"), "--client-id", "resub")
 	if _, err := s.Subscribe(context.Background(), []Subscription{{Filter: "resub/a", QoS: 1}, {Filter: "resub/b", QoS: 0}}); err != nil {
@@ -323,7 +325,7 @@ func TestResubscribeWhenSessionLost(t *testing.T) {
 }
 
 func TestHalfOpenDetected(t *testing.T) {
-	b := startBroker(t, broker.Options{})
+	b := testenv.StartBroker(t, broker.Options{})
 	r := relay.Start(t, strings.TrimPrefix(b.URL("mqtt"), "mqtt://"))
 	s := dialSession(t, Options{}, "--endpoint", r.URL(), "--keepalive", "2")
 	// Publishing keeps writes going; only the silence of reads can tell.
@@ -365,10 +367,10 @@ func TestRefusals(t *testing.T) {
 		},
 		acl: func(cl *mqtt.Client, topic string, write bool) bool { return !strings.HasPrefix(topic, "forbidden") },
 	}
-	b := startBroker(t, broker.Options{Hooks: []mqtt.Hook{hook}})
+	b := testenv.StartBroker(t, broker.Options{Hooks: []mqtt.Hook{hook}})
 	srv = b.Server()
 
-	st := testSettings(t, "--endpoint", b.URL("mqtt"), "--client-id", "denied")
+	st := testenv.Settings(t, "--endpoint", b.URL("mqtt"), "--client-id", "denied")
 	_, err := Connect(context.Background(), Options{Settings: st, Provider: testProvider(t, st)})
 	var re *ReasonError
 	if !errors.As(err, &re) || re.Code != 0x87 || re.Op != "connect" || errs.KindOf(err) != errs.Refused {
@@ -413,7 +415,7 @@ func TestReasonNames(t *testing.T) {
 }
 
 func TestDebugRedacts(t *testing.T) {
-	b := startBroker(t, broker.Options{})
+	b := testenv.StartBroker(t, broker.Options{})
 	var buf bytes.Buffer
 	var mu sync.Mutex
 	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return buf.Write(p) })
@@ -447,7 +449,7 @@ var _ = net.Dial
 // (mosquitto 2.0.11 closes the old connection without a DISCONNECT, so
 // there the two clients take the session from each other in turn.)
 func TestSessionTakenOver(t *testing.T) {
-	b := startBroker(t, broker.Options{})
+	b := testenv.StartBroker(t, broker.Options{})
 	for name, url := range map[string]string{"embedded": b.URL("mqtt")} {
 		t.Run(name, func(t *testing.T) {
 			s1 := dialSession(t, Options{Reconnect: true}, "--endpoint", url, "--client-id", "twin")

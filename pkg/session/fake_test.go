@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/testenv"
+
 	"github.com/eclipse/paho.golang/packets"
 	"go.uber.org/goleak"
 )
@@ -229,7 +231,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		}
 	})
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	st := testSettings(t, "--endpoint", f.endpoint(), "--keepalive", "1")
+	st := testenv.Settings(t, "--endpoint", f.endpoint(), "--keepalive", "1")
 	got := make(chan struct{}, 1)
 	s, err := Connect(context.Background(), Options{Settings: st, Provider: testProvider(t, st), Reconnect: true,
 		Handler: func(*Message) error { got <- struct{}{}; return nil }})

@@ -3,35 +3,15 @@ package session
 import (
 	"context"
 	"io"
-	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/iotctl/iotctl/cmd/cmdutil"
-	"github.com/iotctl/iotctl/pkg/auth"
-	"github.com/iotctl/iotctl/pkg/broker"
-	"github.com/iotctl/iotctl/pkg/profile"
-	"github.com/spf13/pflag"
-)
+	"github.com/iotctl/iotctl/internal/testenv"
 
-// testSettings resolves settings from flag arguments, ignoring the
-// environment's profiles.
-func testSettings(t testing.TB, args ...string) *profile.Settings {
-	t.Helper()
-	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	fs.SetNormalizeFunc(cmdutil.NormalizeFlag)
-	cmdutil.AddSettingsFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	st, err := profile.Resolve(fs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
+	"github.com/iotctl/iotctl/pkg/auth"
+	"github.com/iotctl/iotctl/pkg/profile"
+)
 
 func testProvider(t testing.TB, st *profile.Settings) auth.Provider {
 	t.Helper()
@@ -42,31 +22,11 @@ func testProvider(t testing.TB, st *profile.Settings) auth.Provider {
 	return p
 }
 
-// startBroker runs the embedded broker on a free loopback port.
-func startBroker(t testing.TB, opts broker.Options) *broker.Broker {
-	t.Helper()
-	if opts.Listen == "" {
-		opts.Listen = "127.0.0.1:0"
-	}
-	if opts.Logger == nil && os.Getenv("IOTCTL_TEST_BROKER_LOG") != "" {
-		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	b, err := broker.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
-
 // dialSession connects with settings built from args.
 func dialSession(t testing.TB, o Options, args ...string) *Session {
 	t.Helper()
 	if o.Settings == nil {
-		o.Settings = testSettings(t, args...)
+		o.Settings = testenv.Settings(t, args...)
 	}
 	if o.Provider == nil {
 		o.Provider = testProvider(t, o.Settings)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/testenv"
+
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/errs"
@@ -25,7 +27,7 @@ func portOf(t *testing.T, url string) int {
 
 // Every transport goes through an HTTP CONNECT proxy when one is set.
 func TestThroughProxy(t *testing.T) {
-	b := startBroker(t, broker.Options{TLSListen: "127.0.0.1:0", WSListen: "127.0.0.1:0", WSSListen: "127.0.0.1:0", Home: t.TempDir()})
+	b := testenv.StartBroker(t, broker.Options{TLSListen: "127.0.0.1:0", WSListen: "127.0.0.1:0", WSSListen: "127.0.0.1:0", Home: t.TempDir()})
 	var ports []int
 	for _, s := range []string{broker.MQTT, broker.MQTTS, broker.WS, broker.WSS} {
 		ports = append(ports, portOf(t, b.URL(s)))
@@ -49,7 +51,7 @@ func TestThroughProxy(t *testing.T) {
 		})
 	}
 	// Wrong proxy credentials: a connect error (exit 3), password not shown.
-	st := testSettings(t, "--endpoint", b.URL(broker.MQTT), "--proxy", "http://u:wrongpass@"+p.Addr(), "--connect-timeout", "5s")
+	st := testenv.Settings(t, "--endpoint", b.URL(broker.MQTT), "--proxy", "http://u:wrongpass@"+p.Addr(), "--connect-timeout", "5s")
 	_, err := Connect(context.Background(), Options{Settings: st, Provider: testProvider(t, st)})
 	if errs.KindOf(err) != errs.Connect || strings.Contains(err.Error(), "wrongpass") {
 		t.Fatalf("bad proxy credentials: %v", err)

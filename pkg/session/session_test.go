@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/testenv"
+
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/errs"
@@ -17,7 +19,7 @@ import (
 func ptr[T any](v T) *T { return &v }
 
 func TestRoundTripEmbedded(t *testing.T) {
-	b := startBroker(t, broker.Options{})
+	b := testenv.StartBroker(t, broker.Options{})
 	testRoundTrip(t, b.URL("mqtt"))
 }
 
@@ -68,7 +70,7 @@ func testRoundTrip(t *testing.T, url string) {
 }
 
 func TestConnectRefusedPort(t *testing.T) {
-	st := testSettings(t, "--endpoint", fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t)), "--connect-timeout", "2s")
+	st := testenv.Settings(t, "--endpoint", fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t)), "--connect-timeout", "2s")
 	_, err := Connect(context.Background(), Options{Settings: st, Provider: testProvider(t, st)})
 	if errs.KindOf(err) != errs.Connect {
 		t.Fatalf("got %v (kind %v)", err, errs.KindOf(err))
@@ -77,7 +79,7 @@ func TestConnectRefusedPort(t *testing.T) {
 }
 
 func TestCloseIdempotent(t *testing.T) {
-	b := startBroker(t, broker.Options{})
+	b := testenv.StartBroker(t, broker.Options{})
 	s := dialSession(t, Options{}, "--endpoint", b.URL("mqtt"))
 	if err := s.Close(context.Background(), 0); err != nil {
 		t.Fatal(err)

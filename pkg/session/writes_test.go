@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/iotctl/iotctl/internal/testenv"
+
 	"github.com/iotctl/iotctl/pkg/broker"
 )
 
@@ -23,7 +25,7 @@ func (w writeCounter) Write(p []byte) (int, error) {
 // A lone PUBLISH is one write on the connection: one TCP send, one TLS
 // record, one websocket frame. paho-style writing takes several.
 func TestOnePublishOneWrite(t *testing.T) {
-	b := startBroker(t, broker.Options{TLSListen: "127.0.0.1:0", WSSListen: "127.0.0.1:0", Home: t.TempDir()})
+	b := testenv.StartBroker(t, broker.Options{TLSListen: "127.0.0.1:0", WSSListen: "127.0.0.1:0", Home: t.TempDir()})
 	for _, scheme := range []string{broker.MQTT, broker.MQTTS, broker.WSS} {
 		for _, unbuffered := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/unbuffered=%t", scheme, unbuffered), func(t *testing.T) {
