@@ -71,6 +71,9 @@ Output (-F):
                   correlation_data (base64), message_expiry, payload_format,
                   subscription_ids; empty ones left out), received_at (RFC 3339,
                   UTC). -o json means -F json unless -F is given.
+                  subscription_ids numbers the -t filters that matched (1 for
+                  the first -t), where the broker offers subscription
+                  identifiers (mosquitto does; AWS IoT does not).
   '<Go template>' fields .Topic .Payload .PayloadBase64 .QoS .Retain
                   .ReceivedAt (time.Time) .Properties (.UserProperties,
                   .ContentType, .ResponseTopic, .CorrelationData, .MessageExpiry,
@@ -272,6 +275,14 @@ func subRun(ctx context.Context, opts *Options) error {
 	}
 
 	per := rules.MaxSubscriptionsPerSubscribe
+	if sess.Capabilities().SubIDAvailable && !rules.NoSubscriptionIDs {
+		// Number the filters so each message says which -t matched; one
+		// SUBSCRIBE carries one identifier.
+		for i := range subs {
+			subs[i].ID = i + 1
+		}
+		per = 1
+	}
 	for _, batch := range batches(subs, per) {
 		codes, err := sess.Subscribe(cctx, batch)
 		if err != nil {

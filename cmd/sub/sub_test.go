@@ -287,8 +287,9 @@ func TestSubPropertiesEmbedded(t *testing.T) {
 	if j.PayloadBase64 == nil || *j.PayloadBase64 != "3q2+7w==" || j.Payload != nil {
 		t.Errorf("binary payload: %s", lines[0])
 	}
-	// (mochi adds its own message expiry to messages without one.)
-	if !strings.Contains(lines[1], `"payload":"plain"`) || !strings.Contains(lines[1], `"payload_format":1}`) {
+	// (mochi adds its own message expiry to messages without one; the
+	// subscription identifier names sub's first -t.)
+	if !strings.Contains(lines[1], `"payload":"plain"`) || !strings.Contains(lines[1], `"payload_format":1,"subscription_ids":[1]}`) {
 		t.Errorf("second message: %s", lines[1])
 	}
 }

@@ -508,17 +508,13 @@ func (s *Session) up(c *conn, caps Capabilities) error {
 			m.id = s.allocID()
 			s.byID[m.id] = m
 		}
-		batch := len(s.subs)
-		if n := s.o.Limits.MaxSubscriptionsPerSubscribe; n > 0 {
-			batch = n
-		}
-		for i := 0; i < len(s.subs); i += batch {
-			part := append([]Subscription(nil), s.subs[i:min(i+batch, len(s.subs))]...)
+		for _, part := range resubscriptions(s.subs, s.o.Limits.MaxSubscriptionsPerSubscribe) {
 			id := s.allocID()
 			s.ops[id] = &op{internal: part}
 			cp := packets.NewControlPacket(packets.SUBSCRIBE)
 			sp := cp.Content.(*packets.Subscribe)
 			sp.PacketID = id
+			setSubscriptionID(sp, part[0].ID)
 			for _, sub := range part {
 				sp.Subscriptions = append(sp.Subscriptions, subOptions(sub))
 			}
@@ -545,4 +541,19 @@ func (s *Session) up(c *conn, caps Capabilities) error {
 	}
 	s.wakeSpace()
 	return nil
+}
+
+// resubscriptions splits subscriptions into SUBSCRIBE packets: at most
+// perPacket filters each (0: no limit), and one subscription identifier each.
+func resubscriptions(subs []Subscription, perPacket int) [][]Subscription {
+	var parts [][]Subscription
+	for _, sub := range subs {
+		n := len(parts)
+		if n == 0 || parts[n-1][0].ID != sub.ID || (perPacket > 0 && len(parts[n-1]) >= perPacket) {
+			parts = append(parts, nil)
+			n++
+		}
+		parts[n-1] = append(parts[n-1], sub)
+	}
+	return parts
 }

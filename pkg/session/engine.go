@@ -536,6 +536,9 @@ func (s *Session) subscribe(ctx context.Context, subs []Subscription) ([]byte, e
 		if sub.QoS > 2 || sub.RetainHandling > 2 {
 			return nil, errs.Usagef("subscribe to %s: QoS must be 0-2 and retain handling 0-2", sub.Filter)
 		}
+		if sub.ID != subs[0].ID || sub.ID < 0 || sub.ID > maxSubscriptionID {
+			return nil, errs.Usagef("subscribe to %s: one SUBSCRIBE carries one subscription identifier (1-%d)", sub.Filter, maxSubscriptionID)
+		}
 	}
 	s.mu.Lock()
 	s.remember(subs)
@@ -544,6 +547,7 @@ func (s *Session) subscribe(ctx context.Context, subs []Subscription) ([]byte, e
 		p := packets.NewControlPacket(packets.SUBSCRIBE)
 		sp := p.Content.(*packets.Subscribe)
 		sp.PacketID = id
+		setSubscriptionID(sp, subs[0].ID)
 		for _, sub := range subs {
 			sp.Subscriptions = append(sp.Subscriptions, subOptions(sub))
 		}
@@ -575,6 +579,20 @@ func (s *Session) subscribe(ctx context.Context, subs []Subscription) ([]byte, e
 		refused = fmt.Errorf("subscribe: SUBACK has %d reason codes for %d filters", len(codes), len(subs))
 	}
 	return codes, refused
+}
+
+// maxSubscriptionID is the largest Subscription Identifier (a variable
+// byte integer).
+const maxSubscriptionID = 268435455
+
+func setSubscriptionID(sp *packets.Subscribe, id int) {
+	if id == 0 {
+		return
+	}
+	if sp.Properties == nil {
+		sp.Properties = &packets.Properties{}
+	}
+	sp.Properties.SubscriptionIdentifier = &id
 }
 
 func subOptions(sub Subscription) packets.SubOptions {

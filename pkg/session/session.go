@@ -62,6 +62,11 @@ type Subscription struct {
 	NoLocal           bool
 	RetainAsPublished bool
 	RetainHandling    byte
+	// ID, when not 0, is sent as the Subscription Identifier and comes back
+	// in Properties.SubscriptionIDs of the messages this filter matches. One
+	// SUBSCRIBE carries one identifier: the subscriptions of one Subscribe
+	// call must share it. Only for brokers whose CONNACK allows it.
+	ID int
 }
 
 // Capabilities is what the broker said in its CONNACK.

@@ -35,6 +35,10 @@ type Rules struct {
 	MaxSubscriptionsPerConnection int // 0: no limit
 
 	MaxShareNameChars int // $share/<name>/…; 0: no limit beyond MQTT's
+
+	// NoSubscriptionIDs: the endpoint refuses Subscription Identifiers
+	// (AWS IoT disconnects a client that sends one).
+	NoSubscriptionIDs bool
 }
 
 // The MQTT 5 protocol limits (OASIS MQTT 5.0, 1.5.4, 2.2.2, 3.1.3.1, 4.7).
@@ -50,6 +54,7 @@ var MQTT5 = Rules{
 // AWSIoT adds AWS IoT Core's documented quotas (docs/AWS-IOT.md).
 var AWSIoT = Rules{
 	Name:                          "aws-iot",
+	NoSubscriptionIDs:             true,
 	MaxTopicBytes:                 256,
 	MaxTopicSlashes:               7,
 	MaxPayload:                    128 * 1024,
