@@ -262,7 +262,13 @@ func (f frame) decode() (*packets.ControlPacket, error) {
 		p.Duplicate = f.b0&0x08 != 0
 		p.Retain = f.b0&0x01 != 0
 	}
-	if err := cp.Content.Unpack(bytes.NewBuffer(f.body)); err != nil {
+	body := f.body
+	if f.typ() != packets.PUBLISH {
+		// paho keeps slices of its input (SUBACK/UNSUBACK reason codes) and
+		// the reader reuses its buffer: these rare packets get their own.
+		body = bytes.Clone(body)
+	}
+	if err := cp.Content.Unpack(bytes.NewBuffer(body)); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errMalformed, cp.PacketType(), err)
 	}
 	return cp, nil
