@@ -51,7 +51,7 @@ func (h *hook) Provides(b byte) bool {
 	return bytes.IndexByte([]byte{
 		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
 		mqtt.OnACLCheck, mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnPublish,
-		mqtt.OnSubscribe, mqtt.OnSubscribed,
+		mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnClientExpired,
 	}, b) >= 0
 }
 
@@ -276,6 +276,14 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	if c == nil {
 		return
 	}
+	// The session now lives on this connection: forget the record of an
+	// earlier connection with the same client ID, kept for its offline session.
+	h.e.conns.Range(func(k, _ any) bool {
+		if old := k.(*mqtt.Client); old != cl && old.ID == cl.ID {
+			h.e.conns.Delete(old)
+		}
+		return true
+	})
 	if h.e.cfg.Verbose {
 		h.e.log.Info("IoT: authenticated", "client", cl.ID, "principal", c.principal, "method", c.method)
 	}
@@ -290,8 +298,17 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	c.mu.Unlock()
 }
 
-func (h *hook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
-	v, ok := h.e.conns.LoadAndDelete(cl)
+// OnDisconnect keeps the record of a connection whose session outlives it:
+// messages queued for the offline session are checked against iot:Receive
+// with its principal's policies, as IoT Core delivers them on reconnect.
+func (h *hook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
+	var v any
+	var ok bool
+	if expire {
+		v, ok = h.e.conns.LoadAndDelete(cl)
+	} else {
+		v, ok = h.e.conns.Load(cl)
+	}
 	if !ok {
 		return
 	}
@@ -301,6 +318,11 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 		c.timer.Stop()
 	}
 	c.mu.Unlock()
+}
+
+// OnClientExpired forgets a session that has expired.
+func (h *hook) OnClientExpired(cl *mqtt.Client) {
+	h.e.conns.Delete(cl)
 }
 
 // disconnect sends DISCONNECT (MQTT 5 only) and closes the connection.
