@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
-	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/bench"
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/errs"
@@ -187,7 +186,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 	if st.IsSet("client-id") {
 		warn("--client-id is not used: bench names each client <client-id-prefix><run ID>-<p|s|c><index>")
 	}
-	provider, err := auth.New(st)
+	provider, err := cmdutil.NewProvider(st, warn)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
-	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
@@ -193,7 +192,7 @@ func (o *Options) check(st *profile.Settings) (*plan, error) {
 		return nil, err
 	}
 	p.clientID = st.ClientID
-	if p.clientID == "" {
+	if !st.IsSet("client-id") { // --client-id '' asks the server to assign one
 		p.clientID = session.NewClientID(st.ClientIDPrefix)
 	}
 	if err := r.ClientID(p.clientID); err != nil {
@@ -279,12 +278,9 @@ func pubRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	provider, err := auth.New(st)
+	provider, err := cmdutil.NewProvider(st, opts.Warn)
 	if err != nil {
 		return err
-	}
-	if st.Insecure && opts.Warn != nil {
-		opts.Warn("--insecure: the server certificate is not verified")
 	}
 	sst := *st
 	sst.ClientID = p.clientID

@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/iotctl/iotctl/cmd/cmdutil"
-	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
@@ -136,12 +135,9 @@ func pubsubRun(ctx context.Context, opts *Options) error {
 			return err
 		}
 	}
-	provider, err := auth.New(&sst)
+	provider, err := cmdutil.NewProvider(&sst, opts.Warn)
 	if err != nil {
 		return err
-	}
-	if sst.Insecure && opts.Warn != nil {
-		opts.Warn("--insecure: the server certificate is not verified")
 	}
 
 	var received atomic.Int64

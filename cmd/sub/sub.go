@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
-	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
@@ -206,10 +205,13 @@ func subRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	if st.ClientID != "" {
-		if err := rules.ClientID(st.ClientID); err != nil {
-			return err
-		}
+	if !st.IsSet("client-id") { // --client-id '' asks the server to assign one
+		sst := *st
+		sst.ClientID = session.NewClientID(st.ClientIDPrefix)
+		st = &sst
+	}
+	if err := rules.ClientID(st.ClientID); err != nil {
+		return err
 	}
 	if err := rules.Keepalive(st.Keepalive); err != nil {
 		return err
@@ -218,7 +220,9 @@ func subRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	provider, err := auth.New(st)
+	provider, err := cmdutil.NewProvider(st, func(msg string) {
+		fmt.Fprintf(opts.IO.ErrOut, "iotctl: warning: %s\n", msg)
+	})
 	if err != nil {
 		return err
 	}

@@ -139,10 +139,7 @@ func (r *state) describe(ctx context.Context) error {
 		r.rep.authInferred = true
 	}
 	r.rep.AuthMethod = method
-	if st.Insecure {
-		r.warn("--insecure: the server certificate is not verified")
-	}
-	p, err := auth.New(st)
+	p, err := cmdutil.NewProvider(st, r.warn)
 	if err != nil {
 		// An expired certificate is exactly what whoami should show.
 		if c, src, ok, ierr := auth.InspectCertificate(st); ierr == nil && ok {
