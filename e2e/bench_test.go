@@ -28,8 +28,8 @@ func TestBenchMutualTLS(t *testing.T) {
 		"-c", "2", "-q", "1", "--count", "100", "--rate", "150", "--no-progress", "-o", "json")
 	var r struct {
 		Published, Acknowledged, Received, Lost, Duplicated int
-		Refused                                              int
-		Connections                                          struct{ Opened, Failed int }
+		Refused                                             int
+		Connections                                         struct{ Opened, Failed int }
 	}
 	if err := json.Unmarshal([]byte(p.stdout.String()), &r); err != nil {
 		t.Fatalf("bench -o json: %v\n%s", err, p.stdout.String())

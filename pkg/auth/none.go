@@ -56,7 +56,7 @@ func applyCredentials(s *profile.Settings, d *Dial) error {
 	case s.PasswordFile != "":
 		data, err := os.ReadFile(s.PasswordFile)
 		if err != nil {
-			return errs.Usagef("password file %s: %v", s.PasswordFile, unwrapPathErr(err))
+			return errs.Usagef("password file %s: %v: check --password-file (or use IOTCTL_PASSWORD)", s.PasswordFile, unwrapPathErr(err))
 		}
 		d.Password, d.HasPassword = []byte(strings.TrimRight(string(data), "\r\n")), true
 	case s.Password != "":

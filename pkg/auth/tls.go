@@ -35,7 +35,7 @@ func LoadCAFile(path string) (*x509.CertPool, error) {
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(data) {
-		return nil, errs.Usagef("CA file %s: no PEM certificate in it", path)
+		return nil, errs.Usagef("CA file %s: no PEM certificate in it: give --ca-file a PEM file (-----BEGIN CERTIFICATE-----), e.g. AmazonRootCA1.pem", path)
 	}
 	return pool, nil
 }

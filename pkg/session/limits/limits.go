@@ -167,7 +167,7 @@ func (r Rules) QoS(q int) error {
 // ClientID checks a client ID; empty asks the broker to assign one.
 func (r Rules) ClientID(id string) error {
 	if !utf8.ValidString(id) {
-		return errs.Usagef("client ID %s is not valid UTF-8", quote(id))
+		return errs.Usagef("client ID %s is not valid UTF-8: MQTT 5 client IDs are UTF-8 text; give --client-id in UTF-8", quote(id))
 	}
 	if strings.ContainsRune(id, 0) {
 		return errs.Usagef("client ID %s contains U+0000, which MQTT forbids", quote(id))
@@ -248,7 +248,7 @@ func (r Rules) common(what, s string) error {
 		return errs.Usagef("empty %s: MQTT 5 requires at least one character", what)
 	}
 	if !utf8.ValidString(s) {
-		return errs.Usagef("%s %s is not valid UTF-8 (MQTT 5)", what, quote(s))
+		return errs.Usagef("%s %s is not valid UTF-8 (MQTT 5): topics and filters are UTF-8 text; check the shell quoting or the file encoding", what, quote(s))
 	}
 	if strings.ContainsRune(s, 0) {
 		return errs.Usagef("%s %s contains U+0000, which MQTT 5 forbids", what, quote(s))
