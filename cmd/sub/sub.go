@@ -287,9 +287,28 @@ func subRun(ctx context.Context, opts *Options) error {
 		}
 		per = 1
 	}
+	// A resumed session's messages arrive before the SUBACK. When they
+	// complete the run (-C), the handler holds the rest back, the session's
+	// reader may stall behind them and the SUBACK may never be read: stop
+	// waiting for it then.
+	sctx, scancel := context.WithCancel(cctx)
+	defer scancel()
+	go func() {
+		select {
+		case <-r.stopCh:
+			scancel()
+		case <-sctx.Done():
+		}
+	}()
+subscribe:
 	for _, batch := range batches(subs, per) {
-		codes, err := sess.Subscribe(cctx, batch)
+		codes, err := sess.Subscribe(sctx, batch)
 		if err != nil {
+			select {
+			case <-r.stopCh:
+				break subscribe // the run is complete: finish below
+			default:
+			}
 			r.shutdown()
 			return r.startErr(ctx, deadline, "subscribe", err)
 		}
