@@ -249,6 +249,9 @@ func tlsErr(ctx context.Context, addr string, err error) error {
 	case errors.As(err, &ce):
 		return errs.Connectf("TLS handshake with %s: %v: check --ca-file", addr, ce.Err)
 	}
+	if strings.Contains(err.Error(), "protocol version") {
+		return errs.Connectf("TLS handshake with %s: %v: the server offers no TLS version iotctl accepts; TLS 1.2 or later is required", addr, err)
+	}
 	return errs.Connectf("TLS handshake with %s: %v: check the port, --ca-file, the client certificate and --alpn", addr, err)
 }
 
