@@ -11,6 +11,11 @@
 #   (d) sub receiving 200,000 QoS 1 messages queued for its persistent
 #       session: CPU time (user+sys) of iotctl sub vs mosquitto_sub, and a
 #       byte-for-byte check that nothing was lost
+#   (e) iotctl bench roundtrip QoS 0 (LINES messages): its receive rate
+#       beside (a)'s mosquitto_pub -l -> mosquitto_sub rate
+#   (f) iotctl bench pub QoS 1 --inflight 1000 (QOS1_LINES messages) beside
+#       (b)'s mosquitto_pub -q 1 rate
+#   (g) iotctl bench conn: 1,000 connections, connections per second
 #
 # Environment: BENCH_LINES (200000), BENCH_QOS1_LINES (50000), BENCH_RUNS (20),
 # IOTCTL (a prebuilt binary instead of building one), BENCH_PORT.
@@ -186,6 +191,25 @@ d_mc=$(awk -v u="$d_mu" -v s="$d_ms" 'BEGIN { printf "%.2f", u + s }')
 d_ic=$(awk -v u="$d_iu" -v s="$d_is" 'BEGIN { printf "%.2f", u + s }')
 row "(d) sub $LINES QoS 1, CPU u+s" "${d_ic}s (${d_iu}+${d_is})" "${d_mc}s (${d_mu}+${d_ms})" "CPU $(ratio "$d_ic" "$d_mc")"
 row "    same, wall time" "$(rate "$LINES" "$d_ir") ${d_ir}s" "$(rate "$LINES" "$d_mr") ${d_mr}s" "time $(ratio "$d_ir" "$d_mr")"
+
+# (e)-(g) iotctl bench on the same broker; JSON fields per 'iotctl help bench'.
+bench_json() { # field args…
+	local field=$1
+	shift
+	"$iotctl" "${ep[@]}" bench "$@" --no-progress -o json 2>/dev/null |
+		python3 -c 'import json, sys; r = json.load(sys.stdin); v = r
+for k in sys.argv[1].split("."): v = v[k]
+print(f"{v:.0f}", r.get("lost", 0))' "$field"
+}
+echo "(e) bench roundtrip QoS 0…" >&2
+read -r e_rate e_lost <<<"$(bench_json receive_rate -q 0 --count "$LINES")"
+row "(e) bench roundtrip QoS 0" "${e_rate}/s lost ${e_lost}" "$(rate "$LINES" "$a_m") (a)" "rate $(ratio "$e_rate" "$(awk -v n="$LINES" -v s="$a_m" 'BEGIN { print n / s }')")"
+echo "(f) bench pub QoS 1…" >&2
+read -r f_rate _ <<<"$(bench_json publish_rate pub -q 1 --inflight 1000 --count "$QOS1_LINES")"
+row "(f) bench pub QoS 1, inflight 1000" "${f_rate}/s" "$(rate "$QOS1_LINES" "$b_m") (b)" "rate $(ratio "$f_rate" "$(awk -v n="$QOS1_LINES" -v s="$b_m" 'BEGIN { print n / s }')")"
+echo "(g) bench conn…" >&2
+read -r g_rate _ <<<"$(bench_json connections.per_second conn -c 1000)"
+row "(g) bench conn, 1000 connections" "${g_rate} conn/s" "-" "target >= 500/s"
 
 echo
 printf '%-34s %-24s %-24s %s\n' "benchmark ($(nproc 2>/dev/null || echo ?) CPUs)" "iotctl" "mosquitto_*" "iotctl/mosquitto"
