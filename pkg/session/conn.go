@@ -365,7 +365,10 @@ func (c *conn) protocolErr(err error) error {
 func (c *conn) pinger() {
 	defer c.wg.Done()
 	ka := c.keepalive
-	tick := time.NewTicker(max(ka/8, 50*time.Millisecond))
+	// PINGREQ after 3/4 keepalive without traffic, dead after 1/2 keepalive
+	// without an answer; the tick's lateness counts twice, so at ka/16 a
+	// half-open connection is noticed within 1.375 keepalives.
+	tick := time.NewTicker(max(ka/16, 50*time.Millisecond))
 	defer tick.Stop()
 	now := time.Now()
 	lastRead, lastWrite := now, now
