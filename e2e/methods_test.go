@@ -9,10 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -98,99 +94,38 @@ func TestPKCS12(t *testing.T) {
 	}
 }
 
-// softHSM is a private SoftHSM2 installation (as in pkg/auth's tests).
-type softHSM struct {
-	lib, tool string
-	env       []string // SOFTHSM2_CONF
-}
-
 const (
 	hsmPIN   = "4321-user"
 	hsmSOPIN = "8765-so"
 )
 
-func newSoftHSM(t *testing.T) *softHSM {
+// hsmToken makes a token holding leaf's key and certificate.
+func hsmToken(t *testing.T, h *testpeer.SoftHSM, label string, leaf *testpki.Leaf) {
 	t.Helper()
-	testpeer.Require(t, "softhsm2-util")
-	tool := testpeer.Require(t, "pkcs11-tool")
-	var lib string
-	for _, p := range []string{
-		"/usr/lib/softhsm/libsofthsm2.so",
-		"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-		"/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-		"/usr/local/lib/softhsm/libsofthsm2.so",
-		"/opt/homebrew/lib/softhsm/libsofthsm2.so",
-		"/usr/lib64/pkcs11/libsofthsm2.so",
-	} {
-		if _, err := os.Stat(p); err == nil {
-			lib = p
-			break
-		}
-	}
-	if lib == "" {
-		if os.Getenv("IOTCTL_REQUIRE_PEERS") == "1" {
-			t.Fatal("libsofthsm2.so not found and IOTCTL_REQUIRE_PEERS=1: install softhsm2")
-		}
-		t.Skip("libsofthsm2.so not found")
-	}
-	dir := t.TempDir()
-	tokens := filepath.Join(dir, "tokens")
-	if err := os.Mkdir(tokens, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	conf := testpki.Write(t, dir, "softhsm2.conf", []byte(fmt.Sprintf("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n", tokens)))
-	return &softHSM{lib: lib, tool: tool, env: []string{"SOFTHSM2_CONF=" + conf}}
-}
-
-func (h *softHSM) run(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), h.env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-var reassigned = regexp.MustCompile(`reassigned to slot (\d+)`)
-
-// token makes a token holding leaf's key and certificate.
-func (h *softHSM) token(t *testing.T, label string, leaf *testpki.Leaf) {
-	t.Helper()
-	out := h.run(t, "softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", hsmSOPIN, "--pin", hsmPIN)
-	if !reassigned.MatchString(out) {
-		t.Fatalf("no slot in softhsm2-util output: %s", out)
-	}
-	dir := t.TempDir()
-	der, err := x509.MarshalPKCS8PrivateKey(leaf.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	login := []string{"--module", h.lib, "--token-label", label, "--login", "--pin", hsmPIN}
-	h.run(t, h.tool, append(login, "--write-object", testpki.Write(t, dir, "key.der", der), "--type", "privkey", "--id", "01", "--label", "k1", "--usage-sign")...)
-	h.run(t, h.tool, append(login, "--write-object", testpki.Write(t, dir, "cert.der", leaf.DER), "--type", "cert", "--id", "01", "--label", "k1")...)
+	h.InitToken(t, label, hsmSOPIN, hsmPIN)
+	h.ImportKey(t, label, hsmPIN, leaf.Key, "01", "k1")
+	h.ImportCert(t, label, hsmPIN, leaf.DER, "01", "k1")
 }
 
 func TestPKCS11(t *testing.T) {
-	h := newSoftHSM(t)
+	h := testpeer.StartSoftHSM(t)
 	w := newWorld(t)
 	rsaLeaf, _, _ := w.device(t, testpki.RSA)
 	ecLeaf, _, _ := w.device(t, testpki.EC)
-	h.token(t, "e2e-rsa", rsaLeaf)
-	h.token(t, "e2e-ec", ecLeaf)
+	hsmToken(t, h, "e2e-rsa", rsaLeaf)
+	hsmToken(t, h, "e2e-ec", ecLeaf)
 	w.start(t, iot.Config{Policies: certPolicies(t, rsaLeaf, ecLeaf)})
 	args := func(label, pin string) []string {
-		return []string{"--auth", "pkcs11", "--pkcs11-lib", h.lib, "--pkcs11-token-label", label, "--pkcs11-pin", pin,
+		return []string{"--auth", "pkcs11", "--pkcs11-lib", h.Lib, "--pkcs11-token-label", label, "--pkcs11-pin", pin,
 			"--ca-file", w.caFile, "--endpoint", "127.0.0.1", "--port", w.port(broker.MQTTS)}
 	}
 	for _, label := range []string{"e2e-rsa", "e2e-ec"} {
 		t.Run(label, func(t *testing.T) {
-			w.roundTrip(t, h.env, args(label, hsmPIN)...)
+			w.roundTrip(t, []string{h.Env()}, args(label, hsmPIN)...)
 		})
 	}
 	t.Run("wrong PIN", func(t *testing.T) {
-		refused(t, h.env, []int{2}, args("e2e-ec", "0000")...)
+		refused(t, []string{h.Env()}, []int{2}, args("e2e-ec", "0000")...)
 	})
 }
 

@@ -4,11 +4,7 @@ package whoami
 
 import (
 	"encoding/pem"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -17,72 +13,20 @@ import (
 	"github.com/iotctl/iotctl/pkg/broker"
 )
 
-// softHSMLib finds SoftHSM2's module, or skips (fails under
-// IOTCTL_REQUIRE_PEERS=1).
-func softHSMLib(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{
-		"/usr/lib/softhsm/libsofthsm2.so",
-		"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-		"/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-		"/usr/local/lib/softhsm/libsofthsm2.so",
-		"/opt/homebrew/lib/softhsm/libsofthsm2.so",
-		"/usr/lib64/pkcs11/libsofthsm2.so",
-	} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("IOTCTL_REQUIRE_PEERS") == "1" {
-		t.Fatal("libsofthsm2.so not found and IOTCTL_REQUIRE_PEERS=1: install softhsm2")
-	}
-	t.Skip("libsofthsm2.so not found")
-	return ""
-}
-
-func sh(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 // TestPKCS11 describes a key on a SoftHSM token (PIN by IOTCTL_PKCS11_PIN)
 // and connects with it to the emulator over mutual TLS.
 func TestPKCS11(t *testing.T) {
 	isolate(t)
-	util := testpeer.Require(t, "softhsm2-util")
-	tool := testpeer.Require(t, "pkcs11-tool")
-	lib := softHSMLib(t)
-	dir := t.TempDir()
-	tokens := filepath.Join(dir, "tokens")
-	if err := os.Mkdir(tokens, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SOFTHSM2_CONF", testpki.Write(t, dir, "softhsm2.conf", []byte(fmt.Sprintf("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n", tokens))))
+	h := testpeer.StartSoftHSM(t)
+	t.Setenv("SOFTHSM2_CONF", h.Conf) // whoami runs in this process
+	lib := h.Lib
 	pin := "pin-" + marker + "-4"
-	out := sh(t, util, "--init-token", "--free", "--label", "whoami-token", "--so-pin", "so-"+marker, "--pin", pin)
-	m := regexp.MustCompile(`reassigned to slot (\d+)`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("no slot in: %s", out)
-	}
-	slot := m[1]
+	slot := h.InitToken(t, "whoami-token", "so-"+marker, pin)
 
 	w := startWorld(t, nil)
 	cert, _, keyFile := w.issue(t, certOptions{cn: "hsm-thing"})
-	keyDER := mustPKCS8DER(t, keyFile)
-	for _, obj := range []struct{ typ, file string }{
-		{"privkey", testpki.Write(t, dir, "key.der", keyDER)},
-		{"cert", testpki.Write(t, dir, "cert.der", cert.Raw)},
-	} {
-		args := []string{"--module", lib, "--token-label", "whoami-token", "--login", "--pin", pin, "--write-object", obj.file, "--type", obj.typ, "--id", "c0ffee", "--label", "device-key"}
-		if obj.typ == "privkey" {
-			args = append(args, "--usage-sign")
-		}
-		sh(t, tool, args...)
-	}
+	h.Tool(t, "whoami-token", pin, "--write-object", testpki.Write(t, t.TempDir(), "key.der", mustPKCS8DER(t, keyFile)), "--type", "privkey", "--id", "c0ffee", "--label", "device-key", "--usage-sign")
+	h.ImportCert(t, "whoami-token", pin, cert.Raw, "c0ffee", "device-key")
 	t.Setenv("IOTCTL_PKCS11_PIN", pin)
 	args := []string{"--pkcs11-lib", lib, "--pkcs11-token-label", "whoami-token", "--pkcs11-key-label", "device-key",
 		"--endpoint", w.addr(broker.MQTTS), "--ca-file", w.caFile, "--debug", "whoami"}

@@ -11,11 +11,8 @@ import (
 	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -28,90 +25,34 @@ const (
 	hsmSOPIN = "8765-so"
 )
 
-// softHSM is a SoftHSM2 installation private to one test: its own config
-// (SOFTHSM2_CONF) and token directory.
+// softHSM binds the shared SoftHSM2 harness to this file's PINs.
 type softHSM struct {
-	lib, tool string
-	dir       string
+	*testpeer.SoftHSM
+	lib string
 }
 
 func newSoftHSM(t *testing.T) *softHSM {
 	t.Helper()
-	testpeer.Require(t, "softhsm2-util")
-	tool := testpeer.Require(t, "pkcs11-tool")
-	var lib string
-	for _, p := range []string{
-		"/usr/lib/softhsm/libsofthsm2.so",
-		"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-		"/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-		"/usr/local/lib/softhsm/libsofthsm2.so",
-		"/opt/homebrew/lib/softhsm/libsofthsm2.so",
-		"/usr/lib64/pkcs11/libsofthsm2.so",
-	} {
-		if _, err := os.Stat(p); err == nil {
-			lib = p
-			break
-		}
-	}
-	if lib == "" {
-		if os.Getenv("IOTCTL_REQUIRE_PEERS") == "1" {
-			t.Fatal("libsofthsm2.so not found and IOTCTL_REQUIRE_PEERS=1: install softhsm2")
-		}
-		t.Skip("libsofthsm2.so not found")
-	}
-	h := &softHSM{lib: lib, tool: tool, dir: t.TempDir()}
-	tokens := filepath.Join(h.dir, "tokens")
-	if err := os.Mkdir(tokens, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	conf := testpki.Write(t, h.dir, "softhsm2.conf",
-		[]byte(fmt.Sprintf("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n", tokens)))
-	t.Setenv("SOFTHSM2_CONF", conf)
-	return h
+	h := testpeer.StartSoftHSM(t)
+	t.Setenv("SOFTHSM2_CONF", h.Conf) // the module is loaded in this process
+	return &softHSM{SoftHSM: h, lib: h.Lib}
 }
-
-func (h *softHSM) run(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-var reassigned = regexp.MustCompile(`reassigned to slot (\d+)`)
 
 // initToken makes a token and returns its slot ID.
 func (h *softHSM) initToken(t *testing.T, label string) string {
-	t.Helper()
-	out := h.run(t, "softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", hsmSOPIN, "--pin", hsmPIN)
-	m := reassigned.FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("no slot in softhsm2-util output: %s", out)
-	}
-	return m[1]
+	return h.InitToken(t, label, hsmSOPIN, hsmPIN)
 }
 
 func (h *softHSM) tool11(t *testing.T, token string, args ...string) string {
-	t.Helper()
-	return h.run(t, h.tool, append([]string{"--module", h.lib, "--token-label", token, "--login", "--pin", hsmPIN}, args...)...)
+	return h.Tool(t, token, hsmPIN, args...)
 }
 
-// importKey writes a Go key (PKCS#8 DER) to the token.
 func (h *softHSM) importKey(t *testing.T, token string, key crypto.Signer, id, label string) {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := testpki.Write(t, t.TempDir(), "key.der", der)
-	h.tool11(t, token, "--write-object", f, "--type", "privkey", "--id", id, "--label", label, "--usage-sign")
+	h.ImportKey(t, token, hsmPIN, key, id, label)
 }
 
 func (h *softHSM) importCert(t *testing.T, token string, c *x509.Certificate, id, label string) {
-	t.Helper()
-	f := testpki.Write(t, t.TempDir(), "cert.der", c.Raw)
-	h.tool11(t, token, "--write-object", f, "--type", "cert", "--id", id, "--label", label)
+	h.ImportCert(t, token, hsmPIN, c.Raw, id, label)
 }
 
 // token makes a token holding one key of kt with its certificate (id 01).

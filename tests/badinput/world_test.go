@@ -7,12 +7,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -257,8 +255,6 @@ func startTLS11(t *testing.T, ca *testpki.CA) string {
 	return "mqtts://" + ln.Addr().String()
 }
 
-var slotRE = regexp.MustCompile(`reassigned to slot (\d+)`)
-
 // softhsm makes a SoftHSM2 token with a known PIN in a private config.
 func (w *world) softhsm(t *testing.T) {
 	t.Helper()
@@ -268,33 +264,9 @@ func (w *world) softhsm(t *testing.T) {
 		}
 		return
 	}
-	for _, p := range []string{
-		"/usr/lib/softhsm/libsofthsm2.so",
-		"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-		"/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-		"/usr/local/lib/softhsm/libsofthsm2.so",
-	} {
-		if _, err := os.Stat(p); err == nil {
-			w.softhsmLib = p
-			break
-		}
-	}
-	if w.softhsmLib == "" {
-		return
-	}
-	tokens := filepath.Join(w.dir, "tokens")
-	if err := os.Mkdir(tokens, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	w.softhsmConf = testpki.Write(t, w.dir, "softhsm2.conf",
-		[]byte(fmt.Sprintf("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n", tokens)))
-	w.softhsmToken = "badinput"
-	cmd := exec.Command("softhsm2-util", "--init-token", "--free", "--label", w.softhsmToken, "--so-pin", hsmSOPIN, "--pin", hsmPIN)
-	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+w.softhsmConf)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !slotRE.Match(out) {
-		t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
-	}
+	h := testpeer.StartSoftHSM(t)
+	w.softhsmLib, w.softhsmConf, w.softhsmToken = h.Lib, h.Conf, "badinput"
+	h.InitToken(t, w.softhsmToken, hsmSOPIN, hsmPIN)
 }
 
 // proxies starts tinyproxy twice: without and with Basic auth.

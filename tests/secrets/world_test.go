@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/internal/awsfake"
+	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/internal/testpki"
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/broker"
@@ -157,39 +158,11 @@ func newWorld(t *testing.T) *world {
 // user PIN is secPIN.
 func (w *world) softhsm(t *testing.T, leaf *testpki.Leaf) {
 	if _, err := exec.LookPath("softhsm2-util"); err != nil {
-		return
+		return // the PKCS#11 cases then say what is missing
 	}
-	for _, p := range []string{"/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so", "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so", "/usr/local/lib/softhsm/libsofthsm2.so"} {
-		if _, err := os.Stat(p); err == nil {
-			w.softhsmLib = p
-			break
-		}
-	}
-	tool, err := exec.LookPath("pkcs11-tool")
-	if w.softhsmLib == "" || err != nil {
-		w.softhsmLib = ""
-		return
-	}
-	tokens := filepath.Join(w.dir, "tokens")
-	if err := os.Mkdir(tokens, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	w.softhsmConf = testpki.Write(t, w.dir, "softhsm2.conf", []byte(fmt.Sprintf("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n", tokens)))
-	run := func(name string, args ...string) {
-		cmd := exec.Command(name, args...)
-		cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+w.softhsmConf)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-		}
-	}
-	run("softhsm2-util", "--init-token", "--free", "--label", "secrets", "--so-pin", hsmSOPIN, "--pin", secPIN)
-	p8, err := x509.MarshalPKCS8PrivateKey(leaf.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER := testpki.Write(t, w.dir, "key.der", p8)
-	certDER := testpki.Write(t, w.dir, "cert.der", leaf.Cert.Raw)
-	base := []string{"--module", w.softhsmLib, "--token-label", "secrets", "--login", "--pin", secPIN}
-	run(tool, append(base, "--write-object", keyDER, "--type", "privkey", "--id", "01", "--label", "k1", "--usage-sign")...)
-	run(tool, append(base, "--write-object", certDER, "--type", "cert", "--id", "01", "--label", "k1")...)
+	h := testpeer.StartSoftHSM(t)
+	w.softhsmLib, w.softhsmConf = h.Lib, h.Conf
+	h.InitToken(t, "secrets", hsmSOPIN, secPIN)
+	h.ImportKey(t, "secrets", secPIN, leaf.Key, "01", "k1")
+	h.ImportCert(t, "secrets", secPIN, leaf.DER, "01", "k1")
 }
