@@ -7,20 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/iotctl/iotctl/internal/testenv"
+
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/profile"
 )
 
 func startBroker(t *testing.T) string {
 	t.Helper()
-	b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Home: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := testenv.StartBroker(t, broker.Options{Listen: "127.0.0.1:0", Home: t.TempDir()})
 	return strings.TrimPrefix(b.URL(broker.MQTT), "mqtt://")
 }
 

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/testenv"
+
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/pkg/auth"
@@ -168,14 +170,7 @@ func (p *subProc) waitOutput(t *testing.T, n int) string {
 // startBroker runs the embedded broker on a free loopback port.
 func startBroker(t *testing.T, hooks ...mqtt.Hook) string {
 	t.Helper()
-	b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Home: t.TempDir(), Hooks: hooks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := testenv.StartBroker(t, broker.Options{Listen: "127.0.0.1:0", Home: t.TempDir(), Hooks: hooks})
 	return b.URL("mqtt")
 }
 

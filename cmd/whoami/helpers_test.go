@@ -176,14 +176,7 @@ func startWorld(t *testing.T, setup func(*world, *iot.Config)) *world {
 		Home: w.dir, Logger: cfg.Logger,
 	}
 	e.Apply(&o)
-	b, err := broker.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := testenv.StartBroker(t, o)
 	w.b = b
 	return w
 }

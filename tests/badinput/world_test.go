@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/testenv"
+
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/internal/testpki"
 	"github.com/iotctl/iotctl/pkg/broker"
@@ -137,14 +139,7 @@ func newWorld(t *testing.T) *world {
 
 	// The open broker with the refusing hook.
 	w.hook = &refuseHook{}
-	b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Home: t.TempDir(), Hooks: []mqtt.Hook{w.hook}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := testenv.StartBroker(t, broker.Options{Listen: "127.0.0.1:0", Home: t.TempDir(), Hooks: []mqtt.Hook{w.hook}})
 	w.hook.server = b.Server()
 	w.broker = b
 	w.plainURL = b.URL(broker.MQTT)

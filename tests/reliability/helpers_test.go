@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/testenv"
+
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/broker"
@@ -210,14 +212,7 @@ func count(stderr, s string) int { return strings.Count(stderr, s) }
 // port) with hooks; it is closed when the test ends.
 func startBroker(t *testing.T, addr string, hooks ...mqtt.Hook) *broker.Broker {
 	t.Helper()
-	b, err := broker.New(broker.Options{Listen: addr, Home: t.TempDir(), Hooks: hooks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := testenv.StartBroker(t, broker.Options{Listen: addr, Home: t.TempDir(), Hooks: hooks})
 	return b
 }
 

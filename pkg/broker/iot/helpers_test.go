@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/testenv"
+
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/gorilla/websocket"
 	"github.com/iotctl/iotctl/internal/testpki"
@@ -69,14 +71,7 @@ func startWorldWith(t *testing.T, cfg Config, setup func(*testpki.CA, *Config)) 
 		Home: dir, Logger: cfg.Logger,
 	}
 	e.Apply(&o)
-	b, err := broker.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := testenv.StartBroker(t, o)
 	w.b = b
 	return w
 }
