@@ -14,7 +14,6 @@ import (
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/broker/iot"
 	"github.com/iotctl/iotctl/pkg/policy"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -127,7 +126,7 @@ func mustParse(t *testing.T, js string) *policy.Document {
 // subWatch is a test hook telling when a client's subscription is granted,
 // so a publisher starts only once the subscriber listens.
 type subWatch struct {
-	mqtt.HookBase
+	broker.HookBase
 	mu      sync.Mutex
 	granted map[string]bool   // client + " " + filter
 	alpn    map[string]string // client → negotiated ALPN protocol
@@ -147,9 +146,9 @@ func (s *subWatch) protocol(client string) string {
 
 func (s *subWatch) ID() string { return "e2e-sub-watch" }
 
-func (s *subWatch) Provides(b byte) bool { return b == mqtt.OnSubscribed }
+func (s *subWatch) Provides(b byte) bool { return b == broker.OnSubscribed }
 
-func (s *subWatch) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+func (s *subWatch) OnSubscribed(cl *broker.Client, pk packets.Packet, codes []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if tc, ok := cl.Net.Conn.(*tls.Conn); ok {

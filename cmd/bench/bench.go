@@ -163,9 +163,6 @@ func benchRun(ctx context.Context, opts *Options) error {
 		copy.Endpoint = b.URL(broker.MQTT)
 		st = &copy
 		fmt.Fprintf(stderr, "iotctl: no --endpoint: benchmarking the embedded broker started in this process on %s\n", st.Endpoint)
-		if cfg.QoS > 0 && cfg.Mode != bench.Conn {
-			warn("the embedded broker (mochi-mqtt v2.7.9) can stall or lose QoS>0 messages under load; use --endpoint for a real broker")
-		}
 	}
 	ep, err := profile.ParseEndpoint(st.Endpoint)
 	if err != nil {

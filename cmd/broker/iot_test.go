@@ -167,7 +167,7 @@ func TestApplyIoT(t *testing.T) {
 	if err := applyIoT(ctx, &bo); err != nil {
 		t.Fatal(err)
 	}
-	if len(bo.Hooks) != 1 || bo.Authorize == nil || bo.TLSConfig == nil || bo.Capabilities == nil || bo.Capabilities.MaximumQos != 1 {
+	if len(bo.Hooks) != 1 || bo.Authorize == nil || bo.TLSConfig == nil || bo.Capabilities == nil || bo.Capabilities.MaximumQoS != 1 {
 		t.Errorf("broker options not set for IoT: %+v", bo)
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	mpackets "github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -43,29 +42,29 @@ func brokerAddr(b *broker.Broker) string { return strings.TrimPrefix(b.URL("mqtt
 
 // fnHook is a mochi hook made of the functions that are set.
 type fnHook struct {
-	mqtt.HookBase
-	onConnect func(cl *mqtt.Client, pk mpackets.Packet) error
-	acl       func(cl *mqtt.Client, topic string, write bool) bool
-	onPublish func(cl *mqtt.Client, pk mpackets.Packet) (mpackets.Packet, error)
+	broker.HookBase
+	onConnect func(cl *broker.Client, pk mpackets.Packet) error
+	acl       func(cl *broker.Client, topic string, write bool) bool
+	onPublish func(cl *broker.Client, pk mpackets.Packet) (mpackets.Packet, error)
 }
 
 func (h *fnHook) ID() string { return "pub-test" }
 func (h *fnHook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnConnect:
+	case broker.OnConnect:
 		return h.onConnect != nil
-	case mqtt.OnACLCheck:
+	case broker.OnACLCheck:
 		return h.acl != nil
-	case mqtt.OnPublish:
+	case broker.OnPublish:
 		return h.onPublish != nil
 	}
 	return false
 }
-func (h *fnHook) OnConnect(cl *mqtt.Client, pk mpackets.Packet) error { return h.onConnect(cl, pk) }
-func (h *fnHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+func (h *fnHook) OnConnect(cl *broker.Client, pk mpackets.Packet) error { return h.onConnect(cl, pk) }
+func (h *fnHook) OnACLCheck(cl *broker.Client, topic string, write bool) bool {
 	return h.acl(cl, topic, write)
 }
-func (h *fnHook) OnPublish(cl *mqtt.Client, pk mpackets.Packet) (mpackets.Packet, error) {
+func (h *fnHook) OnPublish(cl *broker.Client, pk mpackets.Packet) (mpackets.Packet, error) {
 	return h.onPublish(cl, pk)
 }
 

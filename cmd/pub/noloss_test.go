@@ -15,7 +15,6 @@ import (
 	"github.com/iotctl/iotctl/internal/relay"
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/pkg/broker"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	mpackets "github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -109,7 +108,7 @@ type crashRecord struct {
 }
 
 func (c *crashRecord) hook() *fnHook {
-	return &fnHook{onPublish: func(cl *mqtt.Client, pk mpackets.Packet) (mpackets.Packet, error) {
+	return &fnHook{onPublish: func(cl *broker.Client, pk mpackets.Packet) (mpackets.Packet, error) {
 		c.got.add(pk.Payload)
 		return pk, nil
 	}}
@@ -121,7 +120,7 @@ func (c *crashRecord) hook() *fnHook {
 func TestNoLossBrokerCrash(t *testing.T) {
 	n := noLossLines(t)
 	rec := &crashRecord{got: newLineSet(n)}
-	b := testenv.StartBroker(t, broker.Options{Hooks: []mqtt.Hook{rec.hook()}})
+	b := testenv.StartBroker(t, broker.Options{Hooks: []broker.Hook{rec.hook()}})
 	addr := brokerAddr(b)
 	done, stderr := runPubAsync(t, numberedLines(n), "--endpoint", "mqtt://"+addr)
 	for i, at := range []int{n / 4, n / 2} {
@@ -131,7 +130,7 @@ func TestNoLossBrokerCrash(t *testing.T) {
 		b.Close()
 		var err error
 		for try := 0; try < 200; try++ {
-			b, err = broker.New(broker.Options{Listen: addr, Hooks: []mqtt.Hook{rec.hook()}})
+			b, err = broker.New(broker.Options{Listen: addr, Hooks: []broker.Hook{rec.hook()}})
 			if err == nil {
 				if err = b.Start(); err == nil {
 					break

@@ -16,7 +16,6 @@ import (
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/pkg/broker"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	mpackets "github.com/mochi-mqtt/server/v2/packets"
 	"github.com/spf13/cobra"
 )
@@ -80,25 +79,22 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
-	var srv *mqtt.Server
 	hook := &fnHook{
-		onConnect: func(cl *mqtt.Client, pk mpackets.Packet) error {
+		onConnect: func(cl *broker.Client, pk mpackets.Packet) error {
 			if pk.Connect.ClientIdentifier == "denied" {
-				srv.SendConnack(cl, mpackets.ErrNotAuthorized, false, nil)
 				return mpackets.ErrNotAuthorized
 			}
 			return nil
 		},
-		acl: func(cl *mqtt.Client, topic string, write bool) bool { return !strings.HasPrefix(topic, "forbidden") },
-		onPublish: func(cl *mqtt.Client, pk mpackets.Packet) (mpackets.Packet, error) {
+		acl: func(cl *broker.Client, topic string, write bool) bool { return !strings.HasPrefix(topic, "forbidden") },
+		onPublish: func(cl *broker.Client, pk mpackets.Packet) (mpackets.Packet, error) {
 			if strings.HasPrefix(pk.TopicName, "withheld") {
 				return pk, mpackets.ErrRejectPacket // never acknowledged
 			}
 			return pk, nil
 		},
 	}
-	b := testenv.StartBroker(t, broker.Options{Hooks: []mqtt.Hook{hook}})
-	srv = b.Server()
+	b := testenv.StartBroker(t, broker.Options{Hooks: []broker.Hook{hook}})
 	ep := b.URL("mqtt")
 	closed := fmt.Sprintf("127.0.0.1:%d", testpeer.FreePort(t))
 

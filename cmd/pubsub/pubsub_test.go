@@ -13,7 +13,6 @@ import (
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/profile"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	mpackets "github.com/mochi-mqtt/server/v2/packets"
 	"github.com/spf13/cobra"
 )
@@ -75,16 +74,16 @@ func TestMosquitto(t *testing.T) {
 }
 
 // dropHook acknowledges every publish and delivers none.
-type dropHook struct{ mqtt.HookBase }
+type dropHook struct{ broker.HookBase }
 
 func (dropHook) ID() string           { return "drop" }
-func (dropHook) Provides(b byte) bool { return b == mqtt.OnPublish }
-func (dropHook) OnPublish(cl *mqtt.Client, pk mpackets.Packet) (mpackets.Packet, error) {
+func (dropHook) Provides(b byte) bool { return b == broker.OnPublish }
+func (dropHook) OnPublish(cl *broker.Client, pk mpackets.Packet) (mpackets.Packet, error) {
 	return pk, mpackets.CodeSuccessIgnore
 }
 
 func TestTimeout(t *testing.T) {
-	b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Hooks: []mqtt.Hook{&dropHook{}}})
+	b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Hooks: []broker.Hook{&dropHook{}}})
 	if err != nil {
 		t.Fatal(err)
 	}

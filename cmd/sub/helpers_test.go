@@ -20,7 +20,6 @@ import (
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -168,7 +167,7 @@ func (p *subProc) waitOutput(t *testing.T, n int) string {
 }
 
 // startBroker runs the embedded broker on a free loopback port.
-func startBroker(t *testing.T, hooks ...mqtt.Hook) string {
+func startBroker(t *testing.T, hooks ...broker.Hook) string {
 	t.Helper()
 	b := testenv.StartBroker(t, broker.Options{Listen: "127.0.0.1:0", Home: t.TempDir(), Hooks: hooks})
 	return b.URL("mqtt")

@@ -16,9 +16,9 @@ import (
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/testpeer"
+	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/iotctl/iotctl/pkg/session/limits"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -168,20 +168,25 @@ func TestBatches(t *testing.T) {
 
 // subHook records SUBSCRIBE packets and refuses filters under "forbidden/".
 type subHook struct {
-	mqtt.HookBase
+	broker.HookBase
 	mu   sync.Mutex
 	subs [][]packets.Subscription
 }
 
 func (h *subHook) ID() string { return "test-sub" }
 func (h *subHook) Provides(b byte) bool {
-	return b == mqtt.OnSubscribe || b == mqtt.OnACLCheck || b == mqtt.OnConnectAuthenticate
+	return b == broker.OnSubscribe || b == broker.OnACLCheck || b == broker.OnConnectAuthenticate
 }
-func (h *subHook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
-func (h *subHook) OnACLCheck(_ *mqtt.Client, topic string, write bool) bool {
+func (h *subHook) OnConnectAuthenticate(*broker.Client, packets.Packet) bool { return true }
+func (h *subHook) OnACLCheck(_ *broker.Client, topic string, write bool) bool {
 	return write || !strings.HasPrefix(topic, "forbidden/")
 }
-func (h *subHook) OnSubscribe(_ *mqtt.Client, pk packets.Packet) packets.Packet {
+func (h *subHook) OnSubscribe(_ *broker.Client, pk packets.Packet) packets.Packet {
+	for i, f := range pk.Filters {
+		if strings.HasPrefix(f.Filter, "forbidden/") {
+			pk.ReasonCodes[i] = packets.ErrNotAuthorized.Code
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.subs = append(h.subs, append([]packets.Subscription(nil), pk.Filters...))

@@ -5,22 +5,22 @@ import (
 	"context"
 	"testing"
 
+	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/errs"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // userpassHook lets in only bench/secret.
-type userpassHook struct{ mqtt.HookBase }
+type userpassHook struct{ broker.HookBase }
 
 func (h *userpassHook) ID() string { return "userpass" }
 func (h *userpassHook) Provides(b byte) bool {
-	return bytes.IndexByte([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck}, b) >= 0
+	return bytes.IndexByte([]byte{broker.OnConnectAuthenticate, broker.OnACLCheck}, b) >= 0
 }
-func (h *userpassHook) OnConnectAuthenticate(_ *mqtt.Client, pk packets.Packet) bool {
+func (h *userpassHook) OnConnectAuthenticate(_ *broker.Client, pk packets.Packet) bool {
 	return string(pk.Connect.Username) == "bench" && string(pk.Connect.Password) == "secret"
 }
-func (h *userpassHook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
+func (h *userpassHook) OnACLCheck(*broker.Client, string, bool) bool { return true }
 
 // bench goes through auth.New, so any method works; userpass here.
 func TestUserpassAuth(t *testing.T) {

@@ -60,9 +60,6 @@ func TestExactCountEmbedded(t *testing.T) {
 		{Publishers: 1, Subscribers: 1, QoS: 2, Count: 1000, Rate: 5000, Inflight: 10},
 	} {
 		t.Run(fmt.Sprintf("qos%d-%dx%d", cfg.QoS, cfg.Publishers, cfg.Subscribers), func(t *testing.T) {
-			if cfg.QoS > 0 {
-				skipMochiQoS(t)
-			}
 			cfg.Mode, cfg.Size = Roundtrip, 64
 			checkExact(t, runBench(t, cfg, dial), cfg)
 		})

@@ -20,9 +20,7 @@ func SessionDialer(base *profile.Settings, p auth.Provider, rules limits.Rules, 
 		st.ClientID = c.ClientID
 		if c.Handler != nil && !base.IsSet("receive-maximum") {
 			// Subscribers take all the broker will send, so their flow
-			// control is not what is measured (and mochi, the embedded
-			// broker, reorders and loses QoS>0 messages beyond a client's
-			// Receive Maximum).
+			// control is not what is measured.
 			st.ReceiveMaximum = 65535
 		}
 		return session.Connect(ctx, session.Options{

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -12,11 +11,10 @@ import (
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/iotctl/iotctl/pkg/session/limits"
-	mqtt "github.com/mochi-mqtt/server/v2"
 )
 
 // startBroker starts the embedded broker with extra hooks and returns its URL.
-func startBroker(t testing.TB, hooks ...mqtt.Hook) string {
+func startBroker(t testing.TB, hooks ...broker.Hook) string {
 	t.Helper()
 	b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Hooks: hooks, Home: t.TempDir()})
 	if err != nil {
@@ -68,19 +66,6 @@ func runBench(t testing.TB, cfg Config, dial Dialer) *Result {
 		t.Fatal(err)
 	}
 	return res
-}
-
-// skipMochiQoS skips QoS>0 runs on the embedded broker: mochi-mqtt v2.7.9
-// deadlocks under QoS>0 delivery. Inflight.NextImmediate holds the read lock
-// and calls GetAll, which read-locks again; when a publisher's goroutine
-// queues for the write lock (Inflight.Set) in between, the subscriber's
-// read loop and the publisher's both stop, and the broker with them.
-// IOTCTL_TEST_MOCHI_QOS=1 runs them anyway (once pkg/broker carries a fix).
-func skipMochiQoS(t *testing.T) {
-	t.Helper()
-	if os.Getenv("IOTCTL_TEST_MOCHI_QOS") != "1" {
-		t.Skip("mochi-mqtt v2.7.9 deadlocks under QoS>0 load (Inflight.NextImmediate read-locks twice); set IOTCTL_TEST_MOCHI_QOS=1 to run")
-	}
 }
 
 // dropEvery wraps a dialer so each subscriber's handler silently drops

@@ -10,23 +10,23 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/internal/testpeer"
+	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/session"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // everyTenth is a broker hook that does something to every 10th bench message.
 type everyTenth struct {
-	mqtt.HookBase
+	broker.HookBase
 	n   atomic.Int64
 	err error // packets.CodeSuccessIgnore: acknowledge and drop; a Code >= 0x80: refuse
 }
 
 func (h *everyTenth) ID() string { return "every-tenth" }
 func (h *everyTenth) Provides(b byte) bool {
-	return b == mqtt.OnPublish
+	return b == broker.OnPublish
 }
-func (h *everyTenth) OnPublish(_ *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+func (h *everyTenth) OnPublish(_ *broker.Client, pk packets.Packet) (packets.Packet, error) {
 	if _, ok := ParseHeader(pk.Payload); ok && h.n.Add(1)%10 == 0 {
 		return pk, h.err
 	}
@@ -38,9 +38,6 @@ func (h *everyTenth) OnPublish(_ *mqtt.Client, pk packets.Packet) (packets.Packe
 func TestLossDetectedBroker(t *testing.T) {
 	for _, qos := range []byte{0, 1} {
 		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
-			if qos > 0 {
-				skipMochiQoS(t)
-			}
 			url := startBroker(t, &everyTenth{err: packets.CodeSuccessIgnore})
 			cfg := Config{Mode: Roundtrip, Publishers: 1, Subscribers: 2, QoS: qos, Size: 64, Count: 1000, Rate: 5000, Inflight: 10, Drain: 300 * time.Millisecond}
 			res := runBench(t, cfg, dialerFor(t, testSettings(url)))
@@ -99,7 +96,6 @@ func TestRefusedByReasonCode(t *testing.T) {
 
 // The embedded broker refusing every 10th message with 0x97 (quota exceeded).
 func TestRefusedEmbedded(t *testing.T) {
-	skipMochiQoS(t)
 	url := startBroker(t, &everyTenth{err: packets.ErrQuotaExceeded})
 	cfg := Config{Mode: Roundtrip, Publishers: 1, Subscribers: 1, QoS: 1, Size: 64, Count: 1000, Rate: 5000, Inflight: 10}
 	res := runBench(t, cfg, dialerFor(t, testSettings(url)))

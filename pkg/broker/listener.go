@@ -2,49 +2,33 @@ package broker
 
 import (
 	"errors"
-	"log/slog"
 	"net"
 	"sync"
 	"time"
-
-	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
-// connectWait bounds the time from accept to CONNECT (TLS handshake
-// included); mochi replaces the deadline with the keepalive after CONNECT.
-const connectWait = 30 * time.Second
-
-// netListener serves any net.Listener to mochi. Unlike listeners.Net it
-// closes, on Close, the connections that never sent CONNECT (mochi only
-// disconnects clients with a session, and its Close waits for all), bounds
-// the time to CONNECT, and logs through our logger.
+// netListener accepts connections on any net.Listener (TCP, TLS,
+// websocket) and serves each with the broker core.
 type netListener struct {
-	id    string // the scheme; mochi's cl.Net.Listener
+	id    string // the scheme: mqtt, mqtts, ws, wss
 	ln    net.Listener
 	conns *connLog
 
 	mu     sync.Mutex
 	closed bool
-	live   map[net.Conn]struct{}
-	wg     sync.WaitGroup
+	done   chan struct{}
 }
-
-var _ listeners.Listener = (*netListener)(nil)
 
 func newNetListener(id string, ln net.Listener, conns *connLog) *netListener {
-	return &netListener{id: id, ln: ln, conns: conns, live: map[net.Conn]struct{}{}}
+	return &netListener{id: id, ln: ln, conns: conns, done: make(chan struct{})}
 }
 
-func (l *netListener) ID() string              { return l.id }
-func (l *netListener) Address() string         { return l.ln.Addr().String() }
-func (l *netListener) Protocol() string        { return l.id }
-func (l *netListener) Init(*slog.Logger) error { return nil }
-
-// Serve accepts until Close.
-func (l *netListener) Serve(establish listeners.EstablishFn) {
+// serve accepts until close.
+func (l *netListener) serve(s *server) {
+	defer close(l.done)
 	var backoff time.Duration
 	for {
-		conn, err := l.ln.Accept()
+		nc, err := l.ln.Accept()
 		if err != nil {
 			if l.isClosed() || errors.Is(err, net.ErrClosed) {
 				return
@@ -57,15 +41,9 @@ func (l *netListener) Serve(establish listeners.EstablishFn) {
 			continue
 		}
 		backoff = 0
-		if !l.track(conn) {
-			conn.Close()
-			return
-		}
 		go func() {
-			defer l.untrack(conn)
-			_ = conn.SetDeadline(time.Now().Add(connectWait))
-			err := establish(l.id, conn)
-			l.conns.ended(conn, l.id, err)
+			err := s.serve(nc, l.id)
+			l.conns.ended(nc, l.id, err)
 		}()
 	}
 }
@@ -76,29 +54,8 @@ func (l *netListener) isClosed() bool {
 	return l.closed
 }
 
-func (l *netListener) track(c net.Conn) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return false
-	}
-	l.live[c] = struct{}{}
-	l.wg.Add(1)
-	return true
-}
-
-func (l *netListener) untrack(c net.Conn) {
-	l.mu.Lock()
-	delete(l.live, c)
-	l.mu.Unlock()
-	c.Close()
-	l.wg.Done()
-}
-
-// Close stops accepting, lets mochi disconnect its clients (DISCONNECT
-// 0x8B server shutting down), closes what is left and waits for every
-// connection's goroutine.
-func (l *netListener) Close(closeClients listeners.CloseFn) {
+// close stops accepting; the server ends the connections.
+func (l *netListener) close() {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -106,20 +63,6 @@ func (l *netListener) Close(closeClients listeners.CloseFn) {
 	}
 	l.closed = true
 	l.mu.Unlock()
-
 	l.ln.Close()
-	// mochi writes the DISCONNECT synchronously: a client that stopped
-	// reading must not hold up the shutdown.
-	l.mu.Lock()
-	for c := range l.live {
-		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-	}
-	l.mu.Unlock()
-	closeClients(l.id)
-	l.mu.Lock()
-	for c := range l.live {
-		c.Close()
-	}
-	l.mu.Unlock()
-	l.wg.Wait()
+	<-l.done
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"sync"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -21,12 +20,12 @@ type connLog struct {
 	live    sync.Map // net.Conn → struct{}: sessions established
 }
 
-func (c *connLog) established(cl *mqtt.Client) {
+func (c *connLog) established(cl *Client) {
 	c.live.Store(cl.Net.Conn, struct{}{})
 	c.log.Info("client connected", "client", cl.ID, "remote", cl.Net.Remote, "listener", cl.Net.Listener)
 }
 
-func (c *connLog) disconnected(cl *mqtt.Client, err error) {
+func (c *connLog) disconnected(cl *Client, err error) {
 	attrs := []any{"client", cl.ID, "remote", cl.Net.Remote, "listener", cl.Net.Listener}
 	if reason := disconnectReason(err); reason != "" {
 		attrs = append(attrs, "reason", reason)
@@ -51,6 +50,8 @@ func disconnectReason(err error) string {
 	var code packets.Code
 	switch {
 	case err == nil, errors.Is(err, io.EOF):
+		return ""
+	case errors.Is(err, errNormal), errors.Is(err, net.ErrClosed):
 		return ""
 	case errors.As(err, &code) && code.Code == packets.CodeDisconnect.Code:
 		return ""

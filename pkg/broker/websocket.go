@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	mqtt "github.com/mochi-mqtt/server/v2"
 )
 
 // ConnInfo is what a websocket listener learned at the upgrade.
@@ -29,7 +28,7 @@ type Upgraded interface {
 
 // UpgradeInfo returns what the websocket listener learned about a client's
 // connection; ok is false for clients that did not connect over websockets.
-func UpgradeInfo(cl *mqtt.Client) (info ConnInfo, ok bool) {
+func UpgradeInfo(cl *Client) (info ConnInfo, ok bool) {
 	u, ok := cl.Net.Conn.(Upgraded)
 	if !ok {
 		return ConnInfo{}, false

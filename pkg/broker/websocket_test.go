@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/eclipse/paho.golang/paho"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -73,15 +72,15 @@ func TestWebsockets(t *testing.T) {
 
 // upgradeHook records what the websocket listener passed to the hooks.
 type upgradeHook struct {
-	mqtt.HookBase
+	HookBase
 	seen chan ConnInfo
 }
 
 func (h *upgradeHook) ID() string { return "test-upgrade" }
 func (h *upgradeHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate
+	return b == OnConnectAuthenticate
 }
-func (h *upgradeHook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
+func (h *upgradeHook) OnConnectAuthenticate(cl *Client, _ packets.Packet) bool {
 	info, ok := UpgradeInfo(cl)
 	if !ok {
 		return false
@@ -102,7 +101,7 @@ func TestAuthorize(t *testing.T) {
 			}
 			return "identity-7", http.StatusOK
 		},
-		Hooks: []mqtt.Hook{hook},
+		Hooks: []Hook{hook},
 	})
 	roots := caPool(t, b.CAFile())
 

@@ -211,7 +211,7 @@ var (
 func TestBadInput(t *testing.T) {
 	w := newWorld(t)
 	// The retained message the empty-client-ID sub receives.
-	if err := w.broker.Server().Publish("badinput/retained", []byte("kept"), true, 0); err != nil {
+	if err := w.broker.Publish("badinput/retained", []byte("kept"), true, 0); err != nil {
 		t.Fatal(err)
 	}
 	all := cases(w)

@@ -22,7 +22,6 @@ import (
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/internal/testpki"
 	"github.com/iotctl/iotctl/pkg/broker"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	gopkcs12 "software.sslmate.com/src/go-pkcs12"
 )
@@ -65,33 +64,39 @@ const (
 // refuseHook refuses CONNECT for username "denied" and every topic under
 // forbidden/, and records the payloads published to badinput/stdin.
 type refuseHook struct {
-	mqtt.HookBase
-	server *mqtt.Server
-	mu     sync.Mutex
-	stdin  [][]byte
+	broker.HookBase
+	mu    sync.Mutex
+	stdin [][]byte
 }
 
 func (h *refuseHook) ID() string { return "badinput-refuse" }
 func (h *refuseHook) Provides(b byte) bool {
-	return b == mqtt.OnConnect || b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublished
+	return b == broker.OnConnect || b == broker.OnConnectAuthenticate || b == broker.OnACLCheck || b == broker.OnPublished || b == broker.OnSubscribe
 }
 
 // OnConnect answers client IDs starting with unauth- with CONNACK 0x87
 // (not authorized), as IoT Core does when the policy denies iot:Connect.
-func (h *refuseHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+func (h *refuseHook) OnConnect(cl *broker.Client, pk packets.Packet) error {
 	if strings.HasPrefix(pk.Connect.ClientIdentifier, "unauth-") {
-		_ = h.server.SendConnack(cl, packets.ErrNotAuthorized, false, nil)
 		return packets.ErrNotAuthorized
 	}
 	return nil
 }
-func (h *refuseHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+func (h *refuseHook) OnConnectAuthenticate(cl *broker.Client, pk packets.Packet) bool {
 	return string(pk.Connect.Username) != "denied"
 }
-func (h *refuseHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+func (h *refuseHook) OnACLCheck(cl *broker.Client, topic string, write bool) bool {
 	return !strings.HasPrefix(topic, "forbidden/")
 }
-func (h *refuseHook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
+func (h *refuseHook) OnSubscribe(cl *broker.Client, pk packets.Packet) packets.Packet {
+	for i, f := range pk.Filters {
+		if strings.HasPrefix(f.Filter, "forbidden/") {
+			pk.ReasonCodes[i] = packets.ErrNotAuthorized.Code
+		}
+	}
+	return pk
+}
+func (h *refuseHook) OnPublished(cl *broker.Client, pk packets.Packet) {
 	if pk.TopicName == "badinput/stdin" {
 		h.mu.Lock()
 		h.stdin = append(h.stdin, append([]byte{}, pk.Payload...))
@@ -139,8 +144,7 @@ func newWorld(t *testing.T) *world {
 
 	// The open broker with the refusing hook.
 	w.hook = &refuseHook{}
-	b := testenv.StartBroker(t, broker.Options{Listen: "127.0.0.1:0", Home: t.TempDir(), Hooks: []mqtt.Hook{w.hook}})
-	w.hook.server = b.Server()
+	b := testenv.StartBroker(t, broker.Options{Listen: "127.0.0.1:0", Home: t.TempDir(), Hooks: []broker.Hook{w.hook}})
 	w.broker = b
 	w.plainURL = b.URL(broker.MQTT)
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(w.plainURL, "mqtt://"))

@@ -15,7 +15,6 @@ import (
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/tests/internal/clitest"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -23,8 +22,7 @@ import (
 // reason 0xA0 (maximum connect time), as IoT Core ends SigV4 websocket
 // connections.
 type maxAgeHook struct {
-	mqtt.HookBase
-	server *mqtt.Server
+	broker.HookBase
 	maxAge time.Duration
 	mu     sync.Mutex
 	timers []*time.Timer
@@ -32,15 +30,15 @@ type maxAgeHook struct {
 }
 
 func (h *maxAgeHook) ID() string           { return "rel-max-age" }
-func (h *maxAgeHook) Provides(b byte) bool { return b == mqtt.OnSessionEstablished }
-func (h *maxAgeHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+func (h *maxAgeHook) Provides(b byte) bool { return b == broker.OnSessionEstablished }
+func (h *maxAgeHook) OnSessionEstablished(cl *broker.Client, _ packets.Packet) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.timers = append(h.timers, time.AfterFunc(h.maxAge, func() {
 		h.mu.Lock()
 		h.cuts++
 		h.mu.Unlock()
-		_ = h.server.DisconnectClient(cl, packets.Code{Code: 0xA0, Reason: "maximum connect time"})
+		cl.Disconnect(packets.Code{Code: 0xA0, Reason: "maximum connect time"})
 	}))
 }
 
@@ -77,7 +75,7 @@ func TestExpiringCredentials(t *testing.T) {
 	}
 	hook := &maxAgeHook{maxAge: 2 * time.Second}
 	var refused int
-	b, err := broker.New(broker.Options{WSListen: "127.0.0.1:0", Home: t.TempDir(), Hooks: []mqtt.Hook{hook},
+	b, err := broker.New(broker.Options{WSListen: "127.0.0.1:0", Home: t.TempDir(), Hooks: []broker.Hook{hook},
 		Authorize: func(r *http.Request) (any, int) {
 			p, err := auth.VerifyPresignedURL(r, lookup, time.Now())
 			seenMu.Lock()
@@ -92,7 +90,6 @@ func TestExpiringCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hook.server = b.Server()
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +109,7 @@ func TestExpiringCredentials(t *testing.T) {
 	tick := time.NewTicker(15 * time.Millisecond)
 	for i := 0; i < n; i++ {
 		<-tick.C
-		if err := b.Server().Publish("rel/creds", []byte(strconv.Itoa(i)), false, 1); err != nil {
+		if err := b.Publish("rel/creds", []byte(strconv.Itoa(i)), false, 1); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/tests/internal/clitest"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // connectLog records when each client's sessions are established.
 type connectLog struct {
-	mqtt.HookBase
+	broker.HookBase
 	mu  sync.Mutex
 	at  map[string][]time.Time
 	got *lineSet // payloads published, when set
@@ -23,9 +23,9 @@ type connectLog struct {
 
 func (h *connectLog) ID() string { return "rel-connect-log" }
 func (h *connectLog) Provides(b byte) bool {
-	return b == mqtt.OnSessionEstablished || b == mqtt.OnPublish
+	return b == broker.OnSessionEstablished || b == broker.OnPublish
 }
-func (h *connectLog) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+func (h *connectLog) OnSessionEstablished(cl *broker.Client, _ packets.Packet) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.at == nil {
@@ -33,7 +33,7 @@ func (h *connectLog) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	}
 	h.at[cl.ID] = append(h.at[cl.ID], time.Now())
 }
-func (h *connectLog) OnPublish(_ *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+func (h *connectLog) OnPublish(_ *broker.Client, pk packets.Packet) (packets.Packet, error) {
 	if h.got != nil && pk.TopicName == "rel/halfopen-pub" {
 		h.got.add(pk.Payload)
 	}
@@ -103,7 +103,7 @@ func TestHalfOpen(t *testing.T) {
 			"--client-id", "rel-halfopen-sub", "sub", "-t", "rel/halfopen", "-q", "1", "-C", "1")})
 		sub.WaitStderr(t, "subscribed to rel/halfopen", 30*time.Second)
 		measure(t, sub, "rel-halfopen-sub")
-		if err := b.Server().Publish("rel/halfopen", []byte("after"), false, 1); err != nil {
+		if err := b.Publish("rel/halfopen", []byte("after"), false, 1); err != nil {
 			t.Fatal(err)
 		}
 		if code := sub.Wait(t, 30*time.Second); code != 0 || out.String() != "after\n" {

@@ -27,7 +27,6 @@ import (
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/iotctl/iotctl/tests/internal/clitest"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/spf13/pflag"
 )
 
@@ -210,7 +209,7 @@ func count(stderr, s string) int { return strings.Count(stderr, s) }
 
 // startBroker starts an embedded broker on addr ("127.0.0.1:0" for any
 // port) with hooks; it is closed when the test ends.
-func startBroker(t *testing.T, addr string, hooks ...mqtt.Hook) *broker.Broker {
+func startBroker(t *testing.T, addr string, hooks ...broker.Hook) *broker.Broker {
 	t.Helper()
 	b := testenv.StartBroker(t, broker.Options{Listen: addr, Home: t.TempDir(), Hooks: hooks})
 	return b
@@ -218,7 +217,7 @@ func startBroker(t *testing.T, addr string, hooks ...mqtt.Hook) *broker.Broker {
 
 // restartBroker starts a new broker on the address a crashed one had; the
 // port may take a moment to be free again.
-func restartBroker(t *testing.T, addr string, hooks ...mqtt.Hook) *broker.Broker {
+func restartBroker(t *testing.T, addr string, hooks ...broker.Hook) *broker.Broker {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/tests/internal/clitest"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -17,15 +17,15 @@ import (
 // rest with reason code 0x97 (quota exceeded), as IoT Core does past a
 // publish quota.
 type quotaHook struct {
-	mqtt.HookBase
+	broker.HookBase
 	limit    int64
 	accepted atomic.Int64
 	refused  atomic.Int64
 }
 
 func (h *quotaHook) ID() string           { return "rel-quota" }
-func (h *quotaHook) Provides(b byte) bool { return b == mqtt.OnPublish }
-func (h *quotaHook) OnPublish(_ *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+func (h *quotaHook) Provides(b byte) bool { return b == broker.OnPublish }
+func (h *quotaHook) OnPublish(_ *broker.Client, pk packets.Packet) (packets.Packet, error) {
 	if pk.TopicName != "rel/quota" {
 		return pk, nil
 	}

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/internal/testpeer"
+	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/tests/internal/clitest"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -65,20 +65,20 @@ func TestMosquittoRestarts(t *testing.T) {
 // (mochi calls OnPublish before it sends the PUBACK), in memory that
 // outlives the brokers: "durable" as of the PUBACK.
 type crashRecord struct {
-	mqtt.HookBase
+	broker.HookBase
 	got      *lineSet
 	sessions atomic.Int64 // connections established
 }
 
 func (c *crashRecord) ID() string { return "rel-crash-record" }
 func (c *crashRecord) Provides(b byte) bool {
-	return b == mqtt.OnPublish || b == mqtt.OnSessionEstablished
+	return b == broker.OnPublish || b == broker.OnSessionEstablished
 }
-func (c *crashRecord) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+func (c *crashRecord) OnPublish(cl *broker.Client, pk packets.Packet) (packets.Packet, error) {
 	c.got.add(pk.Payload)
 	return pk, nil
 }
-func (c *crashRecord) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+func (c *crashRecord) OnSessionEstablished(cl *broker.Client, pk packets.Packet) {
 	c.sessions.Add(1)
 }
 

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/tests/internal/clitest"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -19,7 +19,7 @@ import (
 // after), and once closed, holds every PUBLISH unacknowledged until
 // released.
 type gateHook struct {
-	mqtt.HookBase
+	broker.HookBase
 	got     *lineSet
 	mu      sync.Mutex
 	closed  bool
@@ -28,8 +28,8 @@ type gateHook struct {
 }
 
 func (h *gateHook) ID() string           { return "rel-gate" }
-func (h *gateHook) Provides(b byte) bool { return b == mqtt.OnPublish }
-func (h *gateHook) OnPublish(_ *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+func (h *gateHook) Provides(b byte) bool { return b == broker.OnPublish }
+func (h *gateHook) OnPublish(_ *broker.Client, pk packets.Packet) (packets.Packet, error) {
 	h.mu.Lock()
 	closed := h.closed
 	if closed {

@@ -88,7 +88,7 @@ func TestInsecureWarnsEveryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if err := b.Server().Publish("insecure/retained", []byte("kept"), true, 0); err != nil {
+	if err := b.Publish("insecure/retained", []byte("kept"), true, 0); err != nil {
 		t.Fatal(err)
 	}
 	ep := []string{"--endpoint", b.URL(broker.MQTTS)}

@@ -19,7 +19,6 @@ import (
 	"github.com/iotctl/iotctl/internal/testpki"
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/broker"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	gopkcs12 "software.sslmate.com/src/go-pkcs12"
 )
@@ -62,16 +61,16 @@ type world struct {
 
 // denyHook refuses client IDs starting with deny- (the failure path: the
 // credentials were sent, then the broker said no).
-type denyHook struct{ mqtt.HookBase }
+type denyHook struct{ broker.HookBase }
 
 func (h *denyHook) ID() string { return "secrets-deny" }
 func (h *denyHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+	return b == broker.OnConnectAuthenticate || b == broker.OnACLCheck
 }
-func (h *denyHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+func (h *denyHook) OnConnectAuthenticate(cl *broker.Client, pk packets.Packet) bool {
 	return !strings.HasPrefix(pk.Connect.ClientIdentifier, "deny-")
 }
-func (h *denyHook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
+func (h *denyHook) OnACLCheck(*broker.Client, string, bool) bool { return true }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
@@ -112,7 +111,7 @@ func newWorld(t *testing.T) *world {
 	b, err := broker.New(broker.Options{
 		Listen: "127.0.0.1:0", TLSListen: "127.0.0.1:0", WSListen: "127.0.0.1:0",
 		TLSCert: sc, TLSKey: sk, ClientCA: w.caFile, Home: t.TempDir(),
-		Hooks: []mqtt.Hook{&denyHook{}},
+		Hooks: []broker.Hook{&denyHook{}},
 		Authorize: func(r *http.Request) (any, int) {
 			if _, err := auth.VerifyPresignedURL(r, lookup, time.Now()); err != nil {
 				return nil, http.StatusForbidden
@@ -128,7 +127,7 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(func() { b.Close() })
 	w.plainURL, w.tlsURL, w.wsURL = b.URL(broker.MQTT), b.URL(broker.MQTTS), b.URL(broker.WS)
-	if err := b.Server().Publish("secrets/retained", []byte("kept"), true, 0); err != nil {
+	if err := b.Publish("secrets/retained", []byte("kept"), true, 0); err != nil {
 		t.Fatal(err)
 	}
 

@@ -15,7 +15,6 @@ import (
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/policy"
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -33,15 +32,11 @@ type conn struct {
 
 	mu    sync.Mutex
 	timer *time.Timer
-	// During one SUBSCRIBE: each filter's verdict (mochi asks OnACLCheck
-	// about it) and the reason codes of the refused filters by index.
-	pending map[string]bool
-	refused map[int]packets.Code
 }
 
-// hook is the emulator's mochi hook.
+// hook is the emulator's broker hook.
 type hook struct {
-	mqtt.HookBase
+	broker.HookBase
 	e *Emulator
 }
 
@@ -49,22 +44,22 @@ func (h *hook) ID() string { return "iotctl-iot-core" }
 
 func (h *hook) Provides(b byte) bool {
 	return bytes.IndexByte([]byte{
-		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
-		mqtt.OnACLCheck, mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnPublish,
-		mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnClientExpired,
+		broker.OnConnect, broker.OnConnectAuthenticate, broker.OnSessionEstablished, broker.OnDisconnect,
+		broker.OnACLCheck, broker.OnPacketRead, broker.OnPacketEncode, broker.OnPublish,
+		broker.OnSubscribe, broker.OnClientExpired,
 	}, b) >= 0
 }
 
-func (h *hook) conn(cl *mqtt.Client) *conn {
+func (h *hook) conn(cl *broker.Client) *conn {
 	if c, ok := h.e.conns.Load(cl); ok {
 		return c.(*conn)
 	}
 	return nil
 }
 
-// OnConnect authenticates the client and checks iot:Connect. It answers a
-// refusal itself, since mochi's OnConnectAuthenticate can only say 0x86.
-func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+// OnConnect authenticates the client and checks iot:Connect; a refusal's
+// code goes into the CONNACK.
+func (h *hook) OnConnect(cl *broker.Client, pk packets.Packet) error {
 	e := h.e
 	if n := len(cl.ID); n > MaxClientIDBytes {
 		return h.refuseConnect(cl, "", &refusal{packets.ErrClientIdentifierTooLong,
@@ -88,8 +83,9 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	return nil
 }
 
-// refuseConnect answers CONNACK with the refusal's code and logs why.
-func (h *hook) refuseConnect(cl *mqtt.Client, principal string, r *refusal) error {
+// refuseConnect logs why a connection is refused and returns the code
+// the broker answers CONNACK with.
+func (h *hook) refuseConnect(cl *broker.Client, principal string, r *refusal) error {
 	if r.why != "" {
 		attrs := []any{"client", cl.ID, "remote", cl.Net.Remote, "listener", cl.Net.Listener,
 			"code", fmt.Sprintf("0x%02X", r.code.Code), "reason", r.why}
@@ -98,19 +94,6 @@ func (h *hook) refuseConnect(cl *mqtt.Client, principal string, r *refusal) erro
 		}
 		h.e.log.Warn("IoT: connection refused", attrs...)
 	}
-	rc := r.code.Code
-	if cl.Properties.ProtocolVersion < 5 {
-		v3, ok := v3Connack[rc]
-		if !ok {
-			v3 = 0x05 // not authorized: never let a refusal read as success
-		}
-		rc = v3
-	}
-	_ = cl.WritePacket(packets.Packet{
-		FixedHeader: packets.FixedHeader{Type: packets.Connack},
-		ReasonCode:  rc,
-		Properties:  packets.Properties{ReasonString: r.code.Reason},
-	})
 	return r.code
 }
 
@@ -120,22 +103,13 @@ func reasoned(code packets.Code, reason string) packets.Code {
 	return packets.Code{Code: code.Code, Reason: reason}
 }
 
-// v3Connack maps MQTT 5 CONNACK reason codes to MQTT 3 return codes.
-var v3Connack = func() map[byte]byte {
-	m := map[byte]byte{}
-	for v5, v3 := range packets.V5CodesToV3 {
-		m[v5.Code] = v3.Code
-	}
-	return m
-}()
-
-func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
+func (h *hook) OnConnectAuthenticate(cl *broker.Client, _ packets.Packet) bool {
 	return h.conn(cl) != nil
 }
 
 // identify finds who is connecting: the client certificate, the SigV4
 // identity of the websocket upgrade, or a custom authorizer's verdict.
-func (e *Emulator) identify(cl *mqtt.Client, pk packets.Packet) (*conn, *refusal) {
+func (e *Emulator) identify(cl *broker.Client, pk packets.Packet) (*conn, *refusal) {
 	if info, ok := broker.UpgradeInfo(cl); ok {
 		if id, ok := info.Value.(sigv4Identity); ok {
 			method := "sigv4"
@@ -185,7 +159,7 @@ type customInput struct {
 
 // custom authenticates with the custom authorizer the username names: the
 // token signature first when the authorizer has a key, then its command.
-func (e *Emulator) custom(cl *mqtt.Client, pk packets.Packet, in customInput) (*conn, *refusal) {
+func (e *Emulator) custom(cl *broker.Client, pk packets.Packet, in customInput) (*conn, *refusal) {
 	username := string(pk.Connect.Username)
 	params, err := auth.ParseCustomAuthUsername(username)
 	if err != nil {
@@ -252,7 +226,7 @@ func (e *Emulator) authorizerHint() string {
 }
 
 // allowed evaluates the connection's policies and logs a denial.
-func (e *Emulator) allowed(cl *mqtt.Client, c *conn, action, kind, name string) bool {
+func (e *Emulator) allowed(cl *broker.Client, c *conn, action, kind, name string) bool {
 	res := policy.ARN(e.cfg.Region, e.cfg.Account, kind, name)
 	d := policy.Evaluate(c.docs, policy.Request{Action: action, Resource: res, Context: c.pctx})
 	if d.Allowed() {
@@ -271,7 +245,7 @@ func (e *Emulator) allowed(cl *mqtt.Client, c *conn, action, kind, name string) 
 }
 
 // OnSessionEstablished starts the connection's time limit.
-func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+func (h *hook) OnSessionEstablished(cl *broker.Client, _ packets.Packet) {
 	c := h.conn(cl)
 	if c == nil {
 		return
@@ -279,7 +253,7 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	// The session now lives on this connection: forget the record of an
 	// earlier connection with the same client ID, kept for its offline session.
 	h.e.conns.Range(func(k, _ any) bool {
-		if old := k.(*mqtt.Client); old != cl && old.ID == cl.ID {
+		if old := k.(*broker.Client); old != cl && old.ID == cl.ID {
 			h.e.conns.Delete(old)
 		}
 		return true
@@ -293,7 +267,7 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	c.mu.Lock()
 	c.timer = time.AfterFunc(c.maxAge, func() {
 		h.e.log.Info("IoT: disconnecting", "client", cl.ID, "principal", c.principal, "code", "0xA0", "reason", c.why)
-		disconnect(cl, packets.ErrMaxConnectTime)
+		cl.Disconnect(packets.ErrMaxConnectTime)
 	})
 	c.mu.Unlock()
 }
@@ -301,7 +275,7 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 // OnDisconnect keeps the record of a connection whose session outlives it:
 // messages queued for the offline session are checked against iot:Receive
 // with its principal's policies, as IoT Core delivers them on reconnect.
-func (h *hook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
+func (h *hook) OnDisconnect(cl *broker.Client, _ error, expire bool) {
 	var v any
 	var ok bool
 	if expire {
@@ -321,25 +295,13 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
 }
 
 // OnClientExpired forgets a session that has expired.
-func (h *hook) OnClientExpired(cl *mqtt.Client) {
+func (h *hook) OnClientExpired(cl *broker.Client) {
 	h.e.conns.Delete(cl)
 }
 
-// disconnect sends DISCONNECT (MQTT 5 only) and closes the connection.
-func disconnect(cl *mqtt.Client, code packets.Code) {
-	if cl.Properties.ProtocolVersion == 5 {
-		_ = cl.WritePacket(packets.Packet{
-			FixedHeader: packets.FixedHeader{Type: packets.Disconnect},
-			ReasonCode:  code.Code,
-			Properties:  packets.Properties{ReasonString: code.Reason},
-		})
-	}
-	cl.Stop(code)
-}
-
-// OnPacketRead catches what IoT Core answers with a DISCONNECT before
-// mochi sees it (mochi would quietly downgrade a QoS 2 publish).
-func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+// OnPacketRead catches what IoT Core answers with a DISCONNECT before the
+// broker core handles it.
+func (h *hook) OnPacketRead(cl *broker.Client, pk packets.Packet) (packets.Packet, error) {
 	var code packets.Code
 	var why string
 	switch pk.FixedHeader.Type {
@@ -359,13 +321,13 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 		return pk, nil
 	}
 	h.e.log.Warn("IoT: disconnecting", "client", cl.ID, "code", fmt.Sprintf("0x%02X", code.Code), "reason", why)
-	disconnect(cl, code)
+	cl.Disconnect(code)
 	return pk, packets.ErrRejectPacket
 }
 
 // OnPacketEncode advertises IoT Core's capabilities in a successful
-// CONNACK; mochi sends only Receive Maximum and Maximum QoS.
-func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+// CONNACK.
+func (h *hook) OnPacketEncode(cl *broker.Client, pk packets.Packet) packets.Packet {
 	if pk.FixedHeader.Type != packets.Connack || pk.ReasonCode >= packets.ErrUnspecifiedError.Code || cl.Properties.ProtocolVersion < 5 {
 		return pk
 	}
@@ -378,10 +340,10 @@ func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 	return pk
 }
 
-// OnACLCheck answers mochi for subscriptions being made (the verdict
-// OnSubscribe reached) and for deliveries (iot:Receive). Publishes are
-// decided in OnPublish, where a topic alias has been resolved to its topic.
-func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+// OnACLCheck checks iot:Receive for every delivery, retained and queued
+// ones included. Publishes are decided in OnPublish, where a topic alias
+// has been resolved to its topic.
+func (h *hook) OnACLCheck(cl *broker.Client, topic string, write bool) bool {
 	if write {
 		return true
 	}
@@ -389,21 +351,12 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if c == nil {
 		return false
 	}
-	c.mu.Lock()
-	verdict, subscribing := c.pending[topic]
-	c.mu.Unlock()
-	// A delivery on a topic spelled exactly like a filter of a SUBSCRIBE
-	// in progress on this connection gets that filter's verdict: mochi's
-	// ACL check does not say which of the two it is asking about.
-	if subscribing {
-		return verdict
-	}
 	return h.e.allowed(cl, c, "iot:Receive", policy.KindTopic, topic)
 }
 
 // OnPublish applies the rate limit, IoT Core's topic rules and the
 // iot:Publish and iot:RetainPublish policies.
-func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+func (h *hook) OnPublish(cl *broker.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		return pk, nil
 	}
@@ -429,40 +382,27 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	if r.why != "" {
 		e.log.Warn("IoT: publish refused", "client", cl.ID, "topic", pk.TopicName, "code", fmt.Sprintf("0x%02X", r.code.Code), "reason", r.why)
 	}
-	switch {
-	case pk.FixedHeader.Qos == 0:
-		// Dropped, as IoT Core does: QoS 0 has no acknowledgement.
-	case cl.Properties.ProtocolVersion < 5:
-		disconnect(cl, r.code) // MQTT 3.1.1 has no negative PUBACK
-	default:
-		_ = cl.WritePacket(packets.Packet{
-			FixedHeader: packets.FixedHeader{Type: packets.Puback},
-			PacketID:    pk.PacketID,
-			ReasonCode:  r.code.Code,
-			Properties:  packets.Properties{ReasonString: r.code.Reason},
-		})
-	}
-	return pk, packets.ErrRejectPacket
+	// The broker drops a refused QoS 0 publish (as IoT Core does), answers
+	// QoS 1 with a PUBACK of the code, and disconnects an MQTT 3.1.1
+	// client, which has no negative PUBACK.
+	return pk, r.code
 }
 
 // OnSubscribe decides each filter: the per-SUBSCRIBE and per-connection
-// quotas, IoT Core's filter rules and iot:Subscribe. A refused filter is
-// refused to mochi through OnACLCheck (so it is not subscribed) and its
-// reason code set in OnSubscribed.
-func (h *hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+// quotas, IoT Core's filter rules and iot:Subscribe. A refused filter gets
+// its reason code in pk.ReasonCodes and is not subscribed.
+func (h *hook) OnSubscribe(cl *broker.Client, pk packets.Packet) packets.Packet {
 	c := h.conn(cl)
 	if c == nil {
+		for i := range pk.ReasonCodes {
+			pk.ReasonCodes[i] = packets.ErrNotAuthorized.Code
+		}
 		return pk
 	}
-	existing := cl.State.Subscriptions.Len()
+	existing := cl.Subscriptions()
 	added := map[string]bool{}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.pending = make(map[string]bool, len(pk.Filters))
-	c.refused = map[int]packets.Code{}
 	for i, sub := range pk.Filters {
-		_, had := cl.State.Subscriptions.Get(sub.Filter)
-		isNew := !had && !added[sub.Filter]
+		isNew := !cl.Subscribed(sub.Filter) && !added[sub.Filter]
 		var r *refusal
 		switch {
 		case i >= MaxFiltersPerSubscribe:
@@ -479,15 +419,11 @@ func (h *hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 			if r.why != "" {
 				h.e.log.Warn("IoT: subscription refused", "client", cl.ID, "filter", sub.Filter, "code", fmt.Sprintf("0x%02X", r.code.Code), "reason", r.why)
 			}
-			c.refused[i] = r.code
-			c.pending[sub.Filter] = false
+			pk.ReasonCodes[i] = r.code.Code
 			continue
 		}
 		if isNew {
 			added[sub.Filter] = true
-		}
-		if _, seen := c.pending[sub.Filter]; !seen {
-			c.pending[sub.Filter] = true
 		}
 		// IoT Core sends retained messages to subscriptions without wildcards only.
 		if strings.ContainsAny(sub.Filter, "+#") {
@@ -495,23 +431,4 @@ func (h *hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 		}
 	}
 	return pk
-}
-
-// OnSubscribed puts the emulator's reason codes into the SUBACK mochi is
-// about to send, and ends the SUBSCRIBE.
-func (h *hook) OnSubscribed(cl *mqtt.Client, _ packets.Packet, codes []byte) {
-	c := h.conn(cl)
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cl.Properties.ProtocolVersion == 5 {
-		for i, code := range c.refused {
-			if i < len(codes) && codes[i] >= packets.ErrUnspecifiedError.Code {
-				codes[i] = code.Code
-			}
-		}
-	}
-	c.pending, c.refused = nil, nil
 }

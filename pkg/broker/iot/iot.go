@@ -4,7 +4,7 @@
 // (Connect, Publish, RetainPublish, Subscribe, Receive, evaluated with
 // pkg/policy), and IoT Core's limits and CONNACK capabilities.
 //
-// It plugs into pkg/broker through Options: a mochi hook, a TLS
+// It plugs into pkg/broker through Options: a broker hook, a TLS
 // configuration that routes each ClientHello by ALPN, and the websocket
 // listener's pre-upgrade check. See Emulator.Apply.
 //
@@ -45,7 +45,6 @@ import (
 
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/policy"
-	mqtt "github.com/mochi-mqtt/server/v2"
 )
 
 // Defaults of Config, as on IoT Core.
@@ -58,8 +57,11 @@ const (
 
 // IoT Core's limits that the emulator enforces (docs/AWS-IOT.md).
 const (
-	MaxClientIDBytes        = 128
-	MaxPayloadBytes         = 128 * 1024
+	MaxClientIDBytes = 128
+	MaxPayloadBytes  = 128 * 1024
+	// MaxPacketBytes is the largest packet: a full payload with room for
+	// its topic and properties (IoT Core's MQTT 5 Maximum Packet Size).
+	MaxPacketBytes          = 146 * 1024
 	MaxFiltersPerSubscribe  = 8
 	MaxSubscriptionsPerConn = 50
 	ReceiveMaximum          = 100
@@ -162,7 +164,7 @@ type Emulator struct {
 	policies    map[string][]*policy.Document
 	things      map[string]Thing // by name
 
-	conns sync.Map // *mqtt.Client → *conn
+	conns sync.Map // *broker.Client → *conn
 }
 
 // New checks the configuration. Errors name the offending entry.
@@ -291,18 +293,20 @@ func (e *Emulator) Apply(o *broker.Options) {
 	o.Capabilities = Capabilities()
 }
 
-// Capabilities are mochi's capabilities set to IoT Core's: QoS 1 at most,
+// Capabilities are the broker's limits set to IoT Core's: QoS 1 at most,
 // Receive Maximum 100, topic aliases up to 8, no subscription identifiers,
-// session expiry up to an hour, message expiry up to 7 days.
-func Capabilities() *mqtt.Capabilities {
-	c := mqtt.NewDefaultServerCapabilities()
-	c.MaximumQos = 1
+// session expiry up to an hour, message expiry up to 7 days, packets up to
+// MaxPacketBytes.
+func Capabilities() *broker.Capabilities {
+	c := broker.DefaultCapabilities()
+	c.MaximumQoS = 1
 	c.ReceiveMaximum = ReceiveMaximum
 	c.TopicAliasMaximum = TopicAliasMaximum
-	c.SubIDAvailable = 0
-	c.MaximumSessionExpiryInterval = uint32(MaxSessionExpiry / time.Second)
-	c.MaximumMessageExpiryInterval = int64(MaxMessageExpiry / time.Second)
-	return c
+	c.NoSubscriptionIDs = true
+	c.MaximumSessionExpiry = uint32(MaxSessionExpiry / time.Second)
+	c.MaximumMessageExpiry = uint32(MaxMessageExpiry / time.Second)
+	c.MaximumPacketSize = MaxPacketBytes
+	return &c
 }
 
 // Summary describes the emulated account in one line, for start-up.
