@@ -42,3 +42,29 @@ func TestBenchMutualTLS(t *testing.T) {
 		t.Errorf("connections opened %d failed %d, want 3 and 0", r.Connections.Opened, r.Connections.Failed)
 	}
 }
+
+// TestBenchStressIoT: the IoT Core emulation under QoS 1 load with
+// publishers and subscribers together (rate limit off): every message is
+// acknowledged and received by both subscribers, none lost. bench itself
+// is the watchdog: publishers whose acknowledgements stop for
+// --ack-timeout are counted, and the test has its own deadline.
+func TestBenchStressIoT(t *testing.T) {
+	w := newWorld(t)
+	leaf, cert, key := w.device(t, testpki.EC)
+	w.start(t, iot.Config{Policies: []iot.Policy{{Principal: iot.PrefixCert + leaf.ID(), Doc: mustParse(t, benchPolicy)}}})
+
+	p := run(t, nil, 0, "bench", "--auth", "mtls", "--cert", cert, "--key", key, "--ca-file", w.caFile,
+		"--endpoint", "127.0.0.1", "--port", w.port(broker.MQTTS), "--limits", "aws-iot",
+		"-c", "6", "--subscribers", "2", "-q", "1", "--count", "2000", "--ack-timeout", "10s", "--no-progress", "-o", "json")
+	var r struct {
+		Published, Acknowledged, Received, Lost, Duplicated int
+		AckTimeouts                                         int `json:"ack_timeouts"`
+	}
+	if err := json.Unmarshal([]byte(p.stdout.String()), &r); err != nil {
+		t.Fatalf("bench -o json: %v\n%s", err, p.stdout.String())
+	}
+	if r.Published != 12000 || r.Acknowledged != 12000 || r.Received != 24000 || r.Lost != 0 || r.AckTimeouts != 0 {
+		t.Errorf("published %d acknowledged %d received %d lost %d ack timeouts %d, want 12000/12000/24000/0/0",
+			r.Published, r.Acknowledged, r.Received, r.Lost, r.AckTimeouts)
+	}
+}

@@ -1,4 +1,4 @@
-// Package broker is `iotctl broker`: the embedded MQTT5 broker as a command.
+// Package broker is `iotctl broker`: the embedded MQTT broker as a command.
 package broker
 
 import (
@@ -27,6 +27,11 @@ type Options struct {
 	WSListen  string
 	WSSListen string
 	Verbose   bool // the root's -v/--verbose
+
+	// Limits; zero keeps the broker's default (or --iot's).
+	MaxPacketSize     uint32
+	MaxConnectSize    uint32
+	MaxQueuedMessages int
 }
 
 // listenFlags names the flag of each listener, for error messages.
@@ -39,8 +44,8 @@ func NewCmdBroker(f *cmdutil.Factory, runF func(context.Context, *Options) error
 	opts := &Options{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "broker",
-		Short: "Run the embedded MQTT5 broker",
-		Long: `Run an MQTT5 broker on this machine until interrupted (Ctrl-C, SIGTERM).
+		Short: "Run the embedded MQTT broker",
+		Long: `Run an MQTT broker on this machine until interrupted (Ctrl-C, SIGTERM).
 
 It listens for plain MQTT on 127.0.0.1:1883 unless --listen says otherwise
 (--listen "" turns it off); --tls-listen, --ws-listen and --wss-listen add
@@ -57,7 +62,16 @@ printed on stderr: clients trust it with --ca-file. With --client-ca, the
 TLS listeners require client certificates signed by that CA.
 
 Every client may connect and use every topic: this broker is for
-development and tests. Logs go to stderr; -v logs each connection.`,
+development and tests. Logs go to stderr; -v logs each connection.
+
+It speaks MQTT 5 and 3.1.1. Limits: a CONNECT may be at most
+--max-connect-size bytes (read before the client is authenticated), any
+later packet at most --max-packet-size (advertised in CONNACK; under --iot
+146 KiB as IoT Core); a client's session keeps at most
+--max-queued-messages undelivered messages: past that, QoS 0 messages for
+it are dropped, and a connected client that does not keep up with QoS 1/2
+is disconnected with 0x97 (quota exceeded), so a slow or stuck client
+never holds up the others.`,
 		Example: `  # plain MQTT on 127.0.0.1:1883
   iotctl broker
 
@@ -91,8 +105,36 @@ development and tests. Logs go to stderr; -v logs each connection.`,
 	fl.StringVar(&opts.ClientCA, "client-ca", "", "CA certificates (PEM): TLS listeners require client certificates they signed")
 	fl.StringVar(&opts.WSListen, "ws-listen", "", "address of the MQTT over websocket listener, e.g. 127.0.0.1:8080")
 	fl.StringVar(&opts.WSSListen, "wss-listen", "", "address of the MQTT over secure websocket listener, e.g. 127.0.0.1:8443")
+	fl.Uint32Var(&opts.MaxPacketSize, "max-packet-size", 0, "largest packet accepted after CONNECT, bytes (default 268435455; 149504 with --iot)")
+	fl.Uint32Var(&opts.MaxConnectSize, "max-connect-size", 0, "largest CONNECT packet, read before authentication, bytes (default 1048576)")
+	fl.IntVar(&opts.MaxQueuedMessages, "max-queued-messages", 0, "undelivered messages kept per session (default 1000000)")
 	addIoTFlags(cmd, f)
 	return cmd
+}
+
+// applyLimits puts the limit flags into the broker options.
+func applyLimits(opts *Options, bo *embedded.Options) error {
+	if opts.MaxQueuedMessages < 0 {
+		return errs.Usagef("--max-queued-messages %d: give a positive number", opts.MaxQueuedMessages)
+	}
+	if opts.MaxPacketSize != 0 && opts.MaxPacketSize < 64 || opts.MaxConnectSize != 0 && opts.MaxConnectSize < 64 {
+		return errs.Usagef("--max-packet-size and --max-connect-size must be at least 64 bytes")
+	}
+	caps := embedded.DefaultCapabilities()
+	if bo.Capabilities != nil {
+		caps = *bo.Capabilities
+	}
+	if opts.MaxPacketSize > 0 {
+		caps.MaximumPacketSize = opts.MaxPacketSize
+	}
+	if opts.MaxConnectSize > 0 {
+		caps.MaximumConnectSize = opts.MaxConnectSize
+	}
+	if opts.MaxQueuedMessages > 0 {
+		caps.MaxQueuedMessages = opts.MaxQueuedMessages
+	}
+	bo.Capabilities = &caps
+	return nil
 }
 
 // brokerRun serves until ctx is cancelled, then closes the listeners.
@@ -111,6 +153,9 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		Verbose:   opts.Verbose,
 	}
 	if err := applyIoT(ctx, &bo); err != nil {
+		return err
+	}
+	if err := applyLimits(opts, &bo); err != nil {
 		return err
 	}
 	b, err := embedded.New(bo)
