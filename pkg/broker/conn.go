@@ -97,13 +97,18 @@ func (c *conn) run() error {
 	err = c.readLoop()
 	var pe *protocolError
 	if errors.As(err, &pe) {
-		c.disconnect(pe.code)
+		c.disconnect(pe.code) // the writer sends it, then stops
+	} else {
+		c.stop(err)
 	}
-	c.stop(err)
 	<-c.writerDone
+	c.stop(err)
 	c.mu.Lock()
 	why := c.stopErr
 	c.mu.Unlock()
+	if pe != nil {
+		why = pe
+	}
 	var will *message
 	if !c.normalEnd {
 		will = c.will
