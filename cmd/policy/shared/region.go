@@ -3,8 +3,8 @@ package shared
 
 import (
 	"regexp"
-	"strings"
 
+	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/profile"
 )
 
@@ -23,7 +23,8 @@ var accountRE = regexp.MustCompile(`^[0-9]{12}$`)
 func ValidAccount(a string) bool { return accountRE.MatchString(a) }
 
 // Region is the --region setting, else the region of an AWS IoT endpoint
-// (xxx-ats.iot.<region>.amazonaws.com), else "".
+// (xxx-ats.iot.<region>.amazonaws.com, iot-fips and .cn too; the same rule
+// as SigV4 signing), else "".
 func Region(s *profile.Settings) string {
 	if s.Region != "" {
 		return s.Region
@@ -32,15 +33,6 @@ func Region(s *profile.Settings) string {
 	if err != nil {
 		return ""
 	}
-	return regionFromHost(ep.Host)
-}
-
-func regionFromHost(host string) string {
-	labels := strings.Split(strings.ToLower(host), ".")
-	for i := 0; i+2 < len(labels); i++ {
-		if labels[i] == "iot" && labels[i+2] == "amazonaws" && ValidRegion(labels[i+1]) {
-			return labels[i+1]
-		}
-	}
-	return ""
+	r, _ := auth.RegionFromEndpoint(ep.Host)
+	return r
 }

@@ -14,6 +14,7 @@ func TestRegion(t *testing.T) {
 		{"", "a1b2-ats.iot.us-east-1.amazonaws.com", "us-east-1"},
 		{"", "mqtts://a1b2-ats.iot.ap-southeast-2.amazonaws.com:8883", "ap-southeast-2"},
 		{"", "a1b2-ats.iot.cn-north-1.amazonaws.com.cn", "cn-north-1"},
+		{"", "a1b2.iot-fips.us-gov-west-1.amazonaws.com", "us-gov-west-1"}, // as SigV4 signs
 		{"", "localhost", ""},
 		{"", "iot.example.com", ""},
 		{"", "", ""},
