@@ -68,8 +68,9 @@ func TestEmulatorPublishRateLimit(t *testing.T) {
 // after 2 s (--sigv4-max-age 2s, reason 0xA0). sub signs with credentials
 // from a credential_process that rotates keys (all known to the emulator),
 // pub with static keys at 60 msg/s; both reconnect with fresh presigned
-// URLs every 2 s; sub's persistent session loses nothing. (A lost message
-// here was the broker's: see brokerLosesResumeRace.)
+// URLs every 2 s; sub's persistent session loses nothing. (A message lost
+// here was mochi's, the broker core before ours: see
+// TestSessionResumeUnderLoad.)
 func TestEmulatorSigV4MaxAge(t *testing.T) {
 	const n = 600
 	home := t.TempDir()
