@@ -19,7 +19,9 @@ func TestEndpointUserinfo(t *testing.T) {
 	// Characters a URL must percent-encode, to check they are decoded.
 	const user, pass = "alice", "Ep@ss:w#rd/?-SECRET"
 	mosquitto := secureMosquitto(t, user, pass)
-	withUser := func(u *url.Userinfo) string { return (&url.URL{Scheme: "mqtt", User: u, Host: mosquitto.Addr()}).String() }
+	withUser := func(u *url.Userinfo) string {
+		return (&url.URL{Scheme: "mqtt", User: u, Host: mosquitto.Addr()}).String()
+	}
 	good := withUser(url.UserPassword(user, pass))
 	wrong := withUser(url.UserPassword(user, "wrong-SECRET"))
 	forbidden := []string{pass, "wrong-SECRET"}
