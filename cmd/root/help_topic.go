@@ -125,6 +125,13 @@ printed: 'iotctl profile show' and -v/--debug output show them as ****.
 Prefer these variables, or --password-file, to flags, which other users of the
 machine can see in the process list.
 
+A URL's password is masked the same way wherever a URL is printed:
+--proxy http://bob:pw@host:3128 shows as http://bob:****@host:3128, and so
+does --endpoint mqtt://alice:pw@host. The user and password of an endpoint
+URL are the MQTT username and password (as with mosquitto_pub -L), unless
+--username or --password/--password-file are set (by flag, IOTCTL_* variable
+or profile), which win. Percent-encode @ : / ? # in them (%%40 %%3A %%2F %%3F %%23).
+
 Formats: lists (IOTCTL_ALPN, IOTCTL_COGNITO_LOGIN) are comma-separated;
 booleans are true/false or 1/0; durations are 30s, 5m, 1h or a bare number of
 seconds.

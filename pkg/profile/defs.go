@@ -35,7 +35,7 @@ func (d Def) Env() string { return EnvName(d.Name) }
 
 // Defs is the one table of connection settings, in help order.
 var Defs = []Def{
-	{Name: "endpoint", Default: "localhost", URL: true, Usage: "broker host, host:port or URL (mqtt:// mqtts:// ws:// wss://); user:pass@ in a URL are the username and password unless --username/--password are set"},
+	{Name: "endpoint", Default: "localhost", URL: true, Usage: "broker host, host:port or URL (mqtt:// mqtts:// ws:// wss://); a URL's user:pass@ is the username and password unless --username/--password are set"},
 	{Name: "port", Type: Int, Default: "0", Usage: "port; default from the auth method (1883 plain, 8883 mTLS, 443 ALPN/websockets/custom)"},
 	{Name: "auth", Default: "", Usage: "auth method; inferred when unambiguous", Enum: []string{"none", "userpass", "mtls", "pkcs11", "pkcs12", "winstore", "sigv4", "cognito", "custom"}},
 	{Name: "cert", Usage: "client certificate (PEM)", FileValue: true},
