@@ -249,7 +249,11 @@ needs no other flags. Profiles live in one YAML file each:
 Names are lower-case letters, digits, - and _ (at most 64). The folders are
 created with mode 0700 and the files 0600; iotctl warns when a profile file
 is readable by others. Files are written to a temporary file and renamed, so
-an interrupted write never leaves half a profile.
+an interrupted write never leaves half a profile. profile set, unset, use and
+delete hold the lock file ~/.iotctl/.lock while they read and write, so two
+of them at once never lose an update. A folder iotctl cannot write (read-only,
+not yours, or a file) is exit 2 naming it: set IOTCTL_HOME to a writable
+folder, or fix its permissions.
 
 A file holds setting: value lines, with the names of 'iotctl help environment'
 (ca_file is accepted for ca-file). An unknown key is an error that names the
