@@ -67,8 +67,10 @@ func Classify(err error) errs.Kind {
 // FlagError makes a flag-parsing error a usage error.
 func FlagError(err error) error { return errs.New(errs.Usage, err) }
 
-// Message is the one line printed for an error: "iotctl: …".
+// Message is the one line printed for an error: "iotctl: …". A URL in it
+// (one a library echoed back) has its password masked.
 func Message(err error) string {
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
+	msg = profile.MaskURLs(msg)
 	return fmt.Sprintf("iotctl: %s", msg)
 }

@@ -62,9 +62,9 @@ func listRun(opts *ListOptions) error {
 		it := listItem{Name: n, Current: n == current, Path: opts.Store.Path(n)}
 		found = found || it.Current
 		if values, err := opts.Store.Load(n); err != nil {
-			it.Error = err.Error()
+			it.Error = profile.MaskURLs(err.Error())
 		} else {
-			it.Endpoint, it.Auth = values["endpoint"], values["auth"]
+			it.Endpoint, it.Auth = profile.MaskURL(values["endpoint"]), values["auth"]
 		}
 		items = append(items, it)
 	}

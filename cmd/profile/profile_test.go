@@ -173,6 +173,65 @@ func TestShowRedactsSecrets(t *testing.T) {
 	}
 }
 
+// TestURLPasswordsMasked: the passwords of proxy and endpoint URLs, from a
+// profile or an IOTCTL_* variable, are shown as **** by set, show and
+// list, in text and JSON; the endpoint's user becomes the username.
+func TestURLPasswordsMasked(t *testing.T) {
+	home(t)
+	const proxyURL, endpointURL = "http://bob:Pr0xyPW@host:3128", "mqtt://alice:S3cret@host"
+	var outputs []string
+	for _, o := range []string{"text", "json"} {
+		r := mustRun(t, "profile", "set", "px", "proxy="+proxyURL, "endpoint="+endpointURL, "-o", o)
+		outputs = append(outputs, r.out+r.errOut)
+		for _, want := range []string{"http://bob:****@host:3128", "mqtt://alice:****@host"} {
+			if !strings.Contains(r.out+r.errOut, want) {
+				t.Errorf("set -o %s: no %s in %s", o, want, r.out+r.errOut)
+			}
+		}
+		r = mustRun(t, "profile", "show", "px", "-o", o)
+		outputs = append(outputs, r.out+r.errOut)
+		for _, want := range []string{"http://bob:****@host:3128", "mqtt://alice:****@host", "alice"} {
+			if !strings.Contains(r.out, want) {
+				t.Errorf("show -o %s: no %s in\n%s", o, want, r.out)
+			}
+		}
+		r = mustRun(t, "profile", "list", "-o", o)
+		outputs = append(outputs, r.out+r.errOut)
+		if !strings.Contains(r.out, "mqtt://alice:****@host") {
+			t.Errorf("list -o %s:\n%s", o, r.out)
+		}
+	}
+	r := mustRun(t, "--profile", "px", "profile", "show", "-o", "json")
+	var got showJSON
+	if err := json.Unmarshal([]byte(r.out), &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, value, source string }{
+		{"endpoint", "mqtt://alice:****@host", "profile"},
+		{"username", "alice", "endpoint"},
+		{"password", "****", "endpoint"},
+		{"proxy", "http://bob:****@host:3128", "profile"},
+	} {
+		if v, src := got.get(tt.name); v != tt.value || src != tt.source {
+			t.Errorf("%s = %q (%s), want %q (%s)", tt.name, v, src, tt.value, tt.source)
+		}
+	}
+	t.Setenv("IOTCTL_PROXY", "http://carol:EnvPW@host:3128")
+	t.Setenv("IOTCTL_ENDPOINT", "mqtts://dave:EnvS3cret@host")
+	r = mustRun(t, "profile", "show")
+	outputs = append(outputs, r.out+r.errOut)
+	if !strings.Contains(r.out, "http://carol:****@host:3128  env") || !strings.Contains(r.out, "mqtts://dave:****@host") {
+		t.Errorf("show from env:\n%s", r.out)
+	}
+	for _, out := range outputs {
+		for _, secret := range []string{"Pr0xyPW", "S3cret", "EnvPW"} {
+			if strings.Contains(out, secret) {
+				t.Errorf("output shows %q:\n%s", secret, out)
+			}
+		}
+	}
+}
+
 func TestList(t *testing.T) {
 	home(t)
 	r := mustRun(t, "profile", "list")

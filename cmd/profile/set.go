@@ -118,7 +118,7 @@ func setRun(opts *SetOptions) error {
 	}
 	var set []setEntry
 	for _, d := range order {
-		set = append(set, setEntry{Name: d.Name, Value: shown(profile.Entry{Value: values[d.Name], Secret: d.Secret})})
+		set = append(set, setEntry{Name: d.Name, Value: shown(profile.Entry{Value: values[d.Name], Secret: d.Secret, URL: d.URL})})
 	}
 	if opts.Output == "json" {
 		return printJSON(opts.IO.Out, struct {

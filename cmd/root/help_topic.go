@@ -125,6 +125,13 @@ printed: 'iotctl profile show' and -v/--debug output show them as ****.
 Prefer these variables, or --password-file, to flags, which other users of the
 machine can see in the process list.
 
+A URL's password is masked the same way wherever a URL is printed:
+--proxy http://bob:pw@host:3128 shows as http://bob:****@host:3128, and so
+does --endpoint mqtt://alice:pw@host. The user and password of an endpoint
+URL are the MQTT username and password (as with mosquitto_pub -L), unless
+--username or --password/--password-file are set (by flag, IOTCTL_* variable
+or profile), which win. Percent-encode @ : / ? # in them (%%40 %%3A %%2F %%3F %%23).
+
 Formats: lists (IOTCTL_ALPN, IOTCTL_COGNITO_LOGIN) are comma-separated;
 booleans are true/false or 1/0; durations are 30s, 5m, 1h or a bare number of
 seconds.
@@ -242,7 +249,11 @@ needs no other flags. Profiles live in one YAML file each:
 Names are lower-case letters, digits, - and _ (at most 64). The folders are
 created with mode 0700 and the files 0600; iotctl warns when a profile file
 is readable by others. Files are written to a temporary file and renamed, so
-an interrupted write never leaves half a profile.
+an interrupted write never leaves half a profile. profile set, unset, use and
+delete hold the lock file ~/.iotctl/.lock while they read and write, so two
+of them at once never lose an update. A folder iotctl cannot write (read-only,
+not yours, or a file) is exit 2 naming it: set IOTCTL_HOME to a writable
+folder, or fix its permissions.
 
 A file holds setting: value lines, with the names of 'iotctl help environment'
 (ca_file is accepted for ca-file). An unknown key is an error that names the

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
-	"net/url"
 	"strings"
 	"time"
 
@@ -109,22 +108,9 @@ func newReport(st *profile.Settings) *report {
 	return rep
 }
 
-// shownValue is a setting's value as whoami prints it: secrets redacted,
-// and the password of a proxy URL too, which is not a secret setting of
-// its own.
-func shownValue(e profile.Entry) string {
-	v := e.Shown()
-	if e.Name == "proxy" && strings.Contains(v, "@") {
-		if u, err := url.Parse(v); err == nil && u.User != nil {
-			if _, has := u.User.Password(); has {
-				u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			}
-			return u.String()
-		}
-		return redacted
-	}
-	return v
-}
+// shownValue is a setting's value as whoami prints it: secrets and URL
+// passwords (endpoint, proxy) masked.
+func shownValue(e profile.Entry) string { return e.Shown() }
 
 func fromIdentity(id *auth.Identity, now time.Time, warn func(string)) *identity {
 	out := &identity{ALPN: id.ALPN}

@@ -260,8 +260,25 @@ func TestInsecureWarns(t *testing.T) {
 func TestProxyPasswordHidden(t *testing.T) {
 	isolate(t)
 	r := mustRun(t, "--proxy", "http://user:proxy-"+marker+"@proxy.example:3128", "whoami", "--offline", "-o", "json")
-	if strings.Contains(r.out, marker) || !strings.Contains(r.out, "http://user:xxxxx@proxy.example:3128") {
+	if strings.Contains(r.out, marker) || !strings.Contains(r.out, "http://user:****@proxy.example:3128") {
 		t.Errorf("%s", r.out)
+	}
+}
+
+// TestEndpointUserinfo: the user info of an endpoint URL is the CONNECT
+// username and password, the password masked wherever whoami prints it.
+func TestEndpointUserinfo(t *testing.T) {
+	isolate(t)
+	for _, o := range []string{"text", "json"} {
+		r := mustRun(t, "--endpoint", "mqtt://alice:ep-"+marker+"@broker.example", "whoami", "--offline", "-o", o)
+		if strings.Contains(r.out+r.errOut, marker) {
+			t.Errorf("-o %s shows the password:\n%s%s", o, r.out, r.errOut)
+		}
+		for _, want := range []string{"mqtt://alice:****@broker.example", "userpass", "alice", "****"} {
+			if !strings.Contains(r.out, want) {
+				t.Errorf("-o %s: no %q in\n%s", o, want, r.out)
+			}
+		}
 	}
 }
 

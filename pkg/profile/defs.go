@@ -27,6 +27,7 @@ type Def struct {
 	Enum      []string // allowed values, when closed
 	Hidden    bool     // seed spellings and the like
 	FileValue bool     // names a file that validate should check
+	URL       bool     // may be a URL with user:password@, whose password is masked
 }
 
 // Env is the environment variable that spells this setting.
@@ -34,7 +35,7 @@ func (d Def) Env() string { return EnvName(d.Name) }
 
 // Defs is the one table of connection settings, in help order.
 var Defs = []Def{
-	{Name: "endpoint", Default: "localhost", Usage: "broker host, host:port or URL (mqtt:// mqtts:// ws:// wss://)"},
+	{Name: "endpoint", Default: "localhost", URL: true, Usage: "broker host, host:port or URL (mqtt:// mqtts:// ws:// wss://); a URL's user:pass@ is the username and password unless --username/--password are set"},
 	{Name: "port", Type: Int, Default: "0", Usage: "port; default from the auth method (1883 plain, 8883 mTLS, 443 ALPN/websockets/custom)"},
 	{Name: "auth", Default: "", Usage: "auth method; inferred when unambiguous", Enum: []string{"none", "userpass", "mtls", "pkcs11", "pkcs12", "winstore", "sigv4", "cognito", "custom"}},
 	{Name: "cert", Usage: "client certificate (PEM)", FileValue: true},
@@ -49,10 +50,10 @@ var Defs = []Def{
 	{Name: "password-file", Usage: "file holding the MQTT password", FileValue: true},
 	{Name: "region", Usage: "AWS region for SigV4 (default: from the endpoint)"},
 	{Name: "aws-profile", Usage: "AWS shared-config profile for SigV4 credentials"},
-	{Name: "sts-endpoint", Usage: "STS endpoint override (whoami)"},
+	{Name: "sts-endpoint", URL: true, Usage: "STS endpoint override (whoami)"},
 	{Name: "cognito-identity-id", Usage: "Cognito identity ID (region:guid)"},
 	{Name: "cognito-login", Type: Strings, Usage: "Cognito login provider=token (repeatable)", Secret: true},
-	{Name: "cognito-endpoint", Usage: "Cognito Identity endpoint override"},
+	{Name: "cognito-endpoint", URL: true, Usage: "Cognito Identity endpoint override"},
 	{Name: "authorizer-name", Usage: "custom authorizer name"},
 	{Name: "authorizer-username", Usage: "username passed to the custom authorizer"},
 	{Name: "authorizer-password", Usage: "password passed to the custom authorizer", Secret: true},
@@ -69,7 +70,7 @@ var Defs = []Def{
 	{Name: "pkcs12-password", Usage: "PKCS#12 password", Secret: true},
 	{Name: "cert-store", Usage: `Windows certificate store path, e.g. CurrentUser\MY\<thumbprint>`},
 	{Name: "transport", Default: "tcp", Usage: "tcp or websocket, where both are possible", Enum: []string{"tcp", "websocket"}},
-	{Name: "proxy", Usage: "HTTP proxy http://[user:pass@]host:port or https://…", Secret: false},
+	{Name: "proxy", URL: true, Usage: "HTTP proxy http://[user:pass@]host:port or https://… (the password is never printed)"},
 	{Name: "proxy-ca-file", Usage: "CA certificates of an https:// proxy", FileValue: true},
 	{Name: "proxy-host", Usage: "proxy host (seed spelling; prefer --proxy)", Hidden: true},
 	{Name: "proxy-port", Type: Int, Default: "0", Usage: "proxy port (seed spelling; prefer --proxy)", Hidden: true},

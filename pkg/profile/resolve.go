@@ -111,10 +111,41 @@ func resolve(flags *pflag.FlagSet, store *Store, name string, explicit bool) (*S
 			return nil, fmt.Errorf("%w (from %s)", err, describe(src, d, name))
 		}
 		typed[d.Name] = val
-		s.Entries = append(s.Entries, Entry{Name: d.Name, Value: text, Source: src, Secret: d.Secret})
+		s.Entries = append(s.Entries, Entry{Name: d.Name, Value: text, Source: src, Secret: d.Secret, URL: d.URL})
 	}
 	s.assign(typed)
+	s.endpointCredentials()
 	return s, nil
+}
+
+// endpointCredentials takes the user info out of an endpoint URL
+// (mqtt://alice:pw@host), as mosquitto_pub -L does: it becomes the
+// username and password unless those settings are set, whatever their
+// source; --password-file counts as a password. Endpoint is left without
+// it, so nothing that prints or dials the endpoint sees the password; the
+// endpoint entry keeps it, shown masked.
+func (s *Settings) endpointCredentials() {
+	ep, err := ParseEndpoint(s.Endpoint)
+	if err != nil || !ep.HasUser {
+		return
+	}
+	s.Endpoint = withoutUserinfo(s.Endpoint)
+	if !s.IsSet("username") && ep.Username != "" {
+		s.Username = ep.Username
+		s.setEntry("username", ep.Username)
+	}
+	if ep.HasPassword && !s.IsSet("password") && !s.IsSet("password-file") {
+		s.Password = ep.Password
+		s.setEntry("password", ep.Password)
+	}
+}
+
+func (s *Settings) setEntry(name, value string) {
+	for i := range s.Entries {
+		if s.Entries[i].Name == name {
+			s.Entries[i].Value, s.Entries[i].Source = value, FromEndpoint
+		}
+	}
 }
 
 // ExpandHome replaces a leading ~ in a file path by the home folder.

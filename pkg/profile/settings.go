@@ -16,6 +16,9 @@ const (
 	FromEnv     Source = "env"
 	FromProfile Source = "profile"
 	FromDefault Source = "default"
+	// FromEndpoint is a username or password taken from the user info of
+	// the endpoint URL (mqtt://user:pass@host).
+	FromEndpoint Source = "endpoint"
 )
 
 // Settings is every connection setting, resolved and typed. Commands receive
@@ -88,12 +91,18 @@ type Entry struct {
 	Value  string `json:"value"`
 	Source Source `json:"source"`
 	Secret bool   `json:"-"`
+	// URL marks a value that may be a URL with a password in it.
+	URL bool `json:"-"`
 }
 
-// Shown is the value as it may be printed: secrets that are set are redacted.
+// Shown is the value as it may be printed: secrets that are set are
+// redacted, and so is the password of a URL (http://bob:****@host:3128).
 func (e Entry) Shown() string {
 	if e.Secret && e.Value != "" {
-		return "****"
+		return Masked
+	}
+	if e.URL {
+		return MaskURL(e.Value)
 	}
 	return e.Value
 }

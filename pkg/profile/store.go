@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -35,6 +36,9 @@ type Store struct {
 	Dir string
 	// Warn receives warnings such as a profile file readable by others.
 	Warn func(string)
+	// LockTimeout bounds the wait for another process's update (0:
+	// DefaultLockTimeout).
+	LockTimeout time.Duration
 }
 
 // DefaultDir is $IOTCTL_HOME, else ~/.iotctl.
@@ -88,7 +92,7 @@ func (s *Store) List() ([]string, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, s.readErr(err)
 	}
 	var names []string
 	for _, e := range entries {
@@ -194,12 +198,11 @@ func (s *Store) Save(name string, values map[string]string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.ensureDirs(); err != nil {
-		return err
-	}
-	doc := newDoc(name)
-	setKeys(doc.Content[0], canon)
-	return s.writeDoc(name, doc)
+	return s.locked(func() error {
+		doc := newDoc(name)
+		setKeys(doc.Content[0], canon)
+		return s.writeDoc(name, doc)
+	})
 }
 
 // Set stores values in a profile, creating it when missing. Keys may use any
@@ -213,17 +216,17 @@ func (s *Store) Set(name string, values map[string]string) (created bool, err er
 	if err != nil {
 		return false, err
 	}
-	doc, err := s.loadDoc(name, true)
-	if errors.Is(err, ErrNotFound) {
-		doc, created = newDoc(name), true
-	} else if err != nil {
-		return false, err
-	}
-	if err := s.ensureDirs(); err != nil {
-		return false, err
-	}
-	setKeys(doc.Content[0], canon)
-	return created, s.writeDoc(name, doc)
+	err = s.locked(func() error {
+		doc, err := s.loadDoc(name, true)
+		if errors.Is(err, ErrNotFound) {
+			doc, created = newDoc(name), true
+		} else if err != nil {
+			return err
+		}
+		setKeys(doc.Content[0], canon)
+		return s.writeDoc(name, doc)
+	})
+	return created, err
 }
 
 // Unset removes settings from a profile and returns the canonical names of
@@ -233,6 +236,14 @@ func (s *Store) Unset(name string, keys []string) (removed []string, err error) 
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
+	err = s.locked(func() error {
+		removed, err = s.unset(name, keys)
+		return err
+	})
+	return removed, err
+}
+
+func (s *Store) unset(name string, keys []string) (removed []string, err error) {
 	doc, err := s.loadDoc(name, false)
 	if err != nil {
 		return nil, err
@@ -261,9 +272,6 @@ func (s *Store) Unset(name string, keys []string) (removed []string, err error) 
 	}
 	if len(removed) == 0 {
 		return nil, nil
-	}
-	if err := s.ensureDirs(); err != nil {
-		return nil, err
 	}
 	return removed, s.writeDoc(name, doc)
 }
@@ -395,19 +403,18 @@ func (s *Store) Delete(name string) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
-	if err := s.ensureDirs(); err != nil {
-		return err
-	}
-	if err := os.Remove(s.Path(name)); errors.Is(err, os.ErrNotExist) {
-		_, err := s.Load(name)
-		return err
-	} else if err != nil {
-		return err
-	}
-	if cur, _ := s.Current(); cur == name {
-		return os.Remove(s.currentPath())
-	}
-	return nil
+	return s.locked(func() error {
+		if err := os.Remove(s.Path(name)); errors.Is(err, os.ErrNotExist) {
+			_, err := s.Load(name)
+			return err
+		} else if err != nil {
+			return err
+		}
+		if cur, _ := s.Current(); cur == name {
+			return os.Remove(s.currentPath())
+		}
+		return nil
+	})
 }
 
 // Current returns the selected profile's name, or "".
@@ -417,20 +424,22 @@ func (s *Store) Current() (string, error) {
 		return "", nil
 	}
 	if err != nil {
-		return "", err
+		return "", s.readErr(err)
 	}
 	return strings.TrimSpace(string(data)), nil
 }
 
 // Use selects a profile as current.
 func (s *Store) Use(name string) error {
-	if _, err := s.Load(name); err != nil {
+	if err := ValidateName(name); err != nil {
 		return err
 	}
-	if err := s.ensureDirs(); err != nil {
-		return err
-	}
-	return WriteFileAtomic(s.currentPath(), []byte(name+"\n"))
+	return s.locked(func() error {
+		if _, err := s.Load(name); err != nil {
+			return err
+		}
+		return WriteFileAtomic(s.currentPath(), []byte(name+"\n"))
+	})
 }
 
 // ensureDirs creates the store's folders, private to the user.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,7 @@ const (
 	secAWSSecret    = "AwsSk-0a9b8c-SECRET/secret+key"
 	secAWSToken     = "AwsTok-1b2c3d-SECRET/session+token=="
 	secLogin        = "Login-2c3d4e-SECRET-id-token"
+	secProxy        = "Px-6a7b8c-SECRET-proxy"
 	secCognitoKey   = "CogSk-3d4e5f-SECRET/issued+key"
 	secCognitoToken = "CogTok-4e5f6a-SECRET/issued+token"
 	awsAKID         = "AKIDSECRETSTEST"
@@ -57,6 +59,7 @@ type world struct {
 	softhsmConf, softhsmLib   string
 	awsProfileDir             string // holds .aws/credentials with profile "leaky"
 	policyFile                string
+	proxyAddr                 string // tinyproxy wanting user bob, password secProxy; "" when not installed
 }
 
 // denyHook refuses client IDs starting with deny- (the failure path: the
@@ -150,6 +153,13 @@ func newWorld(t *testing.T) *world {
 		"[leaky]\naws_access_key_id = %s\naws_secret_access_key = %s\naws_session_token = %s\n", awsAKID, secAWSSecret, secAWSToken)))
 
 	w.softhsm(t, leaf)
+	if _, err := exec.LookPath("tinyproxy"); err == nil {
+		port, err := strconv.Atoi(w.plainURL[strings.LastIndexByte(w.plainURL, ':')+1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.proxyAddr = testpeer.StartTinyproxy(t, testpeer.TinyproxyConfig{User: "bob", Pass: secProxy, ConnectPorts: []int{port}}).Addr()
+	}
 	return w
 }
 

@@ -1,7 +1,7 @@
 // Package proxy dials through an HTTP CONNECT proxy: Basic auth when the
 // proxy URL has a user, TLS to the proxy for https:// URLs. The tunnel it
 // returns carries whatever comes next (TLS or a websocket to the broker).
-// Proxy passwords never appear in errors: print a proxy URL with Redacted.
+// Proxy passwords never appear in errors: they are shown as ****.
 package proxy
 
 import (
@@ -195,11 +195,11 @@ func unwrapOpErr(err error) error {
 
 func hostPort(u *url.URL) (string, error) {
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", errs.Usagef("proxy %s: scheme %q is not http or https", u.Redacted(), u.Scheme)
+		return "", errs.Usagef("proxy %s: scheme %q is not http or https", redact(u.String()), u.Scheme)
 	}
 	host := u.Hostname()
 	if host == "" {
-		return "", errs.Usagef("proxy %s: no host", u.Redacted())
+		return "", errs.Usagef("proxy %s: no host", redact(u.String()))
 	}
 	port := u.Port()
 	if port == "" {
@@ -263,7 +263,8 @@ func Parse(proxy, host string, port int) (*url.URL, error) {
 }
 
 // redact hides what might be a password in a proxy setting that may not
-// even parse: everything between :// and the last @.
+// even parse: from the first ':' after the scheme to the last '@', so
+// http://bob:pw@host:3128 is shown http://bob:****@host:3128.
 func redact(s string) string {
 	at := strings.LastIndex(s, "@")
 	if at < 0 {
@@ -275,5 +276,9 @@ func redact(s string) string {
 	} else {
 		start += 3
 	}
-	return s[:start] + "****" + s[at:]
+	colon := strings.IndexByte(s[start:at], ':')
+	if colon < 0 {
+		return s
+	}
+	return s[:start+colon] + ":****" + s[at:]
 }

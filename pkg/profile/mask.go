@@ -1,0 +1,86 @@
+package profile
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Masked stands for a secret wherever one would be printed.
+const Masked = "****"
+
+// MaskURL hides the password of a URL's user info: http://bob:pw@host:3128
+// is printed http://bob:****@host:3128. The user name stays, as curl and
+// Go's url.Redacted keep it. Text that does not parse as a URL is masked
+// from the first ':' after the scheme to the last '@', so a password with
+// characters a URL may not hold (a raw '#', '/' or '?') is hidden too. A
+// missing scheme is allowed (bob:pw@host:3128, as --proxy accepts).
+func MaskURL(s string) string {
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	start := 0
+	if i := strings.Index(s, "://"); i >= 0 {
+		start = i + 3
+	}
+	rest := s[start:]
+	full := s
+	if start == 0 {
+		full = "x://" + s
+	}
+	if u, err := url.Parse(full); err == nil && u.Opaque == "" {
+		if u.User == nil {
+			return s
+		}
+		if _, has := u.User.Password(); !has {
+			return s
+		}
+		authority := rest
+		if i := strings.IndexAny(authority, "/?#"); i >= 0 {
+			authority = authority[:i]
+		}
+		at := strings.LastIndexByte(authority, '@')
+		if colon := strings.IndexByte(authority[:max(at, 0)], ':'); at >= 0 && colon >= 0 {
+			return s[:start] + rest[:colon] + ":" + Masked + rest[at:]
+		}
+		return s
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return s
+	}
+	colon := strings.IndexByte(rest[:at], ':')
+	if colon < 0 {
+		return s
+	}
+	return s[:start] + rest[:colon] + ":" + Masked + rest[at:]
+}
+
+// urlInText finds scheme://… runs in free text, such as an error from
+// net/url or a dialer that quotes the URL it was given.
+var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s]*@[^\s]*`)
+
+// MaskURLs masks the password of every URL in text (see MaskURL). Errors
+// are passed through it before they are printed, so a URL a library echoes
+// back does not show its password.
+func MaskURLs(text string) string {
+	if !strings.Contains(text, "@") || !strings.Contains(text, "://") {
+		return text
+	}
+	return urlInText.ReplaceAllStringFunc(text, func(u string) string {
+		// http://[user:pass@]host:port is how help text spells a URL.
+		if i := strings.Index(u, "://"); strings.HasPrefix(u[i+3:], "[") {
+			return u
+		}
+		return MaskURL(u)
+	})
+}
+
+// maskIn masks every occurrence of a setting's raw value in text: a value
+// may be a URL without a scheme, which MaskURLs cannot recognise.
+func maskIn(text, raw string) string {
+	if shown := MaskURL(raw); shown != raw && raw != "" {
+		text = strings.ReplaceAll(text, raw, shown)
+	}
+	return MaskURLs(text)
+}

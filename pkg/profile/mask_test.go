@@ -1,0 +1,126 @@
+package profile
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func TestMaskURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"http://bob:Pr0xyPW@host:3128", "http://bob:****@host:3128"},
+		{"bob:Pr0xyPW@host:3128", "bob:****@host:3128"},
+		{"mqtt://alice:S3cret@host", "mqtt://alice:****@host"},
+		{"wss://alice:S3cret@host:443/mqtt?x=1", "wss://alice:****@host:443/mqtt?x=1"},
+		{"mqtt://alice:p%40ss%3Aw@host", "mqtt://alice:****@host"},
+		{"mqtt://alice:p@ss@host", "mqtt://alice:****@host"},            // unescaped @: up to the last one
+		{"mqtt://alice:pa#ss@host:1883", "mqtt://alice:****@host:1883"}, // does not parse
+		{"mqtt://alice:pa/ss@host", "mqtt://alice:****@host"},
+		{"mqtt://:only-pw@host", "mqtt://:****@host"},
+		{"mqtt://alice@host", "mqtt://alice@host"}, // a user name is not secret
+		{"mqtt://host:1883", "mqtt://host:1883"},
+		{"host", "host"},
+		{"", ""},
+		{"ws://host/path@x", "ws://host/path@x"},
+	}
+	for _, tt := range tests {
+		if got := MaskURL(tt.in); got != tt.want {
+			t.Errorf("MaskURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestMaskURLs(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`parse "http://bob:pw@h:99999": invalid port ":99999" after host`, `parse "http://bob:****@h:99999": invalid port ":99999" after host`},
+		{`proxy http://bob:pw@h:1 and mqtt://a:b@c refused`, `proxy http://bob:****@h:1 and mqtt://a:****@c refused`},
+		{"give --proxy http://[user:pass@]host:port", "give --proxy http://[user:pass@]host:port"},
+		{"mail bob:pw@example.com", "mail bob:pw@example.com"}, // no scheme: not a URL in free text
+		{"no url here", "no url here"},
+	}
+	for _, tt := range tests {
+		if got := MaskURLs(tt.in); got != tt.want {
+			t.Errorf("MaskURLs(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestParseEndpointErrorsMask: an endpoint that does not parse is named in
+// the error with its password masked, and net/url's own message, which
+// quotes the URL up to where it failed, is not passed on.
+func TestParseEndpointErrorsMask(t *testing.T) {
+	for _, text := range []string{
+		"mqtt://alice:S3cret@host:99999",
+		"mqtt://alice:S3#cret@host",
+		"mqtt://alice:S3 cret@host",
+		"ftp://alice:S3cret@host",
+		"mqtt://alice:S3cret@",
+		"mqtt://alice:S3%zzcret@host",
+	} {
+		_, err := ParseEndpoint(text)
+		if err == nil {
+			t.Errorf("%q: no error", text)
+			continue
+		}
+		if strings.Contains(err.Error(), "S3") || !strings.Contains(err.Error(), "alice:****@") {
+			t.Errorf("%q: %v", text, err)
+		}
+	}
+	ep, err := ParseEndpoint("mqtts://al%40ice:p%40ss@host:8884/x")
+	if err != nil || ep.Username != "al@ice" || ep.Password != "p@ss" || !ep.HasUser || !ep.HasPassword || ep.Host != "host" || ep.Port != 8884 {
+		t.Errorf("user info = %+v, %v", ep, err)
+	}
+}
+
+// TestEndpointCredentials: user info in the endpoint URL becomes username
+// and password unless those are set, by any source; Endpoint loses it.
+func TestEndpointCredentials(t *testing.T) {
+	fs := func(args ...string) *pflag.FlagSet {
+		f := flagSet(t)
+		f.String("username", "", "")
+		f.String("password", "", "")
+		f.String("password-file", "", "")
+		if err := f.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	s, _ := newStore(t)
+	if err := s.Save("p", map[string]string{"username": "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	const ep = "--endpoint=mqtt://alice:S3cret@host:1884"
+	tests := []struct {
+		name             string
+		args             []string
+		env              string
+		user, pass       string
+		userSrc, passSrc Source
+	}{
+		{"from the URL", []string{ep}, "", "alice", "S3cret", FromEndpoint, FromEndpoint},
+		{"--username wins", []string{ep, "--username", "bob"}, "", "bob", "S3cret", FromFlag, FromEndpoint},
+		{"--password wins", []string{ep, "--password", "x"}, "", "alice", "x", FromEndpoint, FromFlag},
+		{"--password-file wins", []string{ep, "--password-file", "/f"}, "", "alice", "", FromEndpoint, FromDefault},
+		{"IOTCTL_PASSWORD wins", []string{ep}, "envpw", "alice", "envpw", FromEndpoint, FromEnv},
+		{"profile username wins", []string{ep, "--profile", "p"}, "", "carol", "S3cret", FromProfile, FromEndpoint},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("IOTCTL_PASSWORD", tt.env)
+			got, err := Resolve(fs(tt.args...), s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Endpoint != "mqtt://host:1884" {
+				t.Errorf("Endpoint = %q", got.Endpoint)
+			}
+			if got.Username != tt.user || got.Password != tt.pass || got.Source("username") != tt.userSrc || got.Source("password") != tt.passSrc {
+				t.Errorf("username %q (%s), password %q (%s)", got.Username, got.Source("username"), got.Password, got.Source("password"))
+			}
+			if str := got.String(); strings.Contains(str, "S3cret") || !strings.Contains(str, "endpoint=mqtt://alice:****@host:1884") {
+				t.Errorf("String() = %s", str)
+			}
+		})
+	}
+}
