@@ -72,3 +72,17 @@ func Message(err error) string {
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
 	return fmt.Sprintf("iotctl: %s", msg)
 }
+
+// Interrupted describes err as the interruption it is when ctx was
+// cancelled (by a signal: "interrupted by SIGTERM") and err is the bare
+// cancellation; other errors are returned as they are.
+func Interrupted(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil || !errors.Is(err, context.Canceled) || errs.KindOf(err) != errs.Unexpected {
+		return err
+	}
+	cause := context.Cause(ctx)
+	if cause == nil || cause == context.Canceled {
+		cause = errors.New("interrupted")
+	}
+	return errs.New(errs.Interrupted, cause)
+}

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
@@ -48,7 +49,8 @@ type Options struct {
 	MessageExpiry   time.Duration // 0: none
 	PayloadFormat   string        // "", utf8, bytes
 
-	// Grace is how long an interrupted pub waits for acknowledgements.
+	// Grace is how long an interrupted pub waits for acknowledgements (at
+	// most shutdown.Grace after the signal).
 	Grace time.Duration
 }
 
@@ -425,11 +427,11 @@ func (r *run) finish(ctx context.Context, srcErr error) error {
 		}
 	}
 	if interrupted {
-		gctx, cancel := context.WithTimeout(context.Background(), r.opts.Grace)
+		gctx, cancel := shutdown.Context(ctx, r.opts.Grace, shutdown.Grace)
 		_ = r.sess.Flush(gctx)
 		cancel()
 	}
-	cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	cctx, cancel := shutdown.Context(ctx, closeTimeout, shutdown.Budget)
 	_ = r.sess.Close(cctx, 0x00)
 	cancel()
 	sessErr := r.sess.Err()
