@@ -131,4 +131,3 @@ func TestCloseWithinTheContext(t *testing.T) {
 		t.Errorf("Close took %s with a 400ms context", took)
 	}
 }
-
