@@ -22,6 +22,7 @@ type stopper struct {
 	errOut io.Writer
 	exit   func(int)
 	limit  time.Duration
+	echo   time.Duration // echoWindow
 	// announce, when it returns true at the first signal, prints that the
 	// command is stopping and how to make it exit at once.
 	announce func() bool
@@ -35,7 +36,7 @@ type stopper struct {
 func notifyContext(errOut io.Writer, announce func() bool) (ctx context.Context, stop func()) {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	s := &stopper{errOut: errOut, exit: os.Exit, limit: shutdown.Limit, announce: announce}
+	s := &stopper{errOut: errOut, exit: os.Exit, limit: shutdown.Limit, echo: echoWindow, announce: announce}
 	ctx = s.start(sigs)
 	return ctx, func() {
 		signal.Stop(sigs)
@@ -68,15 +69,30 @@ func (s *stopper) watch(sigs <-chan os.Signal) {
 	if s.announce != nil && s.announce() {
 		fmt.Fprintf(s.errOut, "iotctl: %s: stopping (send it again to exit at once)\n", shutdown.Name(sig))
 	}
+	first, at := sig, time.Now()
 	t := time.NewTimer(s.limit)
 	defer t.Stop()
-	select {
-	case sig = <-sigs:
-		fmt.Fprintf(s.errOut, "iotctl: %s again: exiting at once\n", shutdown.Name(sig))
-		s.exit(130)
-	case <-t.C:
-		fmt.Fprintf(s.errOut, "iotctl: still not stopped %s after %s: exiting without a clean shutdown\n", s.limit, shutdown.Name(sig))
-		s.exit(1)
-	case <-s.finished:
+	for {
+		select {
+		case sig = <-sigs:
+			if sig == first && time.Since(at) < s.echo {
+				continue // the same signal sent twice at once: one request
+			}
+			fmt.Fprintf(s.errOut, "iotctl: %s again: exiting at once\n", shutdown.Name(sig))
+			s.exit(130)
+			return
+		case <-t.C:
+			fmt.Fprintf(s.errOut, "iotctl: still not stopped %s after %s: exiting without a clean shutdown\n", s.limit, shutdown.Name(first))
+			s.exit(1)
+			return
+		case <-s.finished:
+			return
+		}
 	}
 }
+
+// echoWindow: a repeat of the first signal this soon is the same request
+// delivered twice, not a second one: timeout(1) sends SIGTERM to the
+// command and then to its process group. No one presses Ctrl-C twice this
+// fast.
+const echoWindow = 50 * time.Millisecond

@@ -15,19 +15,19 @@ import (
 
 // startStopper runs a stopper on a fake signal channel; exits receives
 // the codes it would exit with.
-func startStopper(t *testing.T, limit time.Duration, announce bool) (context.Context, chan os.Signal, chan int, *testenv.SyncBuffer, *stopper) {
+func startStopper(t *testing.T, limit, echo time.Duration, announce bool) (context.Context, chan os.Signal, chan int, *testenv.SyncBuffer, *stopper) {
 	t.Helper()
-	sigs := make(chan os.Signal, 2)
+	sigs := make(chan os.Signal, 3)
 	exits := make(chan int, 1)
 	errOut := &testenv.SyncBuffer{}
-	s := &stopper{errOut: errOut, exit: func(code int) { exits <- code }, limit: limit, announce: func() bool { return announce }}
+	s := &stopper{errOut: errOut, exit: func(code int) { exits <- code }, limit: limit, echo: echo, announce: func() bool { return announce }}
 	ctx := s.start(sigs)
 	t.Cleanup(s.stop)
 	return ctx, sigs, exits, errOut, s
 }
 
 func TestFirstSignalCancelsWithItsCause(t *testing.T) {
-	ctx, sigs, exits, errOut, s := startStopper(t, time.Hour, false)
+	ctx, sigs, exits, errOut, s := startStopper(t, time.Hour, echoWindow, false)
 	sigs <- syscall.SIGTERM
 	<-ctx.Done()
 	var sig *shutdown.Signal
@@ -47,7 +47,7 @@ func TestFirstSignalCancelsWithItsCause(t *testing.T) {
 }
 
 func TestSecondSignalExitsAtOnce(t *testing.T) {
-	ctx, sigs, exits, errOut, _ := startStopper(t, time.Hour, true)
+	ctx, sigs, exits, errOut, _ := startStopper(t, time.Hour, 0, true)
 	sigs <- syscall.SIGINT
 	<-ctx.Done()
 	sigs <- syscall.SIGINT
@@ -65,7 +65,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 }
 
 func TestStuckRunExitsAfterTheLimit(t *testing.T) {
-	ctx, sigs, exits, errOut, _ := startStopper(t, 10*time.Millisecond, false)
+	ctx, sigs, exits, errOut, _ := startStopper(t, 10*time.Millisecond, echoWindow, false)
 	sigs <- syscall.SIGTERM
 	<-ctx.Done()
 	select {
@@ -78,5 +78,25 @@ func TestStuckRunExitsAfterTheLimit(t *testing.T) {
 	}
 	if got := errOut.String(); !strings.Contains(got, "iotctl: still not stopped 10ms after SIGTERM: exiting without a clean shutdown") {
 		t.Errorf("stderr %q", got)
+	}
+}
+
+// timeout(1) sends SIGTERM twice at once: that is one request to stop.
+func TestSignalEchoIsNotASecondSignal(t *testing.T) {
+	ctx, sigs, exits, errOut, _ := startStopper(t, time.Hour, time.Hour, false) // the echo may come late on a loaded machine
+	sigs <- syscall.SIGTERM
+	sigs <- syscall.SIGTERM
+	sigs <- syscall.SIGINT // a real second signal
+	<-ctx.Done()
+	select {
+	case code := <-exits:
+		if code != 130 {
+			t.Errorf("exit %d, want 130", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit on the second signal")
+	}
+	if got := errOut.String(); got != "iotctl: SIGINT again: exiting at once\n" {
+		t.Errorf("stderr %q: the echo counted as the second signal", got)
 	}
 }
