@@ -58,7 +58,12 @@ printed on stderr: clients trust it with --ca-file. With --client-ca, the
 TLS listeners require client certificates signed by that CA.
 
 Every client may connect and use every topic: this broker is for
-development and tests. Logs go to stderr; -v logs each connection.`,
+development and tests. Logs go to stderr; -v logs each connection.
+
+On SIGINT or SIGTERM it says on stderr that it is stopping, closes every
+connection and exits 0; when it has not stopped within 2 s of the signal
+(a client or the broker itself stuck) it exits 1 saying so. A second signal
+exits at once with 130.`,
 		Example: `  # plain MQTT on 127.0.0.1:1883
   iotctl broker
 
