@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -156,9 +157,10 @@ func benchRun(ctx context.Context, opts *Options) error {
 			return err
 		}
 		if err := b.Start(); err != nil {
+			cmdutil.CloseEmbedded(ctx, b, stderr)
 			return fmt.Errorf("start the embedded broker: %w", err)
 		}
-		defer b.Close()
+		defer cmdutil.CloseEmbedded(ctx, b, stderr)
 		copy := *st
 		copy.Endpoint = b.URL(broker.MQTT)
 		st = &copy
@@ -233,10 +235,13 @@ func finish(opts *Options, st *profile.Settings, res *bench.Result, runErr error
 	if err != nil {
 		return err
 	}
-	if runErr != nil {
+	interrupted := errors.Is(runErr, context.Canceled)
+	switch {
+	case interrupted && res.AckTimeouts > 0:
+		return errs.Incompletef("interrupted: %d QoS %d messages not acknowledged", res.AckTimeouts, res.Settings.QoS)
+	case runErr != nil:
 		return runErr
-	}
-	if res.AckTimeouts > 0 {
+	case res.AckTimeouts > 0:
 		return errs.Incompletef("%d QoS %d messages were never acknowledged", res.AckTimeouts, res.Settings.QoS)
 	}
 	return nil

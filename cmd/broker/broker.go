@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/internal/shutdown"
 	embedded "github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/spf13/cobra"
@@ -71,7 +72,12 @@ later packet at most --max-packet-size (advertised in CONNACK; under --iot
 --max-queued-messages undelivered messages: past that, QoS 0 messages for
 it are dropped, and a connected client that does not keep up with QoS 1/2
 is disconnected with 0x97 (quota exceeded), so a slow or stuck client
-never holds up the others.`,
+never holds up the others.
+
+On SIGINT or SIGTERM it says on stderr that it is stopping, closes every
+connection and exits 0; when it has not stopped within 2 s of the signal
+(a client or the broker itself stuck) it exits 1 saying so. A second signal
+exits at once with 130.`,
 		Example: `  # plain MQTT on 127.0.0.1:1883
   iotctl broker
 
@@ -91,6 +97,7 @@ never holds up the others.`,
 				return err
 			}
 			opts.Verbose = s.Verbose
+			f.SaysStopping.Store(true)
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -162,7 +169,12 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	closed := false
+	defer func() {
+		if !closed {
+			cmdutil.CloseEmbedded(ctx, b, errOut)
+		}
+	}()
 	if err := b.Start(); err != nil {
 		var le *embedded.ListenError
 		if errors.As(err, &le) {
@@ -179,7 +191,30 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(errOut, "iotctl broker: CA certificate: %s (use --ca-file %s)\n", ca, ca)
 	}
 	<-ctx.Done()
-	return b.Close()
+	closed = true
+	return stop(ctx, b, errOut)
+}
+
+// stop closes the broker after the signal: exit 0 only when it stopped
+// cleanly within shutdown.Budget of the signal, else exit 1 with why.
+func stop(ctx context.Context, b io.Closer, errOut io.Writer) error {
+	name := "the signal"
+	var sig *shutdown.Signal
+	if errors.As(context.Cause(ctx), &sig) {
+		name = shutdown.Name(sig.Sig)
+	}
+	fmt.Fprintf(errOut, "iotctl broker: %s: stopping (send it again to exit at once)\n", name)
+	cctx, cancel := shutdown.Context(ctx, 0, shutdown.Budget)
+	defer cancel()
+	ok, err := shutdown.Wait(cctx, b.Close)
+	switch {
+	case !ok:
+		return fmt.Errorf("broker: did not stop within %s of %s: exiting with connections still open", shutdown.Budget, name)
+	case err != nil:
+		return fmt.Errorf("broker: stop: %w", err)
+	}
+	fmt.Fprintf(errOut, "iotctl broker: stopped\n")
+	return nil
 }
 
 // syncWriter serializes writes from several goroutines.

@@ -17,13 +17,13 @@ var ExitCodes = []struct {
 	Meaning string
 }{
 	{0, -1, "success"},
-	{1, errs.Unexpected, "unexpected error"},
+	{1, errs.Unexpected, "unexpected error; also: iotctl broker did not stop cleanly within 2 s of SIGINT/SIGTERM, or a command had not stopped 2.6 s after the signal"},
 	{2, errs.Usage, "usage: bad flag, value, topic, profile or file"},
 	{3, errs.Connect, "could not connect: DNS, TCP, TLS handshake, proxy (incl. 407), websocket upgrade failing other than 401/403, timeout"},
 	{4, errs.Refused, "refused by the broker: CONNACK/SUBACK/PUBACK reason code >= 0x80, or 401/403 at the websocket upgrade"},
 	{5, errs.Timeout, "sub timed out (-W) before -C messages arrived; pubsub did not receive all"},
 	{6, errs.Incomplete, "incomplete delivery: QoS>=1 messages left unacknowledged at exit (count reported)"},
-	{130, errs.Interrupted, "interrupted (SIGINT/SIGTERM) after a clean DISCONNECT"},
+	{130, errs.Interrupted, "interrupted (SIGINT/SIGTERM) after a clean DISCONNECT, within 3 s of the signal whatever the peer does; at once on a second signal"},
 }
 
 // ExitCode maps an error to the process exit code.
@@ -73,4 +73,18 @@ func Message(err error) string {
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
 	msg = profile.MaskURLs(msg)
 	return fmt.Sprintf("iotctl: %s", msg)
+}
+
+// Interrupted describes err as the interruption it is when ctx was
+// cancelled (by a signal: "interrupted by SIGTERM") and err is the bare
+// cancellation; other errors are returned as they are.
+func Interrupted(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil || !errors.Is(err, context.Canceled) || errs.KindOf(err) != errs.Unexpected {
+		return err
+	}
+	cause := context.Cause(ctx)
+	if cause == nil || cause == context.Canceled {
+		cause = errors.New("interrupted")
+	}
+	return errs.New(errs.Interrupted, cause)
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"testing"
 
+	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 )
@@ -57,5 +59,39 @@ func TestDurationFlagFormat(t *testing.T) {
 		if v.String() != want {
 			t.Errorf("%s → %s, want %s", d, v.String(), want)
 		}
+	}
+}
+
+func TestInterrupted(t *testing.T) {
+	signalled, cancel := context.WithCancelCause(context.Background())
+	cancel(&shutdown.Signal{Sig: syscall.SIGTERM})
+	plain, cancelPlain := context.WithCancel(context.Background())
+	cancelPlain()
+	running := context.Background()
+	connect := errs.Connectf("connect to x: refused")
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want string
+		code int
+	}{
+		{"signal", signalled, context.Canceled, "interrupted by SIGTERM", 130},
+		{"wrapped", signalled, fmt.Errorf("connect client c1: %w", context.Canceled), "interrupted by SIGTERM", 130},
+		{"plain cancel", plain, context.Canceled, "interrupted", 130},
+		{"described already", signalled, errs.Incompletef("interrupted: 3 messages not acknowledged"), "interrupted: 3 messages not acknowledged", 6},
+		{"other error", signalled, connect, "connect to x: refused", 3},
+		{"not cancelled", running, context.Canceled, "context canceled", 130},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Interrupted(tt.ctx, tt.err)
+			if got.Error() != tt.want || ExitCode(got) != tt.code {
+				t.Errorf("Interrupted = %q (exit %d), want %q (exit %d)", got, ExitCode(got), tt.want, tt.code)
+			}
+		})
+	}
+	if Interrupted(signalled, nil) != nil {
+		t.Error("nil became an error")
 	}
 }

@@ -4,6 +4,7 @@ package cmdutil
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/spf13/pflag"
@@ -24,6 +25,11 @@ type Factory struct {
 	settingsOnce sync.Once
 	settings     *profile.Settings
 	settingsErr  error
+	verbose      atomic.Bool
+
+	// SaysStopping is set by a command that says itself on stderr that it
+	// is stopping after a signal (broker); the root says it for the others.
+	SaysStopping atomic.Bool
 }
 
 // NewFactory returns a Factory over the given streams.
@@ -45,10 +51,16 @@ func (f *Factory) Settings() (*profile.Settings, error) {
 		f.settings, f.settingsErr = profile.Resolve(f.Flags, f.Store())
 		if f.settingsErr != nil {
 			f.settingsErr = FlagError(f.settingsErr)
+		} else {
+			f.verbose.Store(f.settings.Verbose)
 		}
 	})
 	return f.settings, f.settingsErr
 }
+
+// Verbose reports -v when the settings were resolved already; it never
+// resolves them (it is asked from the signal handler).
+func (f *Factory) Verbose() bool { return f.verbose.Load() }
 
 // Warn prints a warning line on stderr.
 func (f *Factory) Warn(msg string) {

@@ -160,6 +160,7 @@ func connectCheck(opts *ValidateOptions, s *profile.Settings) (*shared.Connack, 
 	}
 	c, err := shared.Connect(ctx, o)
 	if err != nil {
+		err = cmdutil.Interrupted(ctx, err)
 		check.Detail = err.Error()
 		return nil, check, err
 	}

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
@@ -48,7 +49,8 @@ type Options struct {
 	MessageExpiry   time.Duration // 0: none
 	PayloadFormat   string        // "", utf8, bytes
 
-	// Grace is how long an interrupted pub waits for acknowledgements.
+	// Grace is how long an interrupted pub waits for acknowledgements, at
+	// most shutdown.Grace after the signal.
 	Grace time.Duration
 }
 
@@ -62,7 +64,7 @@ const closeTimeout = 5 * time.Second
 
 // NewCmdPub returns `iotctl pub`. runF replaces pubRun in flag tests.
 func NewCmdPub(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Settings: f.Settings, Warn: f.Warn, Count: 1, Grace: 2 * time.Second}
+	opts := &Options{IO: f.IOStreams, Settings: f.Settings, Warn: f.Warn, Count: 1, Grace: shutdown.Grace}
 	cmd := &cobra.Command{
 		Use:   "pub -t TOPIC (-m MSG | -f FILE | --stdin | -l | -n) [flags]",
 		Short: "Publish messages",
@@ -86,9 +88,10 @@ Exit codes: 0 when every QoS 1/2 message was acknowledged with success (QoS 0:
 written), 2 bad flags, topic or input, 3 no connection, 4 a message or the
 connection was refused by the broker (publishing continues; the count is
 reported), 6 messages left unacknowledged, 130 interrupted with every message
-acknowledged. Ctrl-C stops reading input, waits up to 2s for outstanding
-acknowledgements, disconnects cleanly, and exits 6 with the count if any
-remain.
+acknowledged. Ctrl-C stops reading input, waits up to 1.2s for outstanding
+acknowledgements, disconnects, and exits 6 with the count if any remain,
+within 3s of the signal whatever the broker does; a second Ctrl-C exits at
+once (130).
 
 With --lines, --count or --interval, the connection is re-established when
 lost, and unacknowledged messages are published again (the session expiry
@@ -425,11 +428,11 @@ func (r *run) finish(ctx context.Context, srcErr error) error {
 		}
 	}
 	if interrupted {
-		gctx, cancel := context.WithTimeout(context.Background(), r.opts.Grace)
+		gctx, cancel := shutdown.Context(ctx, r.opts.Grace, shutdown.Grace)
 		_ = r.sess.Flush(gctx)
 		cancel()
 	}
-	cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	cctx, cancel := shutdown.Context(ctx, closeTimeout, shutdown.Budget)
 	_ = r.sess.Close(cctx, 0x00)
 	cancel()
 	sessErr := r.sess.Err()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
@@ -103,10 +104,10 @@ func pubsubRun(ctx context.Context, opts *Options) error {
 			return err
 		}
 		if err := b.Start(); err != nil {
-			b.Close()
+			cmdutil.CloseEmbedded(ctx, b, stderr)
 			return errs.Connectf("start the embedded broker: %v", err)
 		}
-		defer b.Close()
+		defer cmdutil.CloseEmbedded(ctx, b, stderr)
 		sst.Endpoint = b.URL(broker.MQTT)
 		fmt.Fprintf(stderr, "No endpoint given: started the embedded broker on %s\n", sst.Endpoint)
 	}
@@ -173,7 +174,7 @@ func pubsubRun(ctx context.Context, opts *Options) error {
 	}
 	fmt.Fprintf(stderr, "Connected\n")
 	closeSess := func() {
-		cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		cctx, cancel := shutdown.Context(ctx, closeTimeout, shutdown.Budget)
 		defer cancel()
 		_ = sess.Close(cctx, 0x00)
 		fmt.Fprintf(stderr, "Disconnected\n")

@@ -81,6 +81,17 @@ An error prints one line on stderr:
 
 with the broker's reason code by name and number, and its reason string when
 it sent one. Data (messages, JSON) goes to stdout, never mixed with errors.
+
+Signals: on SIGINT (Ctrl-C) or SIGTERM every command stops within 3 s,
+whatever its broker, proxy or network does. pub and bench wait up to 1.2 s
+for the acknowledgements of what they sent (exit 6 with the count of those
+that never came, else 130), then DISCONNECT and close within 2 s of the
+signal; an embedded broker started in-process (pubsub, bench) that does not
+stop by then is left behind with a warning. 'iotctl broker' says it is
+stopping and exits 0 once stopped cleanly, 1 when it did not stop within
+2 s. A second signal exits at once with 130. On a terminal or with -v, the
+first signal says so; the same signal twice within 50 ms (timeout(1) sends
+SIGTERM to the command and to its process group) counts once.
 `)
 	return b.String()
 }

@@ -2,13 +2,9 @@
 package root
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/signal"
 	"runtime"
-	"syscall"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/build"
@@ -54,14 +50,14 @@ flag > env > profile > default ('iotctl help environment', 'iotctl help profiles
 func Main() int {
 	ios := cmdutil.System()
 	f := cmdutil.NewFactory(ios, build.Version)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop() // a second signal kills at once
-	}()
+	// On a terminal or with -v, the first signal says what happens next.
+	ctx, stop := notifyContext(ios.ErrOut, func() bool {
+		return !f.SaysStopping.Load() && (ios.StderrTTY || f.Verbose())
+	})
 	cmd := NewCmdRoot(f)
-	err := cmd.ExecuteContext(ctx)
+	// A step cut short by the signal says only "context canceled".
+	err := cmdutil.Interrupted(ctx, cmd.ExecuteContext(ctx))
+	stop()
 	if err == nil {
 		return 0
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
@@ -309,7 +310,7 @@ subscribe:
 				break subscribe // the run is complete: finish below
 			default:
 			}
-			r.shutdown()
+			r.shutdown(ctx)
 			return r.startErr(ctx, deadline, "subscribe", err)
 		}
 		for i, c := range codes {
@@ -348,7 +349,7 @@ subscribe:
 			result = errors.New("the session ended")
 		}
 	}
-	if err := r.shutdown(); err != nil && result == nil {
+	if err := r.shutdown(ctx); err != nil && result == nil {
 		result = err
 	}
 	n := r.received.Load()
@@ -468,13 +469,14 @@ func (r *runner) startQuiet(d time.Duration) {
 	}))
 }
 
-// shutdown stops printing, finishes removals, disconnects and flushes.
-func (r *runner) shutdown() error {
+// shutdown stops printing, finishes removals, disconnects and flushes;
+// after a signal (ctx cancelled), within shutdown.Budget of it.
+func (r *runner) shutdown(ctx context.Context) error {
 	r.stopping.Store(true)
 	if t := r.quiet.Load(); t != nil {
 		t.Stop()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	ctx, cancel := shutdown.Context(ctx, closeTimeout, shutdown.Budget)
 	defer cancel()
 	var rmErr error
 	if r.rm != nil {

@@ -96,6 +96,7 @@ func whoamiRun(ctx context.Context, opts *Options) error {
 	if err == nil && !opts.Offline {
 		err = r.connect(ctx)
 	}
+	err = cmdutil.Interrupted(ctx, err)
 	if err != nil {
 		r.rep.Error = err.Error()
 	}

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/session"
 )
 
@@ -112,9 +113,15 @@ func (b *Bench) open(ctx context.Context, spec ClientSpec) (*session.Session, er
 	return s, nil
 }
 
-// closeAll disconnects sessions in parallel, each within a few seconds.
+// closeAll disconnects sessions in parallel, each within a few seconds,
+// all by shutdown.Budget after Ctrl-C (ctx cancelled).
 func (b *Bench) closeAll(ctx context.Context, sessions []*session.Session) {
 	b.closing.Store(true)
+	if len(sessions) == 0 {
+		return
+	}
+	ctx, cancelAll := shutdown.Context(ctx, 0, shutdown.Budget)
+	defer cancelAll()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 256)
 	for _, s := range sessions {
@@ -147,7 +154,7 @@ func (b *Bench) runConn(ctx context.Context) (*Result, error) {
 	sessions, err := b.openAll(ctx, specs, 0, len(specs))
 	end := b.clock.Now()
 	b.phase.Store("closing")
-	b.closeAll(context.WithoutCancel(ctx), sessions)
+	b.closeAll(ctx, sessions)
 	res := b.result(start, end)
 	if ctx.Err() != nil {
 		return res, ctx.Err()

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/session"
 )
 
@@ -137,10 +138,10 @@ func (b *Bench) Run(ctx context.Context) (*Result, error) {
 	if b.cfg.Mode == Conn {
 		return b.runConn(ctx)
 	}
-	// Cleanup and the final counts must not be cut short by Ctrl-C.
-	bg := context.WithoutCancel(ctx)
+	// Cleanup and the final counts go on after Ctrl-C, within the
+	// shutdown deadlines.
 	var sessions []*session.Session
-	defer func() { b.closeAll(bg, sessions) }()
+	defer func() { b.closeAll(ctx, sessions) }()
 
 	subSessions, err := b.openSubscribers(ctx)
 	sessions = append(sessions, subSessions...)
@@ -162,7 +163,7 @@ func (b *Bench) Run(ctx context.Context) (*Result, error) {
 		b.drain(ctx)
 	}
 	b.phase.Store("closing")
-	b.closeAll(bg, sessions)
+	b.closeAll(ctx, sessions)
 	sessions = nil
 	res := b.result(start, pubEnd)
 	return res, ctx.Err()
@@ -273,12 +274,14 @@ func (b *Bench) publish(ctx context.Context) (start, end int64) {
 		}
 	}
 	b.phase.Store("acknowledging")
-	bg := context.WithoutCancel(ctx)
+	// After Ctrl-C, acknowledgements are awaited within shutdown.Grace.
+	sctx, cancel := shutdown.Context(ctx, 0, shutdown.Grace)
 	for _, p := range b.pubs {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.settle(bg, b.cfg.AckTimeout) }()
+		go func() { defer wg.Done(); p.settle(sctx, b.cfg.AckTimeout) }()
 	}
 	wg.Wait()
+	cancel()
 	// Publishing ends when the last message was written (QoS 0) or
 	// acknowledged, not when it was queued.
 	for _, p := range b.pubs {

@@ -74,8 +74,31 @@ func (c *conn) kill(err error) {
 		c.err = err
 		c.errMu.Unlock()
 		close(c.done)
-		c.nc.Close()
+		hardClose(c.nc)
 	})
+}
+
+// hardClose closes a connection and every layer under it, innermost first:
+// a blocked Read or Write returns at once, and tls.Conn.Close cannot block
+// (up to 5 s) sending close_notify into a socket whose peer stopped
+// reading.
+func hardClose(nc net.Conn) {
+	for inner := nc; inner != nil; {
+		next := underlying(inner)
+		if next == nil {
+			inner.Close()
+		}
+		inner = next
+	}
+	nc.Close()
+}
+
+// underlying is the connection a layer runs over, or nil.
+func underlying(nc net.Conn) net.Conn {
+	if l, ok := nc.(interface{ NetConn() net.Conn }); ok { // *tls.Conn, wsConn, proxy tunnels
+		return l.NetConn()
+	}
+	return nil
 }
 
 // enqueue hands an item to the writer; it blocks while the queue is full.

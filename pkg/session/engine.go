@@ -690,6 +690,11 @@ func (s *Session) request(ctx context.Context, build func(id uint16) *packets.Co
 	}
 }
 
+// disconnectTimeout bounds the DISCONNECT at Close: queueing it behind
+// what the writer still has and flushing it. A broker that stopped reading
+// holds the writer in a blocked write; closing the connection ends it.
+const disconnectTimeout = time.Second
+
 func (s *Session) close(ctx context.Context, reason byte) error {
 	s.mu.Lock()
 	already := s.closing
@@ -700,33 +705,44 @@ func (s *Session) close(ctx context.Context, reason byte) error {
 		if c != nil {
 			d := packets.NewControlPacket(packets.DISCONNECT)
 			d.Content.(*packets.Disconnect).ReasonCode = reason
+			dctx, cancel := context.WithTimeout(ctx, disconnectWait(ctx))
 			flushed := make(chan struct{})
-			if c.enqueue(ctx, wItem{typ: packets.DISCONNECT, pkt: d, flushed: flushed}) == nil {
-				t := time.NewTimer(2 * time.Second)
+			if c.enqueue(dctx, wItem{typ: packets.DISCONNECT, pkt: d, flushed: flushed}) == nil {
 				select {
 				case <-flushed:
 				case <-c.done:
-				case <-ctx.Done():
-				case <-t.C:
+				case <-dctx.Done():
 				}
-				t.Stop()
 			}
+			cancel()
 		}
 		s.stop(nil)
 	}
-	select {
-	case <-s.done:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	// The connection is closed: its goroutines end at once, unless a
+	// handler or a done callback is blocked.
 	waited := make(chan struct{})
-	go func() { s.wg.Wait(); close(waited) }()
+	go func() {
+		<-s.done
+		s.wg.Wait()
+		close(waited)
+	}()
 	select {
 	case <-waited:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return nil
+}
+
+// disconnectWait is how long Close may spend on the DISCONNECT: at most
+// disconnectTimeout and, when ctx has a deadline, 3/4 of what is left, so
+// the rest remains for the goroutines to end.
+func disconnectWait(ctx context.Context) time.Duration {
+	d := disconnectTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl)*3/4)
+	}
+	return d
 }
 
 // inItem is an inbound PUBLISH on its way to the handler, or only the

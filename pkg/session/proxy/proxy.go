@@ -139,6 +139,10 @@ type bufferedConn struct {
 	r *bufio.Reader
 }
 
+// NetConn is the connection under the buffer, for a close that must not
+// block.
+func (c *bufferedConn) NetConn() net.Conn { return c.Conn }
+
 func (c *bufferedConn) Read(p []byte) (int, error) {
 	if c.r != nil {
 		if c.r.Buffered() > 0 {
