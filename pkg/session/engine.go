@@ -723,6 +723,17 @@ func (s *Session) close(ctx context.Context, reason byte) error {
 				t := time.NewTimer(2 * time.Second)
 				select {
 				case <-flushed:
+					// The broker closes the connection once it has read
+					// the DISCONNECT: wait for that. Closing first, with
+					// its packets still unread in our receive buffer,
+					// makes TCP reset the connection, and a reset broker
+					// may discard what it had not read yet: the last
+					// acknowledgements, the DISCONNECT itself.
+					select {
+					case <-c.done:
+					case <-ctx.Done():
+					case <-t.C:
+					}
 				case <-c.done:
 				case <-ctx.Done():
 				case <-t.C:
