@@ -25,7 +25,7 @@ var ExitCodes = []struct {
 	{6, errs.Incomplete, "incomplete delivery: QoS>=1 messages left unacknowledged at exit (count reported)"},
 	{7, errs.Output, "output could not be written (disk full, I/O error): messages received but not written were not acknowledged (count reported)"},
 	{130, errs.Interrupted, "interrupted (SIGINT/SIGTERM) after a clean DISCONNECT"},
-	{141, errs.BrokenPipe, "stdout closed (| head): quietly, as after SIGPIPE; messages not written were not acknowledged"},
+	{141, errs.BrokenPipe, "stdout closed (its reader went away, as head does): quietly, as after SIGPIPE; messages not written were not acknowledged"},
 }
 
 // ExitCode maps an error to the process exit code.

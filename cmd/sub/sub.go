@@ -91,7 +91,14 @@ Ending:
   --retained-only print retained messages only; exit 0 at the first message
                   that is not retained, or after --retained-quiet (1s) without
                   any message, counted from the SUBACK: even with none
-  Ctrl-C/SIGTERM  DISCONNECT, flush the output, exit 130
+  Ctrl-C/SIGTERM  write the output, DISCONNECT, exit 130
+  output fails    disk full or I/O error: exit 7 with the count of messages
+                  received but not written; stdout closed (| head): exit 141
+                  quietly
+
+A QoS 1 or 2 message is acknowledged only once stdout accepted it (messages
+are written in batches, then acknowledged), so messages not written come
+again to a persistent session.
 
 --remove-retained publishes an empty retained message to the topic of each
 retained message received, which deletes it (as mosquitto_sub
