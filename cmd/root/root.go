@@ -8,6 +8,7 @@ import (
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/build"
+	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/spf13/cobra"
 )
@@ -61,7 +62,9 @@ func Main() int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(ios.ErrOut, cmdutil.Message(err))
+	if cmdutil.Classify(err) != errs.BrokenPipe { // quiet, as a process killed by SIGPIPE
+		fmt.Fprintln(ios.ErrOut, cmdutil.Message(err))
+	}
 	return cmdutil.ExitCode(err)
 }
 

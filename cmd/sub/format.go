@@ -58,6 +58,19 @@ func (f rawFormat) format(dst []byte, m *session.Message, _ time.Time) ([]byte, 
 	return dst, nil
 }
 
+// parts is what format appends, as slices: the payload is not copied (a
+// large message is written from them).
+func (f rawFormat) parts(m *session.Message) [][]byte {
+	var prefix, suffix []byte
+	if f.topic {
+		prefix = append([]byte(m.Topic), ' ')
+	}
+	if f.newline {
+		suffix = []byte{'\n'}
+	}
+	return [][]byte{prefix, m.Payload, suffix}
+}
+
 // JSONMessage is one line of -F json.
 type JSONMessage struct {
 	Topic         string      `json:"topic"`

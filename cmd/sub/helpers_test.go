@@ -3,6 +3,7 @@ package sub
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,8 +94,17 @@ type subProc struct {
 // tree with test streams, in the background.
 func startSub(t *testing.T, ctx context.Context, endpoint string, args ...string) *subProc {
 	t.Helper()
+	return startSubOut(t, ctx, nil, endpoint, args...)
+}
+
+// startSubOut is startSub writing its output to out (nil: p.out).
+func startSubOut(t *testing.T, ctx context.Context, out io.Writer, endpoint string, args ...string) *subProc {
+	t.Helper()
 	p := &subProc{out: newSyncBuffer(), errOut: newSyncBuffer(), subscribed: make(chan struct{}), done: make(chan struct{})}
-	ios := &cmdutil.IOStreams{In: strings.NewReader(""), Out: p.out, ErrOut: p.errOut}
+	if out == nil {
+		out = p.out
+	}
+	ios := &cmdutil.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: p.errOut}
 	f := cmdutil.NewFactory(ios, "test")
 	var once sync.Once
 	root := testRoot(f, func(o *Options) error {

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"github.com/iotctl/iotctl/pkg/errs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -349,5 +351,55 @@ func TestSubReconnectMosquitto(t *testing.T) {
 	}
 	if !strings.HasPrefix(p.out.String(), "before\nafter\n") || strings.Trim(strings.ReplaceAll(p.out.String(), "after\n", ""), "\n") != "before" {
 		t.Errorf("stdout %q", p.out.String())
+	}
+}
+
+// A failed write ends the run without acknowledging what was not written:
+// exit 7 with the count for a full disk, 141 (quiet) for a closed pipe; the
+// messages come again to the persistent session.
+func TestSubOutputFailsMosquitto(t *testing.T) {
+	m := startMosquitto(t, testpeer.MosquittoConfig{MaxInflightMessages: 100})
+	for _, tt := range []struct {
+		name string
+		err  error
+		kind errs.Kind
+	}{
+		{"disk full", syscall.ENOSPC, errs.Output},
+		{"closed pipe", syscall.EPIPE, errs.BrokenPipe},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			id := "iotctl-outfail-" + strconv.Itoa(int(tt.kind))
+			persist := []string{"-t", "outfail/" + id, "-q", "1", "--client-id", id, "--clean-start=false", "--session-expiry", "1h"}
+			if _, stderr, code := runSub(t, m.URL(), append(persist, "-W", "1s")...); code != 5 {
+				t.Fatalf("first run: exit %d: %s", code, stderr)
+			}
+			const n = 50
+			for i := range n {
+				mosq(t, m, "mosquitto_pub", "-t", "outfail/"+id, "-q", "1", "-m", strconv.Itoa(i))
+			}
+			// The writer takes ten lines, then fails.
+			w := &countingWriter{failAt: 10 * len("10\n"), err: tt.err}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			p := startSubOut(t, ctx, w, m.URL(), persist...)
+			p.wait(t)
+			if k := errs.KindOf(p.err); k != tt.kind {
+				t.Fatalf("error %v (kind %v), want kind %v", p.err, k, tt.kind)
+			}
+			if !strings.Contains(p.err.Error(), "received but not written") {
+				t.Errorf("error %q lacks the count", p.err)
+			}
+			written, _ := w.state()
+			stdout, stderr, code := runSub(t, m.URL(), append(persist, "-W", "3s")...)
+			seen := map[string]bool{}
+			for _, l := range strings.Fields(written + stdout) {
+				seen[l] = true
+			}
+			for i := range n {
+				if !seen[strconv.Itoa(i)] {
+					t.Errorf("message %d lost: written %q, then %q (exit %d, %s)", i, written, stdout, code, stderr)
+				}
+			}
+		})
 	}
 }

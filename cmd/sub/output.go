@@ -1,134 +1,174 @@
 package sub
 
 import (
-	"bufio"
 	"io"
-	"os"
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/iotctl/iotctl/pkg/session"
 )
 
-// output writes formatted messages through a bufio.Writer. The handler
-// writes into the buffer itself (when stdout is slow the write blocks, the
-// session stops acknowledging and the broker holds back through Receive
-// Maximum, so nothing piles up in iotctl), and a flusher goroutine flushes
-// once the handler has stopped writing: a pipe sees a lone message at once,
-// a burst becomes a few large writes. Handing every message to a writer
-// goroutine instead costs a goroutine wake-up per message, which was most
-// of sub's CPU time in scripts/bench-peers.sh.
+// output writes formatted messages and acknowledges them once written.
+//
+// The session's dispatcher goroutine runs the handler, which formats each
+// message into buf and keeps its acknowledgement (the handler returns
+// session.DeferAck). The batch is written with one write when the
+// dispatcher has no further message waiting (session Options.Drained), when
+// buf reaches bufSize, or at the end of the run; only after that write
+// succeeded are the batch's acknowledgements sent. So a message the output
+// did not accept is never acknowledged and the broker keeps it for a
+// persistent session, while a burst still costs one write(2) and one
+// network write of acknowledgements per batch, with no goroutine hand-off
+// per message. A slow reader blocks the write, the session stops
+// acknowledging and the broker holds back through Receive Maximum, so
+// nothing piles up in iotctl.
 type output struct {
-	mu  sync.Mutex
-	w   *bufio.Writer
-	err error
+	w   io.Writer
+	ack func([]session.Ack)
 
-	seq   atomic.Uint64 // messages written
-	armed atomic.Bool   // the flusher has been told there is something to flush
-	wake  chan struct{}
-	eof   chan struct{} // closed by close
-	done  chan struct{} // closed when the flusher has returned
+	// sem is held while a message is buffered or a batch written: by the
+	// handler, and by the shutdown, which gives up after a deadline when a
+	// write blocks (a reader that stopped reading).
+	sem chan struct{}
+
+	buf  []byte
+	acks []session.Ack // the QoS 1 and 2 messages in buf
+	n    int           // messages in buf
+
+	err     error // first write error: nothing is written or acknowledged after it
+	closed  bool
+	written int64 // messages written
+	lost    int   // messages of a failed write
+	lost0   int   // of which at QoS 0
 }
 
 const (
-	bufSize   = 64 << 10
-	keepBufAt = 64 << 10 // a larger formatting buffer is not kept
-	// burstGap is how long the flusher waits for the next message of a
-	// burst before flushing anyway.
-	burstGap = 50 * time.Microsecond
+	bufSize = 64 << 10
+	// keepBufAt: a larger buffer (from one large message) is dropped once
+	// written.
+	keepBufAt = 4 * bufSize
 )
 
-func newOutput(w io.Writer) *output {
-	o := &output{
-		w:    bufio.NewWriterSize(w, bufSize),
-		wake: make(chan struct{}, 1),
-		eof:  make(chan struct{}),
-		done: make(chan struct{}),
-	}
-	go o.flusher()
-	return o
+func newOutput(w io.Writer, ack func([]session.Ack)) *output {
+	return &output{w: w, ack: ack, sem: make(chan struct{}, 1), buf: make([]byte, 0, bufSize)}
 }
 
-// write buffers one message; the flusher will flush it.
-func (o *output) write(b []byte) error {
-	o.mu.Lock()
-	if o.err == nil {
-		if _, err := o.w.Write(b); err != nil {
-			o.err = err
+func (o *output) lock()   { o.sem <- struct{}{} }
+func (o *output) unlock() { <-o.sem }
+
+// lockWithin takes the lock unless a write holds it for longer than d.
+func (o *output) lockWithin(d time.Duration) bool {
+	select {
+	case o.sem <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case o.sem <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// open reports whether messages may still be buffered (caller holds the lock).
+func (o *output) open() bool { return o.err == nil && !o.closed }
+
+// added records a message just appended to buf (caller holds the lock) and
+// writes the batch once buf is full.
+func (o *output) added(a session.Ack) error {
+	o.n++
+	if a != (session.Ack{}) {
+		o.acks = append(o.acks, a)
+	}
+	if len(o.buf) >= bufSize {
+		return o.flushLocked()
+	}
+	return nil
+}
+
+// flushLocked writes the batch, then acknowledges it (caller holds the lock).
+func (o *output) flushLocked() error {
+	if o.err != nil {
+		return o.err
+	}
+	if len(o.buf) > 0 {
+		if _, err := o.w.Write(o.buf); err != nil {
+			o.fail(err)
+			return err
 		}
 	}
-	err := o.err
-	o.mu.Unlock()
-	o.seq.Add(1)
-	if !o.armed.Load() && o.armed.CompareAndSwap(false, true) {
-		select {
-		case o.wake <- struct{}{}:
-		default:
+	o.written += int64(o.n)
+	if len(o.acks) > 0 {
+		o.ack(o.acks)
+	}
+	o.reset()
+	return nil
+}
+
+// writeParts writes one large message straight from its parts (its payload
+// is not copied into buf), after the batch before it, then acknowledges
+// both (caller holds the lock).
+func (o *output) writeParts(a session.Ack, parts ...[]byte) error {
+	if o.err != nil {
+		return o.err
+	}
+	o.n++
+	if a != (session.Ack{}) {
+		o.acks = append(o.acks, a)
+	}
+	for _, p := range append([][]byte{o.buf}, parts...) {
+		if len(p) == 0 {
+			continue
+		}
+		if _, err := o.w.Write(p); err != nil {
+			o.fail(err)
+			return err
 		}
 	}
+	o.written += int64(o.n)
+	o.ack(o.acks)
+	o.reset()
+	return nil
+}
+
+// fail records a write error: the batch is not acknowledged.
+func (o *output) fail(err error) {
+	o.err = err
+	o.lost += o.n
+	o.lost0 += o.n - len(o.acks)
+	o.reset()
+}
+
+func (o *output) reset() {
+	o.buf = o.buf[:0]
+	if cap(o.buf) > keepBufAt {
+		o.buf = make([]byte, 0, bufSize)
+	}
+	clear(o.acks)
+	o.acks = o.acks[:0]
+	o.n = 0
+}
+
+// flush writes and acknowledges what is buffered.
+func (o *output) flush() error {
+	o.lock()
+	defer o.unlock()
+	return o.flushLocked()
+}
+
+// finish writes and acknowledges what is buffered and closes the output; it
+// returns errBlocked when a write did not return within d.
+func (o *output) finish(d time.Duration) error {
+	if !o.lockWithin(d) {
+		return errBlocked
+	}
+	defer o.unlock()
+	err := o.flushLocked()
+	o.closed = true
 	return err
-}
-
-func (o *output) flusher() {
-	defer close(o.done)
-	for {
-		select {
-		case <-o.wake:
-		case <-o.eof:
-			return
-		}
-		// Flush once no message came while we looked away: first a yield,
-		// which is enough when the handler has nothing more, then short
-		// sleeps while a burst goes on.
-		seq := o.seq.Load()
-		runtime.Gosched()
-		for o.seq.Load() != seq {
-			seq = o.seq.Load()
-			time.Sleep(burstGap)
-		}
-		o.armed.Store(false)
-		o.flush()
-	}
-}
-
-func (o *output) flush() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.err == nil {
-		o.err = o.w.Flush()
-	}
-}
-
-// Err is the first write error.
-func (o *output) Err() error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.err
-}
-
-// close stops the flusher and flushes what is buffered.
-func (o *output) close() error {
-	close(o.eof)
-	<-o.done
-	o.flush()
-	return o.Err()
-}
-
-// guardStdout keeps stdout for messages only. When out is the process's
-// stdout, iotctl keeps writing to that *os.File while the os.Stdout variable
-// is pointed at stderr: a library that prints with fmt.Println (paho.golang
-// v0.23.0's sendquota.go does, in a race) then lands on stderr instead of in
-// the middle of the output. Keeping the same file (rather than a dup of
-// fd 1) keeps the usual SIGPIPE exit when the reader goes away, as with
-// mosquitto_sub | head. It must run before any goroutine that may print
-// starts; restore runs after they are gone.
-func guardStdout(out io.Writer) (restore func()) {
-	f, ok := out.(*os.File)
-	if !ok || f != os.Stdout || os.Stderr == nil {
-		return func() {}
-	}
-	os.Stdout = os.Stderr
-	return func() { os.Stdout = f }
 }
 
 // syncWriter serialises writes to stderr from the session's goroutines and ours.

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
@@ -46,13 +49,13 @@ type Options struct {
 	onMessage    func(*session.Message)
 }
 
-// strayPrint, set with -ldflags -X by a test build, makes the handler print
-// it with fmt.Println, as a misbehaving library would, to prove that such a
-// print never reaches stdout.
-var strayPrint string
-
-// closeTimeout bounds the DISCONNECT and the wait for removals at exit.
-const closeTimeout = 5 * time.Second
+const (
+	// closeTimeout bounds the DISCONNECT and the wait for removals at exit.
+	closeTimeout = 5 * time.Second
+	// outputGrace is how long the end of a run waits for stdout to accept
+	// what is buffered; what it does not accept is not acknowledged.
+	outputGrace = time.Second
+)
 
 // NewCmdSub returns `iotctl sub`. runF replaces subRun in flag tests.
 func NewCmdSub(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
@@ -89,7 +92,14 @@ Ending:
   --retained-only print retained messages only; exit 0 at the first message
                   that is not retained, or after --retained-quiet (1s) without
                   any message, counted from the SUBACK: even with none
-  Ctrl-C/SIGTERM  DISCONNECT, flush the output, exit 130
+  Ctrl-C/SIGTERM  write the output, DISCONNECT, exit 130
+  output fails    disk full or I/O error: exit 7 with the count of messages
+                  received but not written; stdout closed (| head): exit 141
+                  quietly
+
+A QoS 1 or 2 message is acknowledged only once stdout accepted it (messages
+are written in batches, then acknowledged), so messages not written come
+again to a persistent session.
 
 --remove-retained publishes an empty retained message to the topic of each
 retained message received, which deletes it (as mosquitto_sub
@@ -228,22 +238,23 @@ func subRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 
-	if strayPrint != "" && opts.onMessage == nil {
-		opts.onMessage = func(*session.Message) { fmt.Println(strayPrint) }
-	}
 	stderr := &syncWriter{w: opts.IO.ErrOut}
-	restore := guardStdout(opts.IO.Out)
-	defer restore()
-
-	r := &runner{
-		opts:   opts,
-		fm:     fm,
-		stamp:  !isRaw(fm),
-		stderr: stderr,
-		out:    newOutput(opts.IO.Out),
-		ready:  make(chan struct{}),
-		stopCh: make(chan struct{}),
+	if _, ok := opts.IO.Out.(*os.File); ok {
+		// A closed pipe is a write error to handle (stop acknowledging,
+		// disconnect, exit 141), not a signal that kills iotctl with
+		// messages acknowledged but not written.
+		signal.Ignore(syscall.SIGPIPE)
 	}
+	r := &runner{
+		opts:    opts,
+		fm:      fm,
+		stamp:   !isRaw(fm),
+		verbose: st.Verbose,
+		stderr:  stderr,
+		ready:   make(chan struct{}),
+		stopCh:  make(chan struct{}),
+	}
+	r.out = newOutput(opts.IO.Out, r.ack)
 	if opts.RemoveRetained {
 		r.rm = newRemover(stderr)
 	}
@@ -261,6 +272,7 @@ func subRun(ctx context.Context, opts *Options) error {
 		Limits:    rules,
 		Reconnect: true,
 		Handler:   r.handle,
+		Drained:   r.drained,
 	}
 	if st.Verbose {
 		so.Log = stderr
@@ -270,7 +282,6 @@ func subRun(ctx context.Context, opts *Options) error {
 	}
 	sess, err := session.Connect(cctx, so)
 	if err != nil {
-		r.out.close()
 		return r.startErr(ctx, deadline, "connect to "+st.Endpoint, err)
 	}
 	r.sess = sess
@@ -310,7 +321,7 @@ subscribe:
 				break subscribe // the run is complete: finish below
 			default:
 			}
-			r.shutdown(ctx)
+			_ = r.shutdown(ctx)
 			return r.startErr(ctx, deadline, "subscribe", err)
 		}
 		for i, c := range codes {
@@ -349,15 +360,25 @@ subscribe:
 			result = errors.New("the session ended")
 		}
 	}
-	if err := r.shutdown(ctx); err != nil && result == nil {
-		result = err
+	outErr := r.shutdown(ctx)
+	if we := (*writeError)(nil); outErr != nil && outErr != errBlocked && !errors.As(outErr, &we) && result == nil {
+		result = outErr // finishing --remove-retained failed
 	}
 	n := r.received.Load()
+	var we *writeError
 	switch {
+	case errors.As(result, &we) || (errors.As(outErr, &we) && result != errInterrupted):
+		return r.writeErr(we.err)
+	case result == errInterrupted && outErr == errBlocked:
+		return errs.New(errs.Interrupted, fmt.Errorf("interrupted after %s; stdout did not accept the last ones within %s: they were not acknowledged", plural(n, "message"), outputGrace))
 	case result == errInterrupted:
 		return errs.New(errs.Interrupted, fmt.Errorf("interrupted after %s", plural(n, "message")))
 	case result != nil:
 		return result
+	case outErr == errBlocked:
+		return errs.New(errs.Output, fmt.Errorf("write the output: stdout did not accept the last messages within %s of the end: they were not acknowledged (a persistent session receives them again)", outputGrace))
+	case outErr != nil:
+		return outErr
 	case timedOut && opts.RetainedOnly:
 		return nil
 	case timedOut && opts.Count > 0 && n < int64(opts.Count):
@@ -370,8 +391,14 @@ subscribe:
 
 var (
 	errInterrupted = errors.New("interrupted")
-	errStop        = errors.New("sub: stopping")
+	errBlocked     = errors.New("stdout did not accept the output in time")
 )
+
+// writeError is a failed write of the output.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return "write the output: " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
 
 // runner is one sub run: the handler, the output and the way out.
 type runner struct {
@@ -386,11 +413,13 @@ type runner struct {
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed when the run is complete or failed
 	stopErr  error         // set before stopCh closes
-	stopping atomic.Bool   // the handler prints nothing more
+	stopping atomic.Bool   // the handler writes nothing more
 
-	buf      []byte // the handler's formatting buffer
-	stamp    bool   // the format shows the time of arrival
+	stamp    bool // the format shows the time of arrival
+	verbose  bool // progress on stderr
 	received atomic.Int64
+	dropped  atomic.Int64 // received once stopping: neither written nor acknowledged
+	dropped0 atomic.Int64 // of which at QoS 0
 	quiet    atomic.Pointer[time.Timer]
 
 	rm *remover // --remove-retained
@@ -404,14 +433,24 @@ func (r *runner) stop(err error) {
 	})
 }
 
-// handle is the session's handler: it runs for one message at a time and
-// the message is acknowledged when it returns nil.
+// ack sends the acknowledgements of messages the output wrote.
+func (r *runner) ack(acks []session.Ack) {
+	if len(acks) == 0 {
+		return
+	}
+	<-r.ready // messages can arrive before Connect returns
+	r.sess.Ack(acks...)
+}
+
+// handle is the session's handler: it runs for one message at a time. It
+// buffers the message and defers its acknowledgement to the output, which
+// sends it once the message is written.
 func (r *runner) handle(m *session.Message) error {
 	if r.opts.onMessage != nil {
 		r.opts.onMessage(m)
 	}
 	if r.stopping.Load() {
-		return r.park()
+		return r.drop(m)
 	}
 	var at time.Time
 	if r.stamp {
@@ -421,7 +460,7 @@ func (r *runner) handle(m *session.Message) error {
 		if !m.Retain {
 			r.stopping.Store(true)
 			r.stop(nil)
-			return r.park()
+			return r.drop(m)
 		}
 		if t := r.quiet.Load(); t != nil {
 			t.Reset(r.opts.RetainedQuiet)
@@ -430,35 +469,91 @@ func (r *runner) handle(m *session.Message) error {
 	if r.opts.RemoveRetained && m.Retain && len(m.Payload) > 0 {
 		r.rm.add(m.Topic)
 	}
-	b, err := r.fm.format(r.buf[:0], m, at)
-	if cap(b) <= keepBufAt {
-		r.buf = b // reused: the handler runs for one message at a time
+	o := r.out
+	o.lock()
+	if !o.open() {
+		o.unlock()
+		return r.drop(m)
 	}
+	var err error
+	if raw, ok := r.fm.(rawFormat); ok && len(m.Payload) >= bufSize {
+		err = o.writeParts(m.Ack(), raw.parts(m)...)
+	} else {
+		b, ferr := r.fm.format(o.buf, m, at)
+		if ferr != nil {
+			o.unlock()
+			r.stopping.Store(true)
+			r.stop(fmt.Errorf("format the message on %s: %w", m.Topic, ferr))
+			return r.drop(m)
+		}
+		o.buf = b
+		err = o.added(m.Ack())
+	}
+	o.unlock()
 	if err != nil {
-		r.stopping.Store(true)
-		r.stop(fmt.Errorf("format the message on %s: %w", m.Topic, err))
-		return r.park()
-	}
-	if err := r.out.write(b); err != nil {
-		r.stopping.Store(true)
-		r.stop(fmt.Errorf("write the output: %w", err))
-		return r.park()
+		r.writeFailed(err)
+		return session.DeferAck
 	}
 	if n := r.received.Add(1); r.opts.Count > 0 && n >= int64(r.opts.Count) {
 		r.stopping.Store(true)
-		r.stop(nil)
+		if err := o.flush(); err != nil {
+			r.writeFailed(err)
+		} else {
+			r.stop(nil)
+		}
 	}
-	return nil
+	return session.DeferAck
 }
 
-// park holds a message that will not be printed until the session has
-// ended, so it is never acknowledged (a persistent session gets it again)
-// while Close still sends a clean DISCONNECT. Returning an error at once
-// would make the session drop the connection without one.
-func (r *runner) park() error {
-	<-r.ready
-	<-r.sess.Done()
-	return errStop
+// drained writes the batch when no other message is waiting.
+func (r *runner) drained() {
+	if err := r.out.flush(); err != nil {
+		r.writeFailed(err)
+	}
+}
+
+// drop leaves a message received after the run stopped unwritten and
+// unacknowledged: a persistent session receives it again. The session
+// goes on reading until the DISCONNECT, so the count is complete.
+func (r *runner) drop(m *session.Message) error {
+	r.dropped.Add(1)
+	if m.QoS == 0 {
+		r.dropped0.Add(1)
+	}
+	return session.DeferAck
+}
+
+func (r *runner) writeFailed(err error) {
+	r.stopping.Store(true)
+	r.stop(&writeError{err})
+}
+
+// writeErr is the error a failed write ends the run with: exit 141 without
+// a word for a closed pipe (as `| head` users expect), else exit 7 with the
+// count of messages received but not written.
+func (r *runner) writeErr(err error) error {
+	r.out.lock()
+	n, n0 := r.out.lost, r.out.lost0
+	r.out.unlock()
+	n += int(r.dropped.Load())
+	n0 += int(r.dropped0.Load())
+	what := plural(int64(n), "message") + " received but not written"
+	switch {
+	case n == 0:
+	case n0 == n:
+		what += " (QoS 0: lost)"
+	case n0 > 0:
+		what += fmt.Sprintf(": the %d at QoS 1 or 2 were not acknowledged, so a persistent session (--clean-start=false) receives them again; the %d at QoS 0 are lost", n-n0, n0)
+	default:
+		what += ": not acknowledged, so a persistent session (--clean-start=false) receives them again"
+	}
+	if isBrokenPipe(err) {
+		if r.verbose {
+			fmt.Fprintf(r.stderr, "stdout closed: %s\n", what)
+		}
+		return errs.New(errs.BrokenPipe, fmt.Errorf("write the output: %w: %s", err, what))
+	}
+	return errs.New(errs.Output, fmt.Errorf("write the output: %w: %s: free space or fix the output, then run sub again", err, what))
 }
 
 // startQuiet ends a --retained-only run after d without a message.
@@ -469,8 +564,10 @@ func (r *runner) startQuiet(d time.Duration) {
 	}))
 }
 
-// shutdown stops printing, finishes removals, disconnects and flushes;
-// after a signal (ctx cancelled), within shutdown.Budget of it.
+// shutdown stops printing, writes and acknowledges what is buffered,
+// finishes removals and disconnects; after a signal (ctx cancelled), within
+// shutdown.Budget of it. It returns errBlocked when stdout did not take the
+// rest within outputGrace, or the write error, or the removals' error.
 func (r *runner) shutdown(ctx context.Context) error {
 	r.stopping.Store(true)
 	if t := r.quiet.Load(); t != nil {
@@ -478,13 +575,25 @@ func (r *runner) shutdown(ctx context.Context) error {
 	}
 	ctx, cancel := shutdown.Context(ctx, closeTimeout, shutdown.Budget)
 	defer cancel()
+	outErr := r.out.finish(outputGrace)
+	if outErr != nil && outErr != errBlocked {
+		outErr = &writeError{outErr}
+	}
+	closeCtx := ctx
+	if outErr == errBlocked {
+		// The handler is stuck in a write the session's Close would wait
+		// for: give up on it sooner (ending the process ends the write).
+		var c2 context.CancelFunc
+		closeCtx, c2 = context.WithTimeout(ctx, outputGrace)
+		defer c2()
+	}
 	var rmErr error
 	if r.rm != nil {
 		rmErr = r.rm.finish(ctx, r.sess)
 	}
-	_ = r.sess.Close(ctx, 0x00)
-	if err := r.out.close(); err != nil {
-		return fmt.Errorf("write the output: %w", err)
+	_ = r.sess.Close(closeCtx, 0x00)
+	if outErr != nil {
+		return outErr
 	}
 	return rmErr
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -434,71 +432,6 @@ func TestSubCleanDisconnect(t *testing.T) {
 	}
 	if code := watch.wait(t); code != 5 || watch.out.String() != "" {
 		t.Errorf("will published after a clean exit: %q (exit %d)", watch.out.String(), code)
-	}
-}
-
-// Stray prints by libraries (fmt.Println to os.Stdout) must not reach the
-// messages when sub writes to the process's stdout.
-func TestSubStdoutGuard(t *testing.T) {
-	url := startBroker(t)
-	outW, stdout := capture(t)
-	errW, stderr := capture(t)
-	saveOut, saveErr := os.Stdout, os.Stderr
-	os.Stdout, os.Stderr = outW, errW
-	defer func() { os.Stdout, os.Stderr = saveOut, saveErr }()
-
-	ios := &cmdutil.IOStreams{In: strings.NewReader(""), Out: os.Stdout, ErrOut: os.Stderr}
-	f := cmdutil.NewFactory(ios, "test")
-	subscribed := make(chan struct{})
-	root := testRoot(f, func(o *Options) error {
-		o.onSubscribed = func() { close(subscribed) }
-		o.onMessage = func(*session.Message) { fmt.Println("STRAY LIBRARY LINE") }
-		return subRun(context.Background(), o)
-	})
-	root.SetArgs([]string{"sub", "--endpoint", url, "-t", "guard", "-C", "3", "-q", "1"})
-	done := make(chan error, 1)
-	go func() { done <- root.Execute() }()
-	select {
-	case <-subscribed:
-	case err := <-done:
-		t.Fatal(err)
-	}
-	publish(t, url,
-		&session.Message{Topic: "guard", Payload: []byte("one"), QoS: 1},
-		&session.Message{Topic: "guard", Payload: []byte{0, 1, 2}, QoS: 1},
-		&session.Message{Topic: "guard", Payload: []byte("three"), QoS: 1})
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if os.Stdout != outW {
-		t.Errorf("os.Stdout not restored")
-	}
-	gotOut, gotErr := stdout(), stderr()
-	if want := "one\n\x00\x01\x02\nthree\n"; gotOut != want {
-		t.Errorf("stdout %q, want %q", gotOut, want)
-	}
-	if strings.Count(gotErr, "STRAY LIBRARY LINE\n") != 3 {
-		t.Errorf("stray prints should be on stderr: %q", gotErr)
-	}
-}
-
-// capture returns the write end of a pipe and a function that closes it
-// and returns everything written.
-func capture(t *testing.T) (*os.File, func() string) {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan string, 1)
-	go func() {
-		b, _ := io.ReadAll(r)
-		r.Close()
-		got <- string(b)
-	}()
-	return w, func() string {
-		w.Close()
-		return <-got
 	}
 }
 

@@ -18,6 +18,8 @@ const (
 	Timeout                 // waited for messages that did not come
 	Incomplete              // QoS >= 1 messages left unacknowledged
 	Interrupted             // SIGINT/SIGTERM after a clean shutdown
+	Output                  // the output could not be written (disk full, I/O error)
+	BrokenPipe              // the output's reader went away: exit quietly, as after SIGPIPE
 )
 
 func (k Kind) String() string {
@@ -34,6 +36,10 @@ func (k Kind) String() string {
 		return "incomplete"
 	case Interrupted:
 		return "interrupted"
+	case Output:
+		return "output"
+	case BrokenPipe:
+		return "broken pipe"
 	}
 	return "unexpected"
 }

@@ -68,6 +68,7 @@ type Settings struct {
 	CleanStart        bool          `setting:"clean-start"`
 	ConnectTimeout    time.Duration `setting:"connect-timeout"`
 	ReceiveMaximum    int           `setting:"receive-maximum"`
+	MaxPacketSize     int           `setting:"max-packet-size"`
 	WillTopic         string        `setting:"will-topic"`
 	WillMessage       string        `setting:"will-message"`
 	WillQoS           int           `setting:"will-qos"`

@@ -164,20 +164,33 @@ func writeAck(w *bufio.Writer, typ byte, id uint16, reason byte) {
 }
 
 // frame is one packet as read: its first byte and body. body is only valid
-// until the next read.
+// until the next read, unless owned.
 type frame struct {
-	b0   byte
-	body []byte
+	b0    byte
+	body  []byte
+	owned bool // body is not reused by the reader: it may be kept
 }
 
 func (f frame) typ() byte { return f.b0 >> 4 }
 
 var errMalformed = errors.New("malformed packet")
 
+// packetTooLarge is a packet over the Maximum Packet Size we advertised.
+type packetTooLarge struct{ size, max int }
+
+func (e *packetTooLarge) Error() string {
+	return fmt.Sprintf("the broker sent a packet of %d bytes, over the Maximum Packet Size of %d bytes this client advertised (--max-packet-size)", e.size, e.max)
+}
+
+// keepReadBuffer is the largest body buffer the reader reuses; a larger
+// packet gets a buffer of its own, which its message keeps (no copy).
+const keepReadBuffer = 1 << 20
+
 // frameReader reads packets, reusing one body buffer.
 type frameReader struct {
 	r   *bufio.Reader
 	buf []byte
+	max int // Maximum Packet Size (whole packet); 0: none
 }
 
 func (fr *frameReader) next() (frame, error) {
@@ -200,18 +213,23 @@ func (fr *frameReader) next() (frame, error) {
 		}
 		mult *= 128
 	}
-	if cap(fr.buf) < n {
-		fr.buf = make([]byte, n)
+	if size := 1 + vbiLen(n) + n; fr.max > 0 && size > fr.max {
+		return frame{}, &packetTooLarge{size: size, max: fr.max}
 	}
-	body := fr.buf[:n]
+	var body []byte
+	owned := n > keepReadBuffer
+	if owned {
+		body = make([]byte, n)
+	} else {
+		if cap(fr.buf) < n {
+			fr.buf = make([]byte, max(n, 512))
+		}
+		body = fr.buf[:n]
+	}
 	if _, err := io.ReadFull(fr.r, body); err != nil {
 		return frame{}, noEOF(err)
 	}
-	// Keep a large buffer from one big message alive no longer than needed.
-	if cap(fr.buf) > 1<<20 {
-		fr.buf = nil
-	}
-	return frame{b0: b0, body: body}, nil
+	return frame{b0: b0, body: body, owned: owned}, nil
 }
 
 func noEOF(err error) error {
@@ -251,6 +269,7 @@ func ackFields(f frame) (id uint16, reason byte, reasonString string, err error)
 }
 
 // decode turns a frame into a paho control packet (copying what it keeps).
+// PUBLISH goes through decodePublish instead.
 func (f frame) decode() (*packets.ControlPacket, error) {
 	cp := packets.NewControlPacket(f.typ())
 	if cp == nil {
@@ -274,9 +293,71 @@ func (f frame) decode() (*packets.ControlPacket, error) {
 	return cp, nil
 }
 
+// decodePublish decodes a PUBLISH: topic, packet ID and properties through
+// paho's packets, the payload by hand. paho reads the payload with
+// io.ReadAll, which copies it through a growing buffer (several times the
+// payload at once for a large message); here a large payload is the
+// frame's own buffer, not copied at all, and a small one is copied once
+// out of the reused read buffer.
+func (f frame) decodePublish() (*packets.Publish, []byte, error) {
+	p := &packets.Publish{
+		QoS:        (f.b0 >> 1) & 0x03,
+		Duplicate:  f.b0&0x08 != 0,
+		Retain:     f.b0&0x01 != 0,
+		Properties: &packets.Properties{},
+	}
+	b := f.body
+	bad := func(what string) error { return fmt.Errorf("%w: PUBLISH: %s", errMalformed, what) }
+	if len(b) < 2 {
+		return nil, nil, bad("no topic")
+	}
+	off := 2 + (int(b[0])<<8 | int(b[1]))
+	if off > len(b) {
+		return nil, nil, bad("topic longer than the packet")
+	}
+	p.Topic = string(b[2:off])
+	if p.QoS > 0 {
+		if off+2 > len(b) {
+			return nil, nil, bad("no packet ID")
+		}
+		p.PacketID = uint16(b[off])<<8 | uint16(b[off+1])
+		off += 2
+	}
+	pl, vl := 0, 0
+	for mult := 1; ; mult *= 128 {
+		if off+vl >= len(b) || vl == 4 {
+			return nil, nil, bad("bad property length")
+		}
+		c := b[off+vl]
+		vl++
+		pl += int(c&0x7F) * mult
+		if c&0x80 == 0 {
+			break
+		}
+	}
+	end := off + vl + pl
+	if end > len(b) {
+		return nil, nil, bad("properties longer than the packet")
+	}
+	if pl > 0 {
+		// Properties.Unpack copies what it keeps (strings, correlation data).
+		if err := p.Properties.Unpack(bytes.NewBuffer(b[off:end]), packets.PUBLISH); err != nil {
+			return nil, nil, bad(err.Error())
+		}
+	}
+	payload := b[end:]
+	if !f.owned {
+		payload = bytes.Clone(payload)
+	}
+	if payload == nil {
+		payload = []byte{}
+	}
+	return p, payload, nil
+}
+
 // inbound converts a decoded PUBLISH to a Message.
-func inbound(p *packets.Publish) *Message {
-	m := &Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain}
+func inbound(p *packets.Publish, payload []byte) *Message {
+	m := &Message{Topic: p.Topic, Payload: payload, QoS: p.QoS, Retain: p.Retain}
 	if pr := p.Properties; pr != nil {
 		m.Props = Properties{
 			ContentType:     pr.ContentType,

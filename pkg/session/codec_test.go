@@ -3,6 +3,7 @@ package session
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"reflect"
 	"testing"
 
@@ -44,14 +45,26 @@ func TestPublishEncodingMatchesPaho(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				p, payload, err := f.decodePublish()
+				if err != nil {
+					t.Fatal(err)
+				}
+				back := inbound(p, payload)
+				back.Props.SubscriptionIDs = nil
+				if !reflect.DeepEqual(back.Props, m.Props) || back.Topic != m.Topic || !bytes.Equal(back.Payload, m.Payload) || back.Retain != m.Retain {
+					t.Fatalf("round trip %+v", back)
+				}
+				if p.QoS != qos || p.Duplicate != dup || (qos > 0 && p.PacketID != 513) {
+					t.Fatalf("qos %d dup %t id %d, want %d %t 513", p.QoS, p.Duplicate, p.PacketID, qos, dup)
+				}
+				// paho's own decoder reads the same.
 				cp, err := f.decode()
 				if err != nil {
 					t.Fatal(err)
 				}
-				back := inbound(cp.Content.(*packets.Publish))
-				back.Props.SubscriptionIDs = nil
-				if !reflect.DeepEqual(back.Props, m.Props) || back.Topic != m.Topic || !bytes.Equal(back.Payload, m.Payload) || back.Retain != m.Retain {
-					t.Fatalf("round trip %+v", back)
+				pp := cp.Content.(*packets.Publish)
+				if pp.Topic != p.Topic || pp.PacketID != p.PacketID || !bytes.Equal(pp.Payload, payload) || !reflect.DeepEqual(pp.Properties, p.Properties) {
+					t.Fatalf("paho decodes %+v, we %+v", pp, p)
 				}
 			}
 		}
@@ -120,3 +133,62 @@ func TestPublishAllocations(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// A large payload is the frame's own buffer (no copy); a small one is
+// copied out of the reader's reused buffer.
+func TestDecodePublishPayloadBuffer(t *testing.T) {
+	for _, n := range []int{10, keepReadBuffer + 1} {
+		var b bytes.Buffer
+		w := bufio.NewWriter(&b)
+		writePublish(w, &Message{Topic: "big", Payload: bytes.Repeat([]byte("z"), n)}, 1, 1, false)
+		w.Flush()
+		fr := frameReader{r: bufio.NewReader(&b)}
+		f, err := fr.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, payload, err := f.decodePublish()
+		if err != nil || len(payload) != n {
+			t.Fatalf("%d: %d bytes, %v", n, len(payload), err)
+		}
+		shared := &payload[len(payload)-1] == &f.body[len(f.body)-1]
+		if shared != (n > keepReadBuffer) || f.owned != (n > keepReadBuffer) {
+			t.Errorf("payload of %d bytes: shares the frame's buffer %t, owned %t", n, shared, f.owned)
+		}
+	}
+}
+
+func TestFrameOverMaximumPacketSize(t *testing.T) {
+	var b bytes.Buffer
+	w := bufio.NewWriter(&b)
+	writePublish(w, &Message{Topic: "t", Payload: make([]byte, 1000)}, 0, 0, false)
+	w.Flush()
+	size := b.Len()
+	for _, max := range []int{size, size - 1} {
+		fr := frameReader{r: bufio.NewReader(bytes.NewReader(b.Bytes())), max: max}
+		_, err := fr.next()
+		var tl *packetTooLarge
+		if got := errors.As(err, &tl); got != (max < size) {
+			t.Errorf("max %d, packet %d: %v", max, size, err)
+		}
+	}
+}
+
+func TestDecodePublishMalformed(t *testing.T) {
+	for _, body := range [][]byte{
+		{},
+		{0},
+		{0, 5, 'a'},             // topic longer than the packet
+		{0, 1, 'a'},             // QoS 1: no packet ID, no properties
+		{0, 1, 'a', 0, 1},       // no property length
+		{0, 1, 'a', 0, 1, 9},    // properties longer than the packet
+		{0, 1, 'a', 0, 1, 0x80}, // property length cut short
+		{0, 1, 'a', 0, 1, 0xff, 0xff, 0xff, 0xff, 0x7f},
+		{0, 1, 'a', 0, 1, 2, 0x7f, 0}, // unknown property
+	} {
+		f := frame{b0: packets.PUBLISH<<4 | 1<<1, body: body}
+		if _, _, err := f.decodePublish(); !errors.Is(err, errMalformed) {
+			t.Errorf("% x: %v", body, err)
+		}
+	}
+}

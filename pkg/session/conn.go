@@ -287,10 +287,15 @@ func (c *conn) write(it wItem) error {
 
 func (c *conn) reader() {
 	defer c.wg.Done()
-	fr := frameReader{r: c.br}
+	fr := frameReader{r: c.br, max: int(c.s.cfg.maxPacket)}
 	for {
 		f, err := fr.next()
 		if err != nil {
+			var tl *packetTooLarge
+			if errors.As(err, &tl) {
+				c.kill(c.protocolErr(err))
+				return
+			}
 			c.kill(c.netErr("read", err))
 			return
 		}
@@ -328,18 +333,17 @@ func (c *conn) handle(f frame) error {
 		s.mu.Unlock()
 		_ = c.enqueue(context.Background(), wItem{typ: packets.PUBCOMP, id: id})
 	case packets.PUBLISH:
-		cp, err := f.decode()
+		p, payload, err := f.decodePublish()
 		if err != nil {
 			return c.protocolErr(err)
 		}
-		p := cp.Content.(*packets.Publish)
 		if tr != nil {
-			traceIn(tr, "PUBLISH", fmt.Sprintf("id=%d qos=%d dup=%t retain=%t topic=%q bytes=%d", p.PacketID, p.QoS, p.Duplicate, p.Retain, p.Topic, len(p.Payload)))
+			traceIn(tr, "PUBLISH", fmt.Sprintf("id=%d qos=%d dup=%t retain=%t topic=%q bytes=%d", p.PacketID, p.QoS, p.Duplicate, p.Retain, p.Topic, len(payload)))
 		}
 		if p.QoS > 2 {
 			return c.protocolErr(errors.New("PUBLISH with QoS 3"))
 		}
-		s.onPublish(c, p)
+		s.onPublish(c, p, payload)
 	case packets.SUBACK, packets.UNSUBACK:
 		cp, err := f.decode()
 		if err != nil {
@@ -461,25 +465,35 @@ func (s *Session) onAck(c *conn, typ byte, id uint16, rc byte, rs string) {
 	}
 }
 
-func (s *Session) onPublish(c *conn, p *packets.Publish) {
-	it := inItem{m: inbound(p), c: c, id: p.PacketID}
+func (s *Session) onPublish(c *conn, p *packets.Publish, payload []byte) {
+	m := inbound(p, payload)
+	it := inItem{m: m}
 	switch p.QoS {
 	case 1:
-		it.ackTy = packets.PUBACK
+		m.ack = Ack{c: c, id: p.PacketID, typ: packets.PUBACK}
 	case 2:
-		it.ackTy = packets.PUBREC
+		m.ack = Ack{c: c, id: p.PacketID, typ: packets.PUBREC}
 		s.mu.Lock()
-		if _, dup := s.qos2In[p.PacketID]; dup {
+		st, seen := s.qos2In[p.PacketID]
+		switch {
+		case !seen:
+			s.qos2In[p.PacketID] = qos2State{c: c}
+		case st.acked:
 			it.m = nil // handled once already: acknowledge only
-		} else {
-			s.qos2In[p.PacketID] = struct{}{}
+		default:
+			// A redelivery of a message the handler holds unacknowledged
+			// (deferred, or not handled yet): its acknowledgement will
+			// answer this copy too.
+			st.dup = c
+			s.qos2In[p.PacketID] = st
+			s.mu.Unlock()
+			return
 		}
 		s.mu.Unlock()
 	}
+	it.ack = m.ack
 	if s.inbox == nil {
-		if it.ackTy != 0 {
-			_ = c.enqueue(context.Background(), wItem{typ: it.ackTy, id: it.id})
-		}
+		s.sendAck(it.ack)
 		return
 	}
 	select {

@@ -357,7 +357,7 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 	}
 	var f frame
 	if werr == nil {
-		fr := frameReader{r: br}
+		fr := frameReader{r: br, max: int(s.cfg.maxPacket)}
 		f, werr = fr.next()
 	}
 	stopped := stop()
@@ -429,6 +429,8 @@ func (s *Session) connectPacket(d *auth.Dial, clientID string, cleanStart bool) 
 	}
 	rm := s.cfg.receiveMax
 	p.Properties.ReceiveMaximum = &rm
+	mp := s.cfg.maxPacket
+	p.Properties.MaximumPacketSize = &mp
 	if st.WillTopic != "" {
 		p.WillFlag = true
 		p.WillTopic = st.WillTopic

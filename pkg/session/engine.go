@@ -42,11 +42,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"time"
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/session/limits"
 )
 
 // Defaults and caps.
@@ -56,8 +58,13 @@ const (
 	maxWindow = 4096
 	// defaultReceiveMaximum is what we advertise when --receive-maximum is 0.
 	defaultReceiveMaximum = 1024
-	backoffMin            = 100 * time.Millisecond
-	backoffMax            = 30 * time.Second
+	// minPacketSize and maxPacketSize bound --max-packet-size: below a few
+	// dozen bytes a broker could not even send a PUBLISH; above MQTT's
+	// largest packet the setting means nothing.
+	minPacketSize = 64
+	maxPacketSize = 268435460
+	backoffMin    = 100 * time.Millisecond
+	backoffMax    = 30 * time.Second
 )
 
 // ErrClosed is returned by calls on a session that was closed.
@@ -91,7 +98,7 @@ type Session struct {
 	ops       map[uint16]*op
 	nextID    uint16
 	subs      []Subscription
-	qos2In    map[uint16]struct{}
+	qos2In    map[uint16]qos2State
 	closing   bool
 	stopErr   error
 	err       error
@@ -103,6 +110,7 @@ type connectConfig struct {
 	sessionExpiry uint32
 	cleanStart    bool
 	receiveMax    uint16
+	maxPacket     uint32 // Maximum Packet Size we advertise and enforce
 	timeout       time.Duration
 }
 
@@ -124,7 +132,7 @@ func connect(ctx context.Context, o Options) (*Session, error) {
 		stopCh: make(chan struct{}),
 		byID:   make(map[uint16]*outMsg),
 		ops:    make(map[uint16]*op),
-		qos2In: make(map[uint16]struct{}),
+		qos2In: make(map[uint16]qos2State),
 	}
 	s.clientID = st.ClientID
 	if err := s.configure(); err != nil {
@@ -171,6 +179,15 @@ func (s *Session) configure() error {
 	if rm > 65535 {
 		return errs.Usagef("receive maximum %d: must be between 1 and 65535", rm)
 	}
+	mp := st.MaxPacketSize
+	switch {
+	case mp == 0 && s.o.Limits.MaxPacketSize > 0:
+		mp = s.o.Limits.MaxPacketSize
+	case mp == 0:
+		mp = limits.MQTT5.MaxPacketSize
+	case mp < minPacketSize || mp > maxPacketSize:
+		return errs.Usagef("--max-packet-size %d: must be between %d and %d bytes (or 0 for the default)", mp, minPacketSize, maxPacketSize)
+	}
 	timeout := st.ConnectTimeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -180,6 +197,7 @@ func (s *Session) configure() error {
 		sessionExpiry: uint32(exp),
 		cleanStart:    st.CleanStart,
 		receiveMax:    uint16(rm),
+		maxPacket:     uint32(mp),
 		timeout:       timeout,
 	}
 	return nil
@@ -710,6 +728,16 @@ func (s *Session) close(ctx context.Context, reason byte) error {
 			if c.enqueue(dctx, wItem{typ: packets.DISCONNECT, pkt: d, flushed: flushed}) == nil {
 				select {
 				case <-flushed:
+					// The broker closes the connection once it has read
+					// the DISCONNECT: wait for that. Closing first, with
+					// its packets still unread in our receive buffer,
+					// makes TCP reset the connection, and a reset broker
+					// may discard what it had not read yet: the last
+					// acknowledgements, the DISCONNECT itself.
+					select {
+					case <-c.done:
+					case <-dctx.Done():
+					}
 				case <-c.done:
 				case <-dctx.Done():
 				}
@@ -748,26 +776,35 @@ func disconnectWait(ctx context.Context) time.Duration {
 // inItem is an inbound PUBLISH on its way to the handler, or only the
 // acknowledgement of a QoS 2 duplicate.
 type inItem struct {
-	m     *Message
-	c     *conn
-	ackTy byte // PUBACK, PUBREC or 0
-	id    uint16
+	m   *Message
+	ack Ack
 }
 
-// dispatch calls the handler in arrival order and acknowledges afterwards.
+// dispatch calls the handler in arrival order and acknowledges afterwards,
+// unless the handler deferred the acknowledgement.
 func (s *Session) dispatch() {
 	defer s.wg.Done()
 	for {
 		select {
 		case it := <-s.inbox:
 			if it.m != nil {
-				if err := s.o.Handler(it.m); err != nil {
+				switch err := s.o.Handler(it.m); err {
+				case nil:
+				case DeferAck:
+					it.ack = Ack{}
+				default:
 					s.stop(err)
 					return
 				}
 			}
-			if it.ackTy != 0 {
-				_ = it.c.enqueue(s.ctx, wItem{typ: it.ackTy, id: it.id})
+			s.sendAck(it.ack)
+			if s.o.Drained != nil && len(s.inbox) == 0 {
+				// Give the reader a moment to queue the rest of a burst, so
+				// a batching handler writes the burst at once.
+				runtime.Gosched()
+				if len(s.inbox) == 0 {
+					s.o.Drained()
+				}
 			}
 		case <-s.stopCh:
 			return

@@ -26,10 +26,16 @@ type Options struct {
 	// OnConnect is called after every successful CONNACK (first and reconnects).
 	OnConnect func(Capabilities)
 	// Handler receives inbound PUBLISHes, one at a time in arrival order.
-	// The PUBACK/PUBREC is sent only after it returns, so a slow handler
-	// holds the broker back through Receive Maximum. A non-nil error ends
-	// the session (Err returns it) without acknowledging that message.
+	// The PUBACK/PUBREC is sent only after it returns nil, so a slow
+	// handler holds the broker back through Receive Maximum. DeferAck
+	// leaves the acknowledgement to the handler (Message.Ack,
+	// Session.Ack). Any other error ends the session (Err returns it)
+	// without acknowledging that message.
 	Handler func(*Message) error
+	// Drained, when set, is called from the handler's goroutine after a
+	// message when no other has arrived meanwhile: a handler that batches
+	// its output (and deferred acknowledgements) writes the batch here.
+	Drained func()
 }
 
 // Message is an application message, outbound or inbound.
@@ -39,6 +45,8 @@ type Message struct {
 	QoS     byte
 	Retain  bool
 	Props   Properties
+
+	ack Ack // inbound: what the message is owed
 }
 
 // Properties are the MQTT5 PUBLISH properties iotctl exposes.

@@ -68,6 +68,9 @@ func describe(cp *packets.ControlPacket) string {
 		if v := p.Properties.ReceiveMaximum; v != nil {
 			fmt.Fprintf(&b, " receive_maximum=%d", *v)
 		}
+		if v := p.Properties.MaximumPacketSize; v != nil {
+			fmt.Fprintf(&b, " maximum_packet_size=%d", *v)
+		}
 		if p.WillFlag {
 			fmt.Fprintf(&b, " will_topic=%q will_qos=%d will_retain=%t", p.WillTopic, p.WillQOS, p.WillRetain)
 		}

@@ -39,6 +39,13 @@ type Rules struct {
 	// NoSubscriptionIDs: the endpoint refuses Subscription Identifiers
 	// (AWS IoT disconnects a client that sends one).
 	NoSubscriptionIDs bool
+
+	// MaxPacketSize is the Maximum Packet Size a client advertises in
+	// CONNECT unless --max-packet-size says otherwise: the largest packet
+	// the broker may send it. A broker drops a message larger than that
+	// instead of delivering it, so it must leave room for the largest
+	// message the endpoint carries.
+	MaxPacketSize int
 }
 
 // The MQTT 5 protocol limits (OASIS MQTT 5.0, 1.5.4, 2.2.2, 3.1.3.1, 4.7).
@@ -49,6 +56,7 @@ var MQTT5 = Rules{
 	MaxClientID:   65535,
 	MaxQoS:        2,
 	KeepaliveMax:  65535 * time.Second,
+	MaxPacketSize: 256 << 20,
 }
 
 // AWSIoT adds AWS IoT Core's documented quotas (docs/AWS-IOT.md).
@@ -66,6 +74,8 @@ var AWSIoT = Rules{
 	MaxSubscriptionsPerSubscribe:  8,
 	MaxSubscriptionsPerConnection: 50,
 	MaxShareNameChars:             128,
+	// A 128 KiB payload, its topic and properties fit with room to spare.
+	MaxPacketSize: 256 << 10,
 }
 
 // For picks the rules for a --limits setting: "aws-iot", "mqtt5", or "auto"
