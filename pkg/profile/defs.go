@@ -77,6 +77,7 @@ var Defs = []Def{
 	{Name: "session-expiry", Type: Duration, Default: "0s", Usage: "session expiry interval (0: session ends with the connection)"},
 	{Name: "clean-start", Type: Bool, Default: "true", Usage: "start a new session"},
 	{Name: "connect-timeout", Type: Duration, Default: "10s", Usage: "time allowed for one connection attempt"},
+	{Name: "max-reconnects", Type: Int, Usage: "give up after this many failed reconnects in a row, exit 3; 0: no limit (default: 10 for pub, pubsub, whoami and bench; no limit for sub)"},
 	{Name: "receive-maximum", Type: Int, Default: "0", Usage: "QoS>0 messages the broker may send unacknowledged (0: library default)"},
 	{Name: "will-topic", Usage: "will message topic"},
 	{Name: "will-message", Usage: "will message payload"},

@@ -64,6 +64,7 @@ type Settings struct {
 	SessionExpiry     time.Duration `setting:"session-expiry"`
 	CleanStart        bool          `setting:"clean-start"`
 	ConnectTimeout    time.Duration `setting:"connect-timeout"`
+	MaxReconnects     int           `setting:"max-reconnects"`
 	ReceiveMaximum    int           `setting:"receive-maximum"`
 	WillTopic         string        `setting:"will-topic"`
 	WillMessage       string        `setting:"will-message"`

@@ -3,8 +3,6 @@ package session
 import (
 	"bufio"
 	"bytes"
-	"errors"
-	"fmt"
 	"io"
 
 	"github.com/eclipse/paho.golang/packets"
@@ -172,8 +170,6 @@ type frame struct {
 
 func (f frame) typ() byte { return f.b0 >> 4 }
 
-var errMalformed = errors.New("malformed packet")
-
 // frameReader reads packets, reusing one body buffer.
 type frameReader struct {
 	r   *bufio.Reader
@@ -188,7 +184,7 @@ func (fr *frameReader) next() (frame, error) {
 	n, mult := 0, 1
 	for i := 0; ; i++ {
 		if i == 4 {
-			return frame{}, errMalformed
+			return frame{}, errLongLength
 		}
 		b, err := fr.r.ReadByte()
 		if err != nil {
@@ -225,7 +221,7 @@ func noEOF(err error) error {
 // code and, when present, the reason string.
 func ackFields(f frame) (id uint16, reason byte, reasonString string, err error) {
 	if len(f.body) < 2 {
-		return 0, 0, "", errMalformed
+		return 0, 0, "", violationf(packetName(f.typ()), "%d bytes: too short for a packet identifier", len(f.body))
 	}
 	id = uint16(f.body[0])<<8 | uint16(f.body[1])
 	if len(f.body) > 2 {
@@ -254,7 +250,7 @@ func ackFields(f frame) (id uint16, reason byte, reasonString string, err error)
 func (f frame) decode() (*packets.ControlPacket, error) {
 	cp := packets.NewControlPacket(f.typ())
 	if cp == nil {
-		return nil, fmt.Errorf("%w: unknown packet type %d", errMalformed, f.typ())
+		return nil, violationf("packet", "unknown packet type %d", f.typ())
 	}
 	cp.Flags = f.b0 & 0x0F
 	if p, ok := cp.Content.(*packets.Publish); ok {
@@ -269,7 +265,7 @@ func (f frame) decode() (*packets.ControlPacket, error) {
 		body = bytes.Clone(body)
 	}
 	if err := cp.Content.Unpack(bytes.NewBuffer(body)); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", errMalformed, cp.PacketType(), err)
+		return nil, violationf(cp.PacketType(), "malformed: %v", err)
 	}
 	return cp, nil
 }
