@@ -372,13 +372,18 @@ func (s *Session) dropAfter() int {
 }
 
 // strike counts c's end against the messages in flight on it (caller
-// holds mu): a connection the broker ended adds a strike to each, any
-// other end clears them. A message with two strikes makes the session send
-// one message at a time, so the next strike is unambiguous; the message
-// that reaches DropAfter strikes alone in flight is dropped. It returns
-// the dropped messages' callbacks and whether any message was in flight.
+// holds mu). A connection the broker ended before answering anything adds
+// a strike to each: that is what a broker does with a message it cannot
+// take, sent first after a reconnect; so does a DISCONNECT whose reason
+// blames a packet (malformed, not authorized, …). Any other end (the broker answered
+// something first, a timeout, our own error) clears them, so a network
+// that cuts connections now and then does not add up strikes. A message
+// with two strikes makes the session send one message at a time, so the
+// next strike is unambiguous; the message that reaches DropAfter strikes
+// alone in flight is dropped. It returns the dropped messages' callbacks
+// and whether messages in flight were blamed.
 func (s *Session) strike(c *conn, cause error) (dropped []func(), blamed bool) {
-	peer := c.peerClosed.Load()
+	peer := c.peerClosed.Load() && (!c.progress.Load() || blamesMessage(cause))
 	var pe *ProtocolError
 	if errors.As(cause, &pe) {
 		peer = false
