@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/iotctl/iotctl/pkg/esc"
 	"strings"
 
 	"github.com/iotctl/iotctl/pkg/errs"
@@ -67,8 +68,10 @@ func Classify(err error) errs.Kind {
 // FlagError makes a flag-parsing error a usage error.
 func FlagError(err error) error { return errs.New(errs.Usage, err) }
 
-// Message is the one line printed for an error: "iotctl: …".
+// Message is the one line printed for an error: "iotctl: …". Errors carry
+// text from brokers and files: control characters are escaped (a newline
+// becomes a space), so an error is one line that cannot drive the terminal.
 func Message(err error) string {
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
-	return fmt.Sprintf("iotctl: %s", msg)
+	return fmt.Sprintf("iotctl: %s", esc.String(msg))
 }
