@@ -260,6 +260,7 @@ func subRun(ctx context.Context, opts *Options) error {
 		Limits:    rules,
 		Reconnect: true,
 		Handler:   r.handle,
+		Warn:      func(msg string) { fmt.Fprintf(stderr, "iotctl: warning: %s\n", msg) },
 	}
 	if st.Verbose {
 		so.Log = stderr
