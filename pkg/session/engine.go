@@ -411,10 +411,6 @@ func (s *Session) strike(c *conn, cause error) (dropped []func(), blamed bool) {
 		if peer && alone && om.strikes >= s.dropAfter() {
 			done, err := om.done, &DroppedError{Topic: om.m.Topic, Tries: om.strikes, Last: cause}
 			s.forgetMsg(om)
-			if s.o.Warn != nil {
-				warn := s.o.Warn
-				dropped = append(dropped, func() { warn(err.Error()) })
-			}
 			if done != nil {
 				dropped = append(dropped, func() { done(err) })
 			}

@@ -36,7 +36,8 @@ type Options struct {
 	// republished on every reconnect for ever.
 	DropAfter int
 	// Warn receives one-line warnings that are shown whatever -v says: the
-	// first protocol violation by the broker, a dropped message (nil: none).
+	// first protocol violation by the broker (nil: none). A dropped message
+	// is reported through its done callback.
 	Warn func(string)
 	// OnConnect is called after every successful CONNACK (first and reconnects).
 	OnConnect func(Capabilities)
