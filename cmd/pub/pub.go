@@ -252,12 +252,18 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 	case o.MessageSet:
 		m.Payload = []byte(o.Message)
 	case o.File != "":
+		if st.Verbose {
+			fmt.Fprintf(o.IO.ErrOut, "reading -f %s (at most %d bytes, --limits %s)\n", o.File, r.MaxPayload, r.Name)
+		}
 		data, err := readFile(ctx, o.File, r)
 		if err != nil {
 			return nil, err
 		}
 		m.Payload = data
 	case o.Stdin:
+		if st.Verbose {
+			fmt.Fprintf(o.IO.ErrOut, "reading --stdin (at most %d bytes, --limits %s)\n", r.MaxPayload, r.Name)
+		}
 		data, err := readInput(ctx, o.IO.In, -1, r)
 		if err != nil {
 			return nil, fmt.Errorf("--stdin: %w", err)
