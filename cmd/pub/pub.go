@@ -76,7 +76,8 @@ Sources (exactly one):
   -m MSG         the message text
   -f FILE        the whole file as one message
   --stdin        the whole standard input as one message (an empty input
-                 publishes an empty message)
+                 publishes an empty message); -f and --stdin read at most
+                 the payload limit (--limits) and refuse larger input
   -l, --lines    one message per line of standard input, streamed in constant
                  memory; "\n" and "\r\n" are stripped, an empty line is an
                  empty message; a line longer than the payload limit stops
@@ -94,10 +95,13 @@ acknowledged. Ctrl-C stops reading input, waits up to 2s for outstanding
 acknowledgements, disconnects cleanly, and exits 6 with the count if any
 remain.
 
-With --lines, --count or --interval, the connection is re-established when
-lost, and unacknowledged messages are published again (the session expiry
-defaults to 5m then, with a fixed client ID, so the broker can resume the
-session). A single message makes one connection attempt.`,
+A lost connection is re-established with backoff and unacknowledged
+messages are published again; with --lines, --count or --interval the
+session expiry defaults to 5m, so the broker can resume the session. The
+first connection is tried once; after it, pub gives up (exit 3) after
+--max-reconnects (10) failed reconnects in a row. A message over which the
+broker closes the connection 3 times in a row is dropped and counted as
+refused (exit 4) instead of being sent for ever.`,
 		Example: `  iotctl pub -t sensors/1 -m '{"t":21.5}' -q 1
   iotctl pub -t logs -l -q 1 < app.log
   iotctl pub -t test/topic -m hello --count 100 --rate 10
