@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/iotctl/iotctl/pkg/esc"
+
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 )
@@ -69,12 +71,13 @@ func Classify(err error) errs.Kind {
 // FlagError makes a flag-parsing error a usage error.
 func FlagError(err error) error { return errs.New(errs.Usage, err) }
 
-// Message is the one line printed for an error: "iotctl: …". A URL in it
-// (one a library echoed back) has its password masked.
+// Message is the one line printed for an error: "iotctl: …". Errors carry
+// text from brokers and files: control characters are escaped (a newline
+// becomes a space), so an error is one line that cannot drive the terminal,
+// and a URL in it (one a library echoed back) has its password masked.
 func Message(err error) string {
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
-	msg = profile.MaskURLs(msg)
-	return fmt.Sprintf("iotctl: %s", msg)
+	return fmt.Sprintf("iotctl: %s", esc.String(profile.MaskURLs(msg)))
 }
 
 // Interrupted describes err as the interruption it is when ctx was

@@ -3,6 +3,7 @@ package profile
 import (
 	"context"
 	"fmt"
+	"github.com/iotctl/iotctl/pkg/esc"
 	"strings"
 	"time"
 
@@ -166,7 +167,7 @@ func connectCheck(opts *ValidateOptions, s *profile.Settings) (*shared.Connack, 
 	}
 	assigned := ""
 	if c.AssignedClientID != "" {
-		assigned = fmt.Sprintf(" (assigned by the broker: %s)", c.AssignedClientID)
+		assigned = fmt.Sprintf(" (assigned by the broker: %s)", esc.String(c.AssignedClientID))
 	}
 	check.Status = profile.CheckOK
 	check.Detail = fmt.Sprintf("%s: CONNACK %s (0x%02X) in %s: client ID %s%s, receive maximum %d, maximum QoS %d",

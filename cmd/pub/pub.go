@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,9 @@ type Options struct {
 // messages instead of starting over.
 const longSessionExpiry = 5 * time.Minute
 
+// defaultMaxReconnects is pub's --max-reconnects when none is set.
+const defaultMaxReconnects = 10
+
 // closeTimeout bounds the DISCONNECT at exit.
 const closeTimeout = 5 * time.Second
 
@@ -74,7 +78,8 @@ Sources (exactly one):
   -m MSG         the message text
   -f FILE        the whole file as one message
   --stdin        the whole standard input as one message (an empty input
-                 publishes an empty message)
+                 publishes an empty message); -f and --stdin read at most
+                 the payload limit (--limits) and refuse larger input
   -l, --lines    one message per line of standard input, streamed in constant
                  memory; "\n" and "\r\n" are stripped, an empty line is an
                  empty message; a line longer than the payload limit stops
@@ -93,10 +98,13 @@ acknowledgements, disconnects, and exits 6 with the count if any remain,
 within 3s of the signal whatever the broker does; a second Ctrl-C exits at
 once (130).
 
-With --lines, --count or --interval, the connection is re-established when
-lost, and unacknowledged messages are published again (the session expiry
-defaults to 5m then, with a fixed client ID, so the broker can resume the
-session). A single message makes one connection attempt.`,
+A lost connection is re-established with backoff and unacknowledged
+messages are published again; with --lines, --count or --interval the
+session expiry defaults to 5m, so the broker can resume the session. The
+first connection is tried once; after it, pub gives up (exit 3) after
+--max-reconnects (10) failed reconnects in a row. A message over which the
+broker closes the connection 3 times in a row is dropped and counted as
+refused (exit 4) instead of being sent for ever.`,
 		Example: `  iotctl pub -t sensors/1 -m '{"t":21.5}' -q 1
   iotctl pub -t logs -l -q 1 < app.log
   iotctl pub -t test/topic -m hello --count 100 --rate 10
@@ -149,7 +157,7 @@ type plan struct {
 }
 
 // check validates the flags and reads -f/--stdin; nothing touches the network.
-func (o *Options) check(st *profile.Settings) (*plan, error) {
+func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error) {
 	sources := 0
 	for _, on := range []bool{o.MessageSet, o.File != "", o.Stdin, o.Lines, o.Null} {
 		if on {
@@ -206,12 +214,21 @@ func (o *Options) check(st *profile.Settings) (*plan, error) {
 	for _, kv := range o.UserProperties {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, errs.Usagef("--user-property %q: want key=value", kv)
+			return nil, errs.Usagef("--user-property %s: want key=value", quoteArg(kv))
 		}
-		if !utf8.ValidString(kv) {
-			return nil, errs.Usagef("--user-property %q: not valid UTF-8", kv)
+		if err := limits.Text("--user-property key", k); err != nil {
+			return nil, err
+		}
+		if err := limits.Text("--user-property value of "+quoteArg(k), v); err != nil {
+			return nil, err
 		}
 		m.Props.UserProperties = append(m.Props.UserProperties, session.UserProperty{Key: k, Value: v})
+	}
+	if err := limits.Text("--content-type", o.ContentType); err != nil {
+		return nil, err
+	}
+	if err := limits.Binary("--correlation-data", len(o.CorrelationData)); err != nil {
+		return nil, err
 	}
 	m.Props.ContentType = o.ContentType
 	if o.ResponseTopic != "" {
@@ -242,19 +259,21 @@ func (o *Options) check(st *profile.Settings) (*plan, error) {
 	case o.MessageSet:
 		m.Payload = []byte(o.Message)
 	case o.File != "":
-		data, err := os.ReadFile(o.File)
+		if st.Verbose {
+			fmt.Fprintf(o.IO.ErrOut, "reading -f %s (at most %d bytes, --limits %s)\n", o.File, r.MaxPayload, r.Name)
+		}
+		data, err := readFile(ctx, o.File, r)
 		if err != nil {
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return nil, errs.Usagef("-f %s: %v", o.File, err)
+			return nil, err
 		}
 		m.Payload = data
 	case o.Stdin:
-		data, err := io.ReadAll(o.IO.In)
+		if st.Verbose {
+			fmt.Fprintf(o.IO.ErrOut, "reading --stdin (at most %d bytes, --limits %s)\n", r.MaxPayload, r.Name)
+		}
+		data, err := readInput(ctx, o.IO.In, -1, r)
 		if err != nil {
-			return nil, errs.Usagef("--stdin: %v", err)
+			return nil, fmt.Errorf("--stdin: %w", err)
 		}
 		m.Payload = data
 	case o.Null:
@@ -277,7 +296,7 @@ func pubRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	p, err := opts.check(st)
+	p, err := opts.check(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -291,7 +310,11 @@ func pubRun(ctx context.Context, opts *Options) error {
 		sst.SessionExpiry = longSessionExpiry
 	}
 	stderr := &lockedWriter{w: opts.IO.ErrOut}
-	so := session.Options{Settings: &sst, Provider: provider, Limits: p.rules, Reconnect: p.longRun}
+	// Every pub reconnects when the connection is lost before its messages
+	// are acknowledged, at most --max-reconnects (10) times in a row; a
+	// first connection that fails is not retried.
+	so := session.Options{Settings: &sst, Provider: provider, Limits: p.rules, Reconnect: true,
+		MaxReconnects: defaultMaxReconnects, Warn: opts.Warn}
 	if st.Verbose {
 		so.Log = stderr
 	}
@@ -337,8 +360,9 @@ func (r *run) done(err error) {
 		r.acked.Add(1)
 		return
 	}
-	var re *session.ReasonError
-	if !errors.As(err, &re) {
+	// Refused: a reason code >= 0x80, or dropped after the broker closed
+	// the connection on it again and again (session.DroppedError).
+	if errs.KindOf(err) != errs.Refused {
 		r.failed.Add(1)
 		return
 	}
@@ -463,6 +487,10 @@ func (r *run) finish(ctx context.Context, srcErr error) error {
 			return fmt.Errorf("%w (and %s not acknowledged)", srcErr, plural(unacked, "message"))
 		}
 		return srcErr
+	case !interrupted && sessErr != nil && errs.KindOf(sessErr) == errs.Connect && unacked > 0:
+		// The session gave up reconnecting (--max-reconnects): that is the
+		// failure to report, with what it left undelivered.
+		return fmt.Errorf("%w (%s not acknowledged)", sessErr, plural(unacked, "message"))
 	case interrupted && unacked > 0:
 		return errs.Incompletef("interrupted: %s not acknowledged", plural(unacked, "message"))
 	case interrupted:
@@ -483,6 +511,120 @@ func (r *run) finish(ctx context.Context, srcErr error) error {
 		return sessErr
 	}
 	return nil
+}
+
+// maxRead is how much of an input larger than the payload limit is read
+// before pub refuses it: the limit and one byte more.
+func maxRead(r limits.Rules) int { return r.MaxPayload + 1 }
+
+// readFile reads -f FILE: a regular file larger than the payload limit is
+// refused from its size, anything else (a FIFO, /dev/zero, a socket) is
+// read up to the limit and one byte, so no input costs more memory than
+// the largest message.
+func readFile(ctx context.Context, path string, r limits.Rules) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, errs.Usagef("-f %s: %v", path, err)
+	}
+	defer f.Close()
+	size := -1
+	if fi, err := f.Stat(); err == nil {
+		switch {
+		case fi.IsDir():
+			return nil, errs.Usagef("-f %s: is a directory: give a file", path)
+		case fi.Mode().IsRegular() && fi.Size() > int64(r.MaxPayload):
+			return nil, fmt.Errorf("-f %s: %w: publish a smaller file, or split it (-l publishes one message per line)", path, r.Payload(int(min(fi.Size(), 1<<40))))
+		case fi.Mode().IsRegular():
+			size = int(fi.Size())
+		}
+	}
+	data, err := readInput(ctx, f, size, r)
+	if err != nil {
+		return nil, fmt.Errorf("-f %s: %w", path, err)
+	}
+	return data, nil
+}
+
+// readInput reads all of in, but at most the payload limit and one byte:
+// more is refused (a usage error naming the limit). The read runs aside so
+// that SIGINT/SIGTERM end pub at once even while the input blocks; then
+// it returns an Interrupted error. size, when known (>= 0), sizes the buffer.
+func readInput(ctx context.Context, in io.Reader, size int, r limits.Rules) ([]byte, error) {
+	limit := maxRead(r)
+	type result struct {
+		data []byte
+		over bool // more than the payload limit
+		err  error
+	}
+	var stop atomic.Bool
+	res := make(chan result, 1)
+	go func() {
+		// Chunks, joined at the end: no copying while reading, and an
+		// input refused for its size never costs more than limit bytes.
+		var chunks [][]byte
+		total := 0
+		next := min(max(size+1, 512), limit)
+		for total < limit {
+			if stop.Load() {
+				res <- result{err: context.Canceled}
+				return
+			}
+			chunk := make([]byte, min(next, limit-total))
+			n, err := io.ReadFull(in, chunk)
+			chunks = append(chunks, chunk[:n])
+			total += n
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				break
+			}
+			if err != nil {
+				res <- result{err: errs.Usagef("read: %v", err)}
+				return
+			}
+			next = min(2*next, 4<<20)
+		}
+		if total >= limit {
+			res <- result{over: true}
+			return
+		}
+		if len(chunks) == 1 {
+			res <- result{data: chunks[0]}
+			return
+		}
+		data := make([]byte, 0, total)
+		for _, c := range chunks {
+			data = append(data, c...)
+		}
+		res <- result{data: data}
+	}()
+	select {
+	case <-ctx.Done():
+		stop.Store(true)
+		return nil, errs.New(errs.Interrupted, errors.New("interrupted while reading the input"))
+	case rr := <-res:
+		if rr.err != nil {
+			return nil, rr.err
+		}
+		if rr.over {
+			return nil, fmt.Errorf("%w: publish less, or split the input (-l publishes one message per line)", r.PayloadOver(r.MaxPayload))
+		}
+		return rr.data, nil
+	}
+}
+
+// quoteArg quotes a flag value for a message, escaped and shortened.
+func quoteArg(s string) string {
+	if len(s) > 64 {
+		cut := 64
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		return strconv.Quote(s[:cut]) + "…"
+	}
+	return strconv.Quote(s)
 }
 
 func plural(n int64, what string) string {

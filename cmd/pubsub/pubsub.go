@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/iotctl/iotctl/pkg/esc"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -149,8 +150,11 @@ func pubsubRun(ctx context.Context, opts *Options) error {
 		Provider:  provider,
 		Limits:    rules,
 		Reconnect: true,
+		// A one-shot command: give up after 10 failed reconnects in a row.
+		MaxReconnects: 10,
+		Warn:          opts.Warn,
 		Handler: func(m *session.Message) error {
-			fmt.Fprintf(stdout, "Received message on topic %s: %s\n", m.Topic, m.Payload)
+			fmt.Fprintf(stdout, "Received message on topic %s: %s\n", esc.String(m.Topic), m.Payload)
 			if n := received.Add(1); n >= int64(opts.Count) {
 				allOnce.Do(func() { close(all) })
 			}

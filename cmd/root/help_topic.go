@@ -92,6 +92,20 @@ stopping and exits 0 once stopped cleanly, 1 when it did not stop within
 2 s. A second signal exits at once with 130. On a terminal or with -v, the
 first signal says so; the same signal twice within 50 ms (timeout(1) sends
 SIGTERM to the command and to its process group) counts once.
+
+it sent one (control characters escaped). Data (messages, JSON) goes to
+stdout, never mixed with errors.
+
+Exit 3 also ends a command that lost its connection and then failed
+--max-reconnects reconnects in a row (default 10 for pub, pubsub and bench,
+no limit for sub; IOTCTL_MAX_RECONNECTS). A reconnect fails when the attempt
+fails, when the broker ends the connection before answering anything, or on
+a protocol violation by the broker (a malformed packet: the first is a
+warning naming the packet, even without -v).
+
+Exit 4 also counts a QoS 1/2 message pub dropped because the broker closed
+the connection each of 3 times in a row it was sent: the other messages are
+delivered, the dropped one is reported as refused.
 `)
 	return b.String()
 }

@@ -5,6 +5,7 @@ package shared
 import (
 	"context"
 	"fmt"
+	"github.com/iotctl/iotctl/pkg/esc"
 	"io"
 	"math"
 	"net"
@@ -134,11 +135,11 @@ func (c *Connack) Rows() [][2]string {
 		}
 		return "no"
 	}
-	opt := func(s string) string {
+	opt := func(s string) string { // the broker's text: escaped
 		if s == "" {
 			return "-"
 		}
-		return s
+		return esc.String(s)
 	}
 	keepalive := "- (the client's)"
 	if c.ServerKeepalive != nil {

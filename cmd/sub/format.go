@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/iotctl/iotctl/pkg/esc"
 	"strings"
 	"text/template"
 	"time"
@@ -43,12 +44,13 @@ func isRaw(f formatter) bool {
 	return ok
 }
 
-// rawFormat writes the payload bytes unchanged, after "topic " with -v.
+// rawFormat writes the payload bytes unchanged, after "topic " with -v
+// (the topic with control characters escaped: it is text for a terminal).
 type rawFormat struct{ topic, newline bool }
 
 func (f rawFormat) format(dst []byte, m *session.Message, _ time.Time) ([]byte, error) {
 	if f.topic {
-		dst = append(dst, m.Topic...)
+		dst = append(dst, esc.String(m.Topic)...)
 		dst = append(dst, ' ')
 	}
 	dst = append(dst, m.Payload...)
@@ -222,7 +224,7 @@ func (f templateFormat) format(dst []byte, m *session.Message, at time.Time) ([]
 		props = &Properties{}
 	}
 	data := TemplateMessage{
-		Topic:         m.Topic,
+		Topic:         esc.String(m.Topic), // text output: no terminal escapes from the broker
 		Payload:       string(m.Payload),
 		PayloadBase64: base64.StdEncoding.EncodeToString(m.Payload),
 		QoS:           m.QoS,

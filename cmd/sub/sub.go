@@ -273,6 +273,7 @@ func subRun(ctx context.Context, opts *Options) error {
 		Reconnect: true,
 		Handler:   r.handle,
 		Drained:   r.drained,
+		Warn:      func(msg string) { fmt.Fprintf(stderr, "iotctl: warning: %s\n", msg) },
 	}
 	if st.Verbose {
 		so.Log = stderr

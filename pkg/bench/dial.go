@@ -28,10 +28,12 @@ func SessionDialer(base *profile.Settings, p auth.Provider, rules limits.Rules, 
 			Provider:  p,
 			Limits:    rules,
 			Reconnect: c.Reconnect,
-			Log:       log,
-			Debug:     debug,
-			OnConnect: c.OnConnect,
-			Handler:   c.Handler,
+			// A client that cannot get back gives up (--max-reconnects).
+			MaxReconnects: 10,
+			Log:           log,
+			Debug:         debug,
+			OnConnect:     c.OnConnect,
+			Handler:       c.Handler,
 		})
 	}
 }

@@ -79,6 +79,7 @@ var Defs = []Def{
 	{Name: "clean-start", Type: Bool, Default: "true", Usage: "start a new session"},
 	{Name: "connect-timeout", Type: Duration, Default: "10s", Usage: "time allowed for one connection attempt"},
 	{Name: "max-packet-size", Type: Int, Default: "0", Usage: "largest packet the broker may send, advertised in CONNECT, in bytes (0: 256 MiB, 256 KiB under --limits aws-iot)"},
+	{Name: "max-reconnects", Type: Int, Usage: "give up after this many failed reconnects in a row, exit 3; 0: no limit (default: 10 for pub, pubsub, whoami and bench; no limit for sub)"},
 	{Name: "receive-maximum", Type: Int, Default: "0", Usage: "QoS>0 messages the broker may send unacknowledged (0: library default)"},
 	{Name: "will-topic", Usage: "will message topic"},
 	{Name: "will-message", Usage: "will message payload"},

@@ -67,6 +67,7 @@ type Settings struct {
 	SessionExpiry     time.Duration `setting:"session-expiry"`
 	CleanStart        bool          `setting:"clean-start"`
 	ConnectTimeout    time.Duration `setting:"connect-timeout"`
+	MaxReconnects     int           `setting:"max-reconnects"`
 	ReceiveMaximum    int           `setting:"receive-maximum"`
 	MaxPacketSize     int           `setting:"max-packet-size"`
 	WillTopic         string        `setting:"will-topic"`

@@ -201,7 +201,7 @@ func (fr *frameReader) next() (frame, error) {
 	n, mult := 0, 1
 	for i := 0; ; i++ {
 		if i == 4 {
-			return frame{}, errMalformed
+			return frame{}, errLongLength
 		}
 		b, err := fr.r.ReadByte()
 		if err != nil {
@@ -243,7 +243,7 @@ func noEOF(err error) error {
 // code and, when present, the reason string.
 func ackFields(f frame) (id uint16, reason byte, reasonString string, err error) {
 	if len(f.body) < 2 {
-		return 0, 0, "", errMalformed
+		return 0, 0, "", violationf(packetName(f.typ()), "%d bytes: too short for a packet identifier", len(f.body))
 	}
 	id = uint16(f.body[0])<<8 | uint16(f.body[1])
 	if len(f.body) > 2 {
@@ -273,7 +273,7 @@ func ackFields(f frame) (id uint16, reason byte, reasonString string, err error)
 func (f frame) decode() (*packets.ControlPacket, error) {
 	cp := packets.NewControlPacket(f.typ())
 	if cp == nil {
-		return nil, fmt.Errorf("%w: unknown packet type %d", errMalformed, f.typ())
+		return nil, violationf("packet", "unknown packet type %d", f.typ())
 	}
 	cp.Flags = f.b0 & 0x0F
 	if p, ok := cp.Content.(*packets.Publish); ok {
@@ -288,7 +288,7 @@ func (f frame) decode() (*packets.ControlPacket, error) {
 		body = bytes.Clone(body)
 	}
 	if err := cp.Content.Unpack(bytes.NewBuffer(body)); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", errMalformed, cp.PacketType(), err)
+		return nil, violationf(cp.PacketType(), "malformed: %v", err)
 	}
 	return cp, nil
 }

@@ -10,10 +10,12 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/esc"
 )
 
 // wItem is one packet for the writer goroutine. Publish fields are copied
@@ -56,6 +58,13 @@ type conn struct {
 	reads   atomic.Uint64
 	writes  atomic.Uint64
 	blocked atomic.Bool // the reader waits for the handler: not a dead peer
+
+	// progress: the broker answered something on this connection (an
+	// acknowledgement, a message, a PINGRESP), so it was not a failure.
+	progress atomic.Bool
+	// peerClosed: the broker ended the connection (DISCONNECT, EOF, reset),
+	// not a timeout or a violation on our side of the reading.
+	peerClosed atomic.Bool
 }
 
 func (c *conn) cause() error {
@@ -159,9 +168,19 @@ type errWriter struct{ c *conn }
 func (w errWriter) Write(p []byte) (int, error) {
 	n, err := w.c.nc.Write(p)
 	if err != nil {
+		if peerGone(err) {
+			w.c.peerClosed.Store(true)
+		}
 		w.c.kill(w.c.netErr("write", err))
 	}
 	return n, err
+}
+
+// peerGone reports whether a read or write error means the broker closed
+// the connection (as opposed to a timeout or a local failure).
+func peerGone(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func (c *conn) netErr(op string, err error) error {
@@ -292,17 +311,28 @@ func (c *conn) reader() {
 		f, err := fr.next()
 		if err != nil {
 			var tl *packetTooLarge
-			if errors.As(err, &tl) {
-				c.kill(c.protocolErr(err))
+			var v *violation
+			if errors.As(err, &tl) || errors.As(err, &v) {
+				c.kill(c.protocolErr(0, err))
 				return
+			}
+			if peerGone(err) {
+				c.peerClosed.Store(true)
 			}
 			c.kill(c.netErr("read", err))
 			return
 		}
 		c.reads.Add(1)
+		if err := checkFlags(f); err != nil {
+			c.kill(c.protocolErr(f.typ(), err))
+			return
+		}
 		if err := c.handle(f); err != nil {
 			c.kill(err)
 			return
+		}
+		if f.typ() != packets.DISCONNECT {
+			c.progress.Store(true)
 		}
 	}
 }
@@ -314,16 +344,16 @@ func (c *conn) handle(f frame) error {
 	case packets.PUBACK, packets.PUBREC, packets.PUBCOMP:
 		id, rc, rs, err := ackFields(f)
 		if err != nil {
-			return c.protocolErr(err)
+			return c.protocolErr(t, err)
 		}
 		if tr != nil {
-			traceIn(tr, packetName(t), fmt.Sprintf("id=%d reason=0x%02X %s", id, rc, rs))
+			traceIn(tr, packetName(t), fmt.Sprintf("id=%d reason=0x%02X %s", id, rc, esc.String(rs)))
 		}
 		s.onAck(c, t, id, rc, rs)
 	case packets.PUBREL:
 		id, rc, _, err := ackFields(f)
 		if err != nil {
-			return c.protocolErr(err)
+			return c.protocolErr(t, err)
 		}
 		if tr != nil {
 			traceIn(tr, "PUBREL", fmt.Sprintf("id=%d reason=0x%02X", id, rc))
@@ -333,21 +363,21 @@ func (c *conn) handle(f frame) error {
 		s.mu.Unlock()
 		_ = c.enqueue(context.Background(), wItem{typ: packets.PUBCOMP, id: id})
 	case packets.PUBLISH:
+		if err := checkPublish(f); err != nil {
+			return c.protocolErr(t, err)
+		}
 		p, payload, err := f.decodePublish()
 		if err != nil {
-			return c.protocolErr(err)
+			return c.protocolErr(t, err)
 		}
 		if tr != nil {
 			traceIn(tr, "PUBLISH", fmt.Sprintf("id=%d qos=%d dup=%t retain=%t topic=%q bytes=%d", p.PacketID, p.QoS, p.Duplicate, p.Retain, p.Topic, len(payload)))
-		}
-		if p.QoS > 2 {
-			return c.protocolErr(errors.New("PUBLISH with QoS 3"))
 		}
 		s.onPublish(c, p, payload)
 	case packets.SUBACK, packets.UNSUBACK:
 		cp, err := f.decode()
 		if err != nil {
-			return c.protocolErr(err)
+			return c.protocolErr(t, err)
 		}
 		if tr != nil {
 			traceIn(tr, cp.PacketType(), describe(cp))
@@ -358,12 +388,14 @@ func (c *conn) handle(f frame) error {
 			traceIn(tr, "PINGRESP", "")
 		}
 	case packets.DISCONNECT:
+		c.peerClosed.Store(true)
 		var rc byte
 		var rs string
 		if cp, err := f.decode(); err == nil {
 			d := cp.Content.(*packets.Disconnect)
 			rc, rs = d.ReasonCode, d.Properties.ReasonString
 		}
+		rs = esc.String(rs)
 		if tr != nil {
 			traceIn(tr, "DISCONNECT", fmt.Sprintf("reason=0x%02X %s", rc, rs))
 		}
@@ -377,13 +409,22 @@ func (c *conn) handle(f frame) error {
 		}
 		return errs.Connectf("%s", msg)
 	default:
-		return c.protocolErr(fmt.Errorf("unexpected packet type %d", t))
+		return c.protocolErr(t, violationf(packetName(t), "a broker must not send this packet"))
 	}
 	return nil
 }
 
-func (c *conn) protocolErr(err error) error {
-	return errs.Connectf("connection to %s: protocol error: %v", c.addr, err)
+// protocolErr names the broker, the packet and the violation.
+func (c *conn) protocolErr(t byte, err error) error {
+	var v *violation
+	if errors.As(err, &v) {
+		return &ProtocolError{Addr: c.addr, Packet: v.packet, Why: v.why}
+	}
+	name := "packet"
+	if t != 0 {
+		name = packetName(t)
+	}
+	return &ProtocolError{Addr: c.addr, Packet: name, Why: err.Error()}
 }
 
 // pinger sends PINGREQ when the connection is idle and ends it when the

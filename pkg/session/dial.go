@@ -21,6 +21,7 @@ import (
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/session/limits"
 	"github.com/iotctl/iotctl/pkg/session/proxy"
 )
 
@@ -325,6 +326,16 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 		}
 		return nil, Capabilities{}, err
 	}
+	if d.HasUsername {
+		if err := limits.Text("username", d.Username); err != nil {
+			return nil, Capabilities{}, err
+		}
+	}
+	if d.HasPassword {
+		if err := limits.Binary("password", len(d.Password)); err != nil {
+			return nil, Capabilities{}, err
+		}
+	}
 	nc, addr, err := s.dial(actx, d)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -375,12 +386,19 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 		case errors.Is(werr, io.EOF) || errors.Is(werr, io.ErrUnexpectedEOF):
 			return nil, Capabilities{}, errs.Connectf("connect to %s: the broker closed the connection before CONNACK: check the port, transport and credentials", addr)
 		}
+		if v := (*violation)(nil); errors.As(werr, &v) {
+			return nil, Capabilities{}, &ProtocolError{Addr: addr, Packet: v.packet, Why: v.why}
+		}
 		return nil, Capabilities{}, errs.Connectf("connect to %s: %v", addr, werr)
 	}
-	resp, err := f.decode()
+	err = checkFlags(f)
+	var resp *packets.ControlPacket
+	if err == nil {
+		resp, err = f.decode()
+	}
 	if err != nil {
 		nc.Close()
-		return nil, Capabilities{}, errs.Connectf("connect to %s: %v", addr, err)
+		return nil, Capabilities{}, c.protocolErr(f.typ(), err)
 	}
 	if s.o.Debug != nil {
 		traceIn(s.o.Debug, resp.PacketType(), describe(resp))

@@ -48,6 +48,7 @@ import (
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/esc"
 	"github.com/iotctl/iotctl/pkg/session/limits"
 )
 
@@ -99,6 +100,8 @@ type Session struct {
 	nextID    uint16
 	subs      []Subscription
 	qos2In    map[uint16]qos2State
+	careful   int // stored messages with 2+ strikes: send one at a time
+	warned    bool
 	closing   bool
 	stopErr   error
 	err       error
@@ -188,6 +191,14 @@ func (s *Session) configure() error {
 	case mp < minPacketSize || mp > maxPacketSize:
 		return errs.Usagef("--max-packet-size %d: must be between %d and %d bytes (or 0 for the default)", mp, minPacketSize, maxPacketSize)
 	}
+	if st.WillTopic != "" {
+		if err := limits.Text("--will-topic", st.WillTopic); err != nil {
+			return err
+		}
+		if err := limits.Binary("--will-message", len(st.WillMessage)); err != nil {
+			return err
+		}
+	}
 	timeout := st.ConnectTimeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -211,8 +222,14 @@ func (s *Session) logf(format string, a ...any) {
 
 // run owns reconnection: it waits for each connection to end and, when
 // Options.Reconnect, dials again with exponential backoff and full jitter.
+// The backoff grows over failed reconnects in a row, which includes
+// connections the broker ends before answering anything: a broker that
+// accepts the CONNECT and then drops the connection at once is not
+// hammered.
 func (s *Session) run(c *conn) {
 	defer s.wg.Done()
+	fails := 0 // failed reconnects in a row
+	first := true
 	for {
 		<-c.finished
 		cause := c.cause()
@@ -222,18 +239,42 @@ func (s *Session) run(c *conn) {
 		s.mu.Lock()
 		s.conn = nil
 		closing, stopErr := s.closing, s.stopErr
+		var dropped []func()
+		blamed := false
+		if !closing && stopErr == nil && s.o.Reconnect {
+			dropped, blamed = s.strike(c, cause)
+		}
 		s.mu.Unlock()
+		for _, d := range dropped {
+			d()
+		}
 		if closing || stopErr != nil {
 			s.finish(stopErr)
 			return
 		}
-		if !s.o.Reconnect || isFatal(cause) {
+		if !s.o.Reconnect || (isFatal(cause) && !(blamed && blamesMessage(cause))) {
 			s.finish(cause)
+			return
+		}
+		var pe *ProtocolError
+		violated := errors.As(cause, &pe)
+		if violated {
+			s.warnOnce(cause)
+		}
+		switch {
+		case c.progress.Load() && !violated && !blamed:
+			fails = 0
+		case !first:
+			fails++
+		}
+		first = false
+		if err := s.giveUp(fails, cause); err != nil {
+			s.finish(err)
 			return
 		}
 		s.logf("connection lost: %v: reconnecting", cause)
 		var err error
-		c, err = s.reconnect()
+		c, fails, err = s.reconnect(fails)
 		if c == nil {
 			s.finish(err)
 			return
@@ -241,11 +282,42 @@ func (s *Session) run(c *conn) {
 	}
 }
 
-// reconnect dials until a connection is up, the session is stopped or an
-// attempt fails in a way retrying cannot fix.
-func (s *Session) reconnect() (*conn, error) {
-	for attempt := 0; ; attempt++ {
-		d := backoffMin << min(attempt, 16)
+// maxReconnects is the max-reconnects setting when set, else the
+// command's default; 0 means no limit.
+func (s *Session) maxReconnects() int {
+	if st := s.o.Settings; st.IsSet("max-reconnects") {
+		return st.MaxReconnects
+	}
+	return s.o.MaxReconnects
+}
+
+// giveUp returns the session's final error once fails reached the limit.
+func (s *Session) giveUp(fails int, cause error) error {
+	max := s.maxReconnects()
+	if max <= 0 || fails < max {
+		return nil
+	}
+	return errs.New(errs.Connect, fmt.Errorf("gave up after %d failed reconnects in a row (--max-reconnects %d): %w", fails, max, cause))
+}
+
+// warnOnce shows the first protocol violation whatever -v says; later
+// ones go to the -v log like every connection loss.
+func (s *Session) warnOnce(err error) {
+	s.mu.Lock()
+	first := !s.warned
+	s.warned = true
+	s.mu.Unlock()
+	if first && s.o.Warn != nil {
+		s.o.Warn(err.Error() + ": reconnecting (-v shows further connection losses)")
+	}
+}
+
+// reconnect dials until a connection is up, the session is stopped, the
+// attempts ran out or one failed in a way retrying cannot fix. fails is the
+// number of failed reconnects so far; it returns the new count.
+func (s *Session) reconnect(fails int) (*conn, int, error) {
+	for {
+		d := backoffMin << min(fails, 16)
 		if d > backoffMax {
 			d = backoffMax
 		}
@@ -255,7 +327,7 @@ func (s *Session) reconnect() (*conn, error) {
 		case <-t.C:
 		case <-s.stopCh:
 			t.Stop()
-			return nil, s.stopCause()
+			return nil, fails, s.stopCause()
 		}
 		c, caps, err := s.attempt(s.ctx, false)
 		if err == nil {
@@ -263,18 +335,143 @@ func (s *Session) reconnect() (*conn, error) {
 			if s.o.OnConnect != nil {
 				s.o.OnConnect(caps)
 			}
-			return c, nil
+			return c, fails, nil
 		}
 		select {
 		case <-s.stopCh:
-			return nil, s.stopCause()
+			return nil, fails, s.stopCause()
 		default:
 		}
 		if isFatal(err) {
-			return nil, err
+			return nil, fails, err
 		}
-		s.logf("reconnect attempt %d: %v", attempt+1, err)
+		var pe *ProtocolError
+		if errors.As(err, &pe) {
+			s.warnOnce(err)
+		}
+		fails++
+		s.logf("reconnect attempt %d: %v", fails, err)
+		if gerr := s.giveUp(fails, err); gerr != nil {
+			return nil, fails, gerr
+		}
 	}
+}
+
+// DroppedError is a QoS>=1 message the session gave up on: the broker
+// ended the connection each of the last Tries times it was in flight.
+// Its errs kind is Refused.
+type DroppedError struct {
+	Topic string
+	Tries int
+	Last  error // how the last of those connections ended
+}
+
+func (e *DroppedError) Error() string {
+	return fmt.Sprintf("publish to %s: dropped: the broker closed the connection each of the %d times this message was sent (last: %v): check the message against the broker's rules (topic, properties, size, permissions)", esc.String(e.Topic), e.Tries, e.Last)
+}
+
+func (e *DroppedError) Unwrap() error { return e.Last }
+
+// As makes errs.KindOf see a DroppedError as kind Refused.
+func (e *DroppedError) As(target any) bool {
+	if t, ok := target.(**errs.Error); ok {
+		*t = &errs.Error{Kind: errs.Refused, Err: e}
+		return true
+	}
+	return false
+}
+
+func (s *Session) dropAfter() int {
+	if s.o.DropAfter > 0 {
+		return s.o.DropAfter
+	}
+	return 3
+}
+
+// strike counts c's end against the messages in flight on it (caller
+// holds mu). A connection the broker ended before answering anything adds
+// a strike to each: that is what a broker does with a message it cannot
+// take, sent first after a reconnect; so does a DISCONNECT whose reason
+// blames a packet (malformed, not authorized, …). Any other end (the broker answered
+// something first, a timeout, our own error) clears them, so a network
+// that cuts connections now and then does not add up strikes. A message
+// with two strikes makes the session send one message at a time, so the
+// next strike is unambiguous; the message that reaches DropAfter strikes
+// alone in flight is dropped. It returns the dropped messages' callbacks
+// and whether messages in flight were blamed.
+func (s *Session) strike(c *conn, cause error) (dropped []func(), blamed bool) {
+	peer := c.peerClosed.Load() && (!c.progress.Load() || blamesMessage(cause))
+	var pe *ProtocolError
+	if errors.As(cause, &pe) {
+		peer = false
+	}
+	alone := s.store.sent == 1
+	for om := s.store.head; om != nil; {
+		next := om.next
+		if !om.sent || om.released {
+			om = next
+			continue
+		}
+		blamed = true
+		before := om.strikes
+		if peer {
+			om.strikes++
+		} else {
+			om.strikes = 0
+		}
+		switch {
+		case before < 2 && om.strikes >= 2:
+			s.careful++
+		case before >= 2 && om.strikes < 2:
+			s.careful--
+		}
+		if peer && alone && om.strikes >= s.dropAfter() {
+			done, err := om.done, &DroppedError{Topic: om.m.Topic, Tries: om.strikes, Last: cause}
+			s.forgetMsg(om)
+			if done != nil {
+				dropped = append(dropped, func() { done(err) })
+			}
+		}
+		om = next
+	}
+	if !peer {
+		blamed = false
+	}
+	return dropped, blamed
+}
+
+// forgetMsg removes a QoS>=1 message from the store (caller holds mu).
+func (s *Session) forgetMsg(om *outMsg) {
+	if om.strikes >= 2 {
+		s.careful--
+	}
+	delete(s.byID, om.id)
+	s.store.remove(om)
+	s.store.put(om)
+	s.wakeSpace()
+}
+
+// sendWindow is how many QoS>=1 messages may be in flight now.
+func (s *Session) sendWindow() int {
+	if s.careful > 0 {
+		return 1
+	}
+	return s.window
+}
+
+// blamesMessage: a DISCONNECT reason that blames a packet the client sent,
+// which, when messages were in flight, is the message's fault rather than
+// the session's.
+func blamesMessage(err error) bool {
+	var re *ReasonError
+	if !errors.As(err, &re) || re.Op != "disconnect" {
+		return false
+	}
+	switch re.Code {
+	case 0x81, 0x82, 0x87, 0x90, 0x95, 0x99, 0x9A, 0x9B:
+		return true
+	}
+	return false
 }
 
 func (s *Session) stopCause() error {
@@ -440,7 +637,7 @@ func (s *Session) publish(ctx context.Context, m *Message, done func(error)) err
 	om.id = s.allocID()
 	s.byID[om.id] = om
 	c := s.conn
-	send := c != nil && s.store.unsent == nil
+	send := c != nil && s.store.unsent == nil && s.store.sent < s.sendWindow()
 	if send {
 		om.sent, om.everSent = true, true
 	}
@@ -469,8 +666,41 @@ func (s *Session) publish0(ctx context.Context, m *Message, done func(error)) er
 	}
 }
 
+// checkEncodable refuses a message the codec cannot encode as MQTT 5
+// requires: a string longer than its two-byte length, text that is not
+// UTF-8. Commands check these with better names first; this keeps a
+// library caller from sending a malformed packet the broker would drop
+// the connection over.
+func checkEncodable(m *Message) error {
+	if err := limits.Text("topic", m.Topic); err != nil {
+		return err
+	}
+	p := &m.Props
+	if err := limits.Text("content type", p.ContentType); err != nil {
+		return err
+	}
+	if err := limits.Text("response topic", p.ResponseTopic); err != nil {
+		return err
+	}
+	if err := limits.Binary("correlation data", len(p.CorrelationData)); err != nil {
+		return err
+	}
+	for _, u := range p.UserProperties {
+		if err := limits.Text("user property key", u.Key); err != nil {
+			return err
+		}
+		if err := limits.Text("user property value", u.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // check refuses what the broker is known to refuse.
 func (s *Session) check(m *Message) error {
+	if err := checkEncodable(m); err != nil {
+		return fmt.Errorf("publish to %s: %w", esc.String(m.Topic), err)
+	}
 	_, total := publishSize(m, m.QoS)
 	if total > 268435460 {
 		return &ReasonError{Op: "publish", Code: 0x95, Topic: m.Topic, ReasonString: fmt.Sprintf("%d bytes exceed MQTT's maximum packet size", total)}
@@ -518,17 +748,14 @@ func (s *Session) flush(ctx context.Context) error {
 // lets through.
 func (s *Session) acked(om *outMsg) (func(error), []wItem) {
 	done := om.done
-	delete(s.byID, om.id)
-	s.store.remove(om)
-	s.store.put(om)
-	s.wakeSpace()
+	s.forgetMsg(om)
 	return done, s.fill()
 }
 
 // fill sends stored messages the window now allows (caller holds mu).
 func (s *Session) fill() []wItem {
 	var items []wItem
-	for s.store.unsent != nil && s.store.sent < s.window {
+	for s.store.unsent != nil && s.store.sent < s.sendWindow() {
 		dup := s.store.unsent.everSent
 		om := s.store.markSent()
 		items = append(items, s.resendItem(om, dup))

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/esc"
 )
 
 // ReasonError is a broker's refusal: a reason code >= 0x80 in a CONNACK,
@@ -18,19 +19,22 @@ type ReasonError struct {
 }
 
 // Error reads `publish to a/b: not authorized (0x87): <reason string>: <what to check>`.
+// The reason string and topic are the broker's or the user's text: control
+// characters in them are escaped.
 func (e *ReasonError) Error() string {
 	var what string
+	topic := esc.String(e.Topic)
 	switch e.Op {
 	case "publish":
-		what = "publish to " + e.Topic
+		what = "publish to " + topic
 	case "subscribe":
-		what = "subscribe to " + e.Topic
+		what = "subscribe to " + topic
 	case "unsubscribe":
-		what = "unsubscribe from " + e.Topic
+		what = "unsubscribe from " + topic
 	case "connect":
 		what = "connect"
 		if e.Topic != "" {
-			what += " to " + e.Topic
+			what += " to " + topic
 		}
 	case "disconnect":
 		what = "disconnected by the broker"
@@ -39,7 +43,7 @@ func (e *ReasonError) Error() string {
 	}
 	msg := fmt.Sprintf("%s: %s (0x%02X)", what, ReasonName(e.Code), e.Code)
 	if e.ReasonString != "" && !strings.EqualFold(e.ReasonString, ReasonName(e.Code)) {
-		msg += ": " + e.ReasonString
+		msg += ": " + esc.String(e.ReasonString)
 	}
 	if hint := e.hint(); hint != "" {
 		msg += ": " + hint

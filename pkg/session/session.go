@@ -23,6 +23,22 @@ type Options struct {
 	Log io.Writer
 	// Debug receives the --debug packet trace with secrets redacted (nil: none).
 	Debug io.Writer
+	// MaxReconnects is the command's default for --max-reconnects: give up
+	// (Err is kind Connect) after this many failed reconnects in a row; 0:
+	// never. The max-reconnects setting, when set, wins. A reconnect failed
+	// when the attempt failed, or when its connection ended before the
+	// broker answered anything, or on a protocol violation by the broker.
+	MaxReconnects int
+	// DropAfter: a QoS>=1 message is dropped (its done gets a
+	// *DroppedError, kind Refused) when the broker ends the connection this
+	// many times in a row while it is in flight, the last time alone
+	// (0: 3). Without it one message the broker cannot take would be
+	// republished on every reconnect for ever.
+	DropAfter int
+	// Warn receives one-line warnings that are shown whatever -v says: the
+	// first protocol violation by the broker (nil: none). A dropped message
+	// is reported through its done callback.
+	Warn func(string)
 	// OnConnect is called after every successful CONNACK (first and reconnects).
 	OnConnect func(Capabilities)
 	// Handler receives inbound PUBLISHes, one at a time in arrival order.

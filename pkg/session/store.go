@@ -11,6 +11,9 @@ type outMsg struct {
 	released bool // QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP
 	sent     bool // sent on the current connection
 	everSent bool // sent on some connection of this session (DUP on resend)
+	// strikes: connections in a row the broker ended while this message
+	// was in flight (see Options.DropAfter).
+	strikes int
 
 	prev, next *outMsg
 }

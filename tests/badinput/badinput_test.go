@@ -8,11 +8,14 @@ package badinput
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/iotctl/iotctl/tests/internal/clitest"
 )
@@ -24,6 +27,8 @@ type badCase struct {
 	args  []string
 	env   []string
 	stdin string
+	// stdinFile, when set, is opened as stdin (e.g. /dev/zero).
+	stdinFile string
 	// home prepares the case's private home (profiles) before the run.
 	home func(t *testing.T, home string)
 	code int
@@ -74,6 +79,7 @@ func cases(w *world) []badCase {
 		filters51 = append(filters51, "-t", fmt.Sprintf("f/%d", i))
 	}
 	thumb := strings.Repeat("ab", 20)
+	big := strings.Repeat("x", 70000)
 	hsmEnv := []string{"SOFTHSM2_CONF=" + w.softhsmConf}
 
 	return []badCase{
@@ -97,6 +103,23 @@ func cases(w *world) []badCase {
 		{name: "pub $ topic aws-iot", args: pub(append(aws, "-t", "$SYS/x", "-m", "x")...), code: 2, want: `AWS IoT reserves \$ topics`},
 		{name: "client ID over 128 bytes aws-iot", args: pub(append(aws, "-t", "a", "-m", "x", "--client-id", strings.Repeat("c", 129))...), code: 2, want: `client ID .* has 129 bytes: AWS IoT allows at most 128`},
 		{name: "keepalive under 30s aws-iot", args: pub(append(aws, "-t", "a", "-m", "x", "--keepalive", "5s")...), code: 2, want: `keepalive 5s is out of range: AWS IoT allows 30s to 20m0s`},
+
+		// Inputs without end and properties MQTT cannot carry: refused
+		// before connecting (the endpoint is a closed port), in bounded memory.
+		{name: "pub -f /dev/zero", args: pub("-t", "a", "-f", "/dev/zero"), code: 2, want: `-f /dev/zero: payload of more than 268435455 bytes is too large: MQTT 5 allows at most 268435455 bytes \(--limits mqtt5\): publish less, or split the input`},
+		{name: "pub -f /dev/zero aws-iot", args: pub(append(aws, "-t", "a", "-f", "/dev/zero")...), code: 2, want: `-f /dev/zero: payload of more than 131072 bytes is too large: AWS IoT allows at most 131072 bytes \(--limits aws-iot\)`},
+		{name: "pub --stdin < /dev/zero", args: pub("-t", "a", "--stdin"), stdinFile: "/dev/zero", code: 2, want: `--stdin: payload of more than 268435455 bytes is too large: MQTT 5 allows at most 268435455 bytes`},
+		{name: "pub --stdin < /dev/zero aws-iot", args: pub(append(aws, "-t", "a", "--stdin")...), stdinFile: "/dev/zero", code: 2, want: `--stdin: payload of more than 131072 bytes is too large: AWS IoT allows at most 131072 bytes`},
+		{name: "pub --lines < /dev/zero aws-iot (one endless line)", args: live("pub", "--limits", "aws-iot", "-t", "a", "-l", "-q", "1"), stdinFile: "/dev/zero", code: 2, want: `line 1 is longer than the payload limit of 131072 bytes \(--limits aws-iot\)`},
+		{name: "70,000-byte --content-type", args: pub("-t", "a", "-m", "x", "--content-type", big), code: 2, want: `--content-type of 70000 bytes is too long: MQTT allows at most 65535 bytes in a string: shorten it`},
+		{name: "70,000-byte --correlation-data", args: pub("-t", "a", "-m", "x", "--correlation-data", big), code: 2, want: `--correlation-data of 70000 bytes is too long: MQTT allows at most 65535 bytes: shorten it`},
+		{name: "70,000-byte --user-property value", args: pub("-t", "a", "-m", "x", "--user-property", "k="+big), code: 2, want: `--user-property value of "k" of 70000 bytes is too long: MQTT allows at most 65535 bytes in a string`},
+		{name: "70,000-byte --user-property key", args: pub("-t", "a", "-m", "x", "--user-property", big+"=v"), code: 2, want: `--user-property key of 70000 bytes is too long: MQTT allows at most 65535 bytes in a string`},
+		{name: "70,000-byte topic", args: pub("-t", big, "-m", "x"), code: 2, want: `topic of 70000 bytes is too long: MQTT 5 allows at most 65535`},
+		{name: "--content-type not UTF-8", args: pub("-t", "a", "-m", "x", "--content-type", "\xff\xfe"), code: 2, want: `--content-type "\\xff\\xfe" is not valid UTF-8: MQTT 5 carries it as UTF-8 text`},
+		{name: "--user-property not UTF-8", args: pub("-t", "a", "-m", "x", "--user-property", "k=\xff"), code: 2, want: `--user-property value of "k" "\\xff" is not valid UTF-8`},
+		{name: "--max-reconnects negative", args: pub("-t", "a", "-m", "x", "--max-reconnects", "-1"), code: 2, want: `"-1" for max-reconnects: must not be negative`},
+		{name: "IOTCTL_MAX_RECONNECTS not a number", args: pub("-t", "a", "-m", "x"), env: []string{"IOTCTL_MAX_RECONNECTS=many"}, code: 2, want: `"many" for max-reconnects: want a whole number.*IOTCTL_MAX_RECONNECTS`},
 
 		// Flags and values.
 		{name: "malformed --user-property", args: pub("-t", "a", "-m", "x", "--user-property", "novalue"), code: 2, want: `--user-property "novalue": want key=value`},
@@ -233,7 +256,16 @@ func TestBadInput(t *testing.T) {
 			if tc.home != nil {
 				tc.home(t, home)
 			}
-			r := clitest.Run(t, clitest.Opts{Args: tc.args, Env: clitest.Env(home, tc.env...), Stdin: strings.NewReader(tc.stdin)})
+			var stdin io.Reader = strings.NewReader(tc.stdin)
+			if tc.stdinFile != "" {
+				f, err := os.Open(tc.stdinFile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				stdin = f
+			}
+			r := clitest.Run(t, clitest.Opts{Args: tc.args, Env: clitest.Env(home, tc.env...), Stdin: stdin})
 			tried++
 			checkResult(t, tc, r)
 			if tc.check != nil {
@@ -306,4 +338,35 @@ func clip(s string) string {
 		return s[:2000] + "…"
 	}
 	return s
+}
+
+// SIGTERM while pub reads a --stdin that never ends (nor sends anything)
+// ends it at once with 130, before any connection.
+func TestSignalWhileReadingStdin(t *testing.T) {
+	for _, args := range [][]string{{"--stdin"}, {"-f", "/dev/stdin"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pr.Close()
+			defer pw.Close()
+			if _, err := pw.Write([]byte("some input, and then nothing")); err != nil {
+				t.Fatal(err)
+			}
+			p := clitest.Start(t, clitest.Opts{Args: append([]string{"pub", "--endpoint", "127.0.0.1:1", "-t", "a", "-v"}, args...), Stdin: pr})
+			pr.Close() // the child has its own copy
+			p.WaitStderr(t, "reading "+strings.Join(args, " "), 20*time.Second)
+			if err := p.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			code := p.Wait(t, 10*time.Second)
+			if code != 130 {
+				t.Fatalf("exit %d, want 130\nstderr: %s", code, p.Stderr.String())
+			}
+			if want := "iotctl: " + strings.Join(args, " ") + ": interrupted while reading the input\n"; !strings.HasSuffix(p.Stderr.String(), want) {
+				t.Fatalf("stderr %q, want one line saying it was interrupted while reading", p.Stderr.String())
+			}
+		})
+	}
 }

@@ -163,6 +163,42 @@ func (r Rules) Payload(n int) error {
 	return nil
 }
 
+// maxString is the longest string or binary value MQTT can carry: its
+// length is a two-byte integer (MQTT 5 1.5.4, 1.5.6).
+const maxString = 65535
+
+// Text checks a value MQTT carries as a UTF-8 string (a content type, a
+// user property key or value, a username): at most 65535 bytes, valid
+// UTF-8, no U+0000 (MQTT 5 1.5.4). what names it for the message, like
+// "--content-type".
+func Text(what, s string) error {
+	if len(s) > maxString {
+		return errs.Usagef("%s of %d bytes is too long: MQTT allows at most %d bytes in a string: shorten it", what, len(s), maxString)
+	}
+	if !utf8.ValidString(s) {
+		return errs.Usagef("%s %s is not valid UTF-8: MQTT 5 carries it as UTF-8 text; check the shell quoting or the file encoding", what, quote(s))
+	}
+	if strings.ContainsRune(s, 0) {
+		return errs.Usagef("%s %s contains U+0000, which MQTT forbids in strings", what, quote(s))
+	}
+	return nil
+}
+
+// Binary checks a value MQTT carries as binary data (correlation data, a
+// password, a will payload): at most 65535 bytes.
+func Binary(what string, n int) error {
+	if n > maxString {
+		return errs.Usagef("%s of %d bytes is too long: MQTT allows at most %d bytes: shorten it", what, n, maxString)
+	}
+	return nil
+}
+
+// PayloadOver is the error for an input of unknown size that is larger
+// than n bytes.
+func (r Rules) PayloadOver(n int) error {
+	return errs.Usagef("payload of more than %d bytes is too large: %s allows at most %d bytes (%s)", n, r.who(), r.MaxPayload, r.flag())
+}
+
 // QoS checks a quality of service level.
 func (r Rules) QoS(q int) error {
 	if q < 0 || q > 2 {
@@ -264,7 +300,7 @@ func (r Rules) common(what, s string) error {
 		return errs.Usagef("%s %s contains U+0000, which MQTT 5 forbids", what, quote(s))
 	}
 	if len(s) > 65535 {
-		return errs.Usagef("%s of %d bytes is too long: MQTT 5 allows at most 65535", what, len(s))
+		return errs.Usagef("%s of %d bytes is too long: MQTT 5 allows at most 65535: shorten it", what, len(s))
 	}
 	return nil
 }
