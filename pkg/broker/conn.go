@@ -97,13 +97,24 @@ func (c *conn) run() error {
 	err = c.readLoop()
 	var pe *protocolError
 	if errors.As(err, &pe) {
+		// Let the writer send the DISCONNECT before the connection
+		// closes: disconnect bounds its write by finalWait.
 		c.disconnect(pe.code)
+		t := time.NewTimer(2 * finalWait)
+		select {
+		case <-c.writerDone:
+		case <-t.C:
+		}
+		t.Stop()
 	}
 	c.stop(err)
 	<-c.writerDone
 	c.mu.Lock()
 	why := c.stopErr
 	c.mu.Unlock()
+	if pe != nil {
+		why = pe // the violation, not just its code
+	}
 	var will *message
 	if !c.normalEnd {
 		will = c.will
@@ -185,7 +196,7 @@ func (c *conn) readPacket(limit uint32) (packets.FixedHeader, []byte, error) {
 	if err := fh.Decode(b); err != nil {
 		return fh, nil, violation(packets.ErrMalformedPacket, "packet type %d: %v", b>>4, err)
 	}
-	n, _, err := packets.DecodeLength(c.br)
+	n, err := decodeLength(c.br)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return fh, nil, err
@@ -212,6 +223,24 @@ func (c *conn) readPacket(limit uint32) (packets.FixedHeader, []byte, error) {
 		}
 	}
 	return fh, body, nil
+}
+
+// decodeLength reads a remaining length: at most 4 bytes [MQTT-1.5.5]
+// (the codec's DecodeLength takes a fifth byte of 0, and any number of
+// 0x80 bytes, as valid).
+func decodeLength(r io.ByteReader) (int, error) {
+	n := 0
+	for i := range 4 {
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		n |= int(b&0x7F) << (7 * i)
+		if b&0x80 == 0 {
+			return n, nil
+		}
+	}
+	return 0, packets.ErrMalformedVariableByteInteger
 }
 
 func varLen(n int) int {

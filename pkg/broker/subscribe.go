@@ -33,6 +33,8 @@ func (c *conn) handleSubscribe(pk packets.Packet) error {
 		switch {
 		case shared && caps.NoShared:
 			code = packets.ErrSharedSubscriptionsNotSupported.Code
+		case f.RetainHandling > 2:
+			return violation(packets.ErrProtocolViolation, "SUBSCRIBE %s with retain handling 3", f.Filter) // a Protocol Error (MQTT 5 §3.8.3.1)
 		case shared && f.NoLocal:
 			return violation(packets.ErrProtocolViolation, "SUBSCRIBE %s with no local on a shared subscription", f.Filter) // [MQTT-3.8.3-4]
 		case shared && (!validShareName(group) || filter == ""), !validFilter(filter):
