@@ -12,7 +12,11 @@ import (
 // and receive its own message.
 func healthy(t *testing.T, b *Broker, id string) {
 	t.Helper()
-	r := dialRaw(t, b)
+	healthyOn(t, dialRaw(t, b), id)
+}
+
+func healthyOn(t testing.TB, r *raw, id string) {
+	t.Helper()
 	if ack := r.connect(connectPacket(id, 5, true)); ack.ReasonCode != 0 {
 		t.Fatalf("healthy client refused: %#x", ack.ReasonCode)
 	}
