@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,11 +13,11 @@ import (
 )
 
 // TestCloseWithStuckClients: subscribers that stopped reading (socket
-// buffers full, over TCP and websocket) and clients mid-CONNECT do not
+// buffers full, over TCP, TLS and websocket) and clients mid-CONNECT do not
 // hold Close past CloseTimeout + 1 s.
 func TestCloseWithStuckClients(t *testing.T) {
 	const closeTimeout = time.Second
-	b, err := New(Options{Home: t.TempDir(), Listen: "127.0.0.1:0", WSListen: "127.0.0.1:0",
+	b, err := New(Options{Home: t.TempDir(), Listen: "127.0.0.1:0", WSListen: "127.0.0.1:0", TLSListen: "127.0.0.1:0",
 		CloseTimeout: closeTimeout, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +41,17 @@ func TestCloseWithStuckClients(t *testing.T) {
 		r.connect(connectPacket(fmt.Sprint("stuck-ws-", i), 5, true))
 		r.subscribe(1, packets.Subscription{Filter: "flood/#", Qos: 1})
 		stuck = append(stuck, ws)
+	}
+	for i := range 3 {
+		_, addr, _ := strings.Cut(b.URL(MQTTS), "://")
+		nc, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: caPool(t, b.CAFile())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := newRaw(t, nc)
+		r.connect(connectPacket(fmt.Sprint("stuck-tls-", i), 5, true))
+		r.subscribe(1, packets.Subscription{Filter: "flood/#", Qos: 1})
+		stuck = append(stuck, nc)
 	}
 	// Mid-CONNECT: half a CONNECT, or only a TCP handshake.
 	half := encodePacket(connectPacket("half", 5, true))
@@ -67,7 +79,7 @@ func TestCloseWithStuckClients(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitWritersBlocked(t, b, 6)
+	waitWritersBlocked(t, b, 9)
 	start := time.Now()
 	err = b.Close()
 	d := time.Since(start)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -636,7 +637,9 @@ func (c *conn) handlePublish(pk packets.Packet) error {
 			c.aliases = map[uint16]string{}
 		}
 		if pk.TopicName != "" {
-			c.aliases[a] = pk.TopicName
+			// A copy: the codec's topic string points into the packet
+			// body, which the alias would otherwise keep alive.
+			c.aliases[a] = strings.Clone(pk.TopicName)
 		} else if t, ok := c.aliases[a]; ok {
 			pk.TopicName = t
 		} else {

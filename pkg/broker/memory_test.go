@@ -2,8 +2,11 @@ package broker
 
 import (
 	"runtime"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 func heapInuse() uint64 {
@@ -34,7 +37,7 @@ func TestAnnouncedSizeIsNotAllocated(t *testing.T) {
 		_ = r.write(append([]byte{0x10, 0xBF, 0x84, 0x3D}, chunk...)) // 1,000,000 bytes announced
 		conns = append(conns, r)
 	}
-	for range 2 {
+	for range 128 {
 		r := dialRaw(t, b)
 		_ = r.write([]byte{0x10, 0xFF, 0xFF, 0xFF, 0x7F})
 		for range 10 {
@@ -63,4 +66,38 @@ func TestAnnouncedSizeIsNotAllocated(t *testing.T) {
 		t.Fatalf("heap grew by %d MB", peak>>20)
 	}
 	healthy(t, b, "after-memory")
+}
+
+// TestTopicAliasDoesNotPinPayload: a topic alias keeps its topic name and
+// a subscription its filter, not the packet that set them (the codec's
+// strings point into the packet body, payload included).
+func TestTopicAliasDoesNotPinPayload(t *testing.T) {
+	b := quietBroker(t, nil)
+	r := dialRaw(t, b)
+	r.connect(connectPacket("alias", 5, true))
+	payload := make([]byte, 8<<20)
+	var user []packets.UserProperty
+	for range 128 {
+		user = append(user, packets.UserProperty{Key: "k", Val: strings.Repeat("x", 65000)})
+	}
+	before := heapInuse()
+	for i := range 8 {
+		r.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1, TopicName: "alias/t",
+			Payload: payload, Properties: packets.Properties{TopicAlias: uint16(i + 1), TopicAliasFlag: true}})
+		r.expect(packets.Puback)
+	}
+	// A subscription keeps its filter, not the SUBSCRIBE's user properties.
+	for i := range 8 {
+		r.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1,
+			Filters:    packets.Subscriptions{{Filter: "pin/" + string(rune('a'+i)), Qos: 1}},
+			Properties: packets.Properties{User: user}})
+		r.expect(packets.Suback)
+	}
+	grew := int64(heapInuse()) - int64(before)
+	runtime.KeepAlive(payload)
+	runtime.KeepAlive(user)
+	t.Logf("heap growth after 8 aliased 8 MB publishes and 8 SUBSCRIBEs of 8 MB: %.1f MB", float64(grew)/1e6)
+	if grew > 32<<20 {
+		t.Fatalf("heap grew by %d MB: aliases or subscriptions keep their packets", grew>>20)
+	}
 }

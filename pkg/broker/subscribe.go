@@ -28,6 +28,9 @@ func (c *conn) handleSubscribe(pk packets.Packet) error {
 		if pk.ReasonCodes[i] >= 0x80 {
 			continue
 		}
+		// A copy: the filter is kept, the packet body it points into
+		// (user properties and all) is not.
+		f.Filter = strings.Clone(f.Filter)
 		group, filter, shared := splitShare(f.Filter)
 		var code byte
 		switch {
