@@ -11,6 +11,7 @@ import (
 
 func heapInuse() uint64 {
 	runtime.GC()
+	runtime.GC() // and the sync.Pool victim caches (the codec pools its buffers)
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse
@@ -86,6 +87,7 @@ func TestTopicAliasDoesNotPinPayload(t *testing.T) {
 			Payload: payload, Properties: packets.Properties{TopicAlias: uint16(i + 1), TopicAliasFlag: true}})
 		r.expect(packets.Puback)
 	}
+	t.Logf("heap growth after the publishes: %.1f MB", float64(int64(heapInuse())-int64(before))/1e6)
 	// A subscription keeps its filter, not the SUBSCRIBE's user properties.
 	for i := range 8 {
 		r.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1,
@@ -97,7 +99,7 @@ func TestTopicAliasDoesNotPinPayload(t *testing.T) {
 	runtime.KeepAlive(payload)
 	runtime.KeepAlive(user)
 	t.Logf("heap growth after 8 aliased 8 MB publishes and 8 SUBSCRIBEs of 8 MB: %.1f MB", float64(grew)/1e6)
-	if grew > 32<<20 {
+	if grew > 16<<20 {
 		t.Fatalf("heap grew by %d MB: aliases or subscriptions keep their packets", grew>>20)
 	}
 }
