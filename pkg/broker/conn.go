@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,17 +98,23 @@ func (c *conn) run() error {
 	err = c.readLoop()
 	var pe *protocolError
 	if errors.As(err, &pe) {
-		c.disconnect(pe.code) // the writer sends it, then stops
-	} else {
-		c.stop(err)
+		// Let the writer send the DISCONNECT before the connection
+		// closes: disconnect bounds its write by finalWait.
+		c.disconnect(pe.code)
+		t := time.NewTimer(2 * finalWait)
+		select {
+		case <-c.writerDone:
+		case <-t.C:
+		}
+		t.Stop()
 	}
-	<-c.writerDone
 	c.stop(err)
+	<-c.writerDone
 	c.mu.Lock()
 	why := c.stopErr
 	c.mu.Unlock()
 	if pe != nil {
-		why = pe
+		why = pe // the violation, not just its code
 	}
 	var will *message
 	if !c.normalEnd {
@@ -190,7 +197,7 @@ func (c *conn) readPacket(limit uint32) (packets.FixedHeader, []byte, error) {
 	if err := fh.Decode(b); err != nil {
 		return fh, nil, violation(packets.ErrMalformedPacket, "packet type %d: %v", b>>4, err)
 	}
-	n, _, err := packets.DecodeLength(c.br)
+	n, err := decodeLength(c.br)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return fh, nil, err
@@ -217,6 +224,24 @@ func (c *conn) readPacket(limit uint32) (packets.FixedHeader, []byte, error) {
 		}
 	}
 	return fh, body, nil
+}
+
+// decodeLength reads a remaining length: at most 4 bytes [MQTT-1.5.5]
+// (the codec's DecodeLength takes a fifth byte of 0, and any number of
+// 0x80 bytes, as valid).
+func decodeLength(r io.ByteReader) (int, error) {
+	n := 0
+	for i := range 4 {
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		n |= int(b&0x7F) << (7 * i)
+		if b&0x80 == 0 {
+			return n, nil
+		}
+	}
+	return 0, packets.ErrMalformedVariableByteInteger
 }
 
 func varLen(n int) int {
@@ -612,7 +637,9 @@ func (c *conn) handlePublish(pk packets.Packet) error {
 			c.aliases = map[uint16]string{}
 		}
 		if pk.TopicName != "" {
-			c.aliases[a] = pk.TopicName
+			// A copy: the codec's topic string points into the packet
+			// body, which the alias would otherwise keep alive.
+			c.aliases[a] = strings.Clone(pk.TopicName)
 		} else if t, ok := c.aliases[a]; ok {
 			pk.TopicName = t
 		} else {

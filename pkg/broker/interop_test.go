@@ -99,6 +99,9 @@ func TestVerboseLog(t *testing.T) {
 	if out, err := mosquittoPub(t, "-V", "mqttv5", "-h", host, "-p", port, "-i", "logged-1", "-t", "x", "-m", "y"); err != nil {
 		t.Fatalf("mosquitto_pub: %v\n%s", err, out)
 	}
+	// mosquitto_pub exits once its DISCONNECT is written: wait until the
+	// broker has read it, or Close races it ("server shutting down").
+	expireGone(t, b, "logged-1")
 	b.Close()
 	for _, msg := range []string{"client connected", "client disconnected"} {
 		want := fmt.Sprintf(`msg=%q client=logged-1 remote=127.0.0.1:`, msg)

@@ -248,6 +248,9 @@ func (s *server) attach(c *conn, clean bool) (ss *session, present bool, err err
 				ss.willTimer.Stop()
 				ss.willTimer = nil
 			}
+			// The will is cancelled too: expire would send it at the
+			// session's end, after a later normal DISCONNECT.
+			ss.will = nil
 			ss.ended = false
 			ss.mu.Unlock()
 			s.mu.Unlock()

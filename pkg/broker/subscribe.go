@@ -28,11 +28,16 @@ func (c *conn) handleSubscribe(pk packets.Packet) error {
 		if pk.ReasonCodes[i] >= 0x80 {
 			continue
 		}
+		// A copy: the filter is kept, the packet body it points into
+		// (user properties and all) is not.
+		f.Filter = strings.Clone(f.Filter)
 		group, filter, shared := splitShare(f.Filter)
 		var code byte
 		switch {
 		case shared && caps.NoShared:
 			code = packets.ErrSharedSubscriptionsNotSupported.Code
+		case f.RetainHandling > 2:
+			return violation(packets.ErrProtocolViolation, "SUBSCRIBE %s with retain handling 3", f.Filter) // a Protocol Error (MQTT 5 §3.8.3.1)
 		case shared && f.NoLocal:
 			return violation(packets.ErrProtocolViolation, "SUBSCRIBE %s with no local on a shared subscription", f.Filter) // [MQTT-3.8.3-4]
 		case shared && (!validShareName(group) || filter == ""), !validFilter(filter):
