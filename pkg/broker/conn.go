@@ -445,6 +445,7 @@ func (c *conn) connect(pk packets.Packet) error {
 	c.sess = ss
 	ss.mu.Lock()
 	ss.expiry = expiry
+	ss.trimFlight(c.recvMax)
 	c.resend = len(ss.flight) > 0
 	ss.mu.Unlock()
 

@@ -108,8 +108,11 @@ func (r *raw) connect(pk packets.Packet) packets.Packet {
 }
 
 // read reads one packet sent by the broker.
-func (r *raw) read() (packets.Packet, error) {
-	_ = r.nc.SetReadDeadline(time.Now().Add(wait))
+func (r *raw) read() (packets.Packet, error) { return r.readWithin(wait) }
+
+// readWithin reads one packet that must start arriving within d.
+func (r *raw) readWithin(d time.Duration) (packets.Packet, error) {
+	_ = r.nc.SetReadDeadline(time.Now().Add(d))
 	var pk packets.Packet
 	b, err := r.br.ReadByte()
 	if err != nil {

@@ -151,3 +151,28 @@ func (s *session) clearState() {
 	s.flight = map[uint16]*flight{}
 	s.received = map[uint16]struct{}{}
 }
+
+// trimFlight fits the flight to a new connection's Receive Maximum: QoS 1
+// deliveries past the window that were never acknowledged go back to the
+// head of the queue, in order, and get new packet IDs when sent again
+// [MQTT-3.3.4-9]. QoS 2 deliveries keep their IDs: the client may hold
+// them as received.
+func (s *session) trimFlight(window int) {
+	if len(s.flight) <= window {
+		return
+	}
+	var back []delivery
+	kept := 0
+	for _, f := range s.inFlightOrdered() {
+		if kept < window || f.rel || f.d.qos == 2 {
+			kept++
+			continue
+		}
+		back = append(back, f.d)
+		delete(s.flight, f.id)
+	}
+	if len(back) > 0 {
+		s.queue = append(back, s.queue[s.head:]...)
+		s.head = 0
+	}
+}
