@@ -6,11 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
-	"runtime/pprof"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,36 +197,3 @@ func (r *raw) publish(topic, payload string, qos byte, id uint16) {
 }
 
 func cutURL(url string) (string, string, bool) { return strings.Cut(url, "://") }
-
-// watchdogInternal fails the test with a goroutine dump when progress has
-// not moved for stall.
-func watchdogInternal(t *testing.T, progress *atomic.Int64, stall time.Duration) (stop func()) {
-	t.Helper()
-	done := make(chan struct{})
-	var once sync.Once
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		last, since := progress.Load(), time.Now()
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-			if p := progress.Load(); p != last {
-				last, since = p, time.Now()
-				continue
-			}
-			if time.Since(since) > stall {
-				_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
-				t.Errorf("no progress for %s at %d: goroutines dumped above", stall, last)
-				return
-			}
-		}
-	}()
-	return func() { once.Do(func() { close(done); wg.Wait() }) }
-}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,42 +13,11 @@ import (
 
 	ppackets "github.com/eclipse/paho.golang/packets"
 	"github.com/iotctl/iotctl/internal/testenv"
+	"github.com/iotctl/iotctl/internal/watchdog"
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/session"
 )
-
-// watchdog fails the test with a goroutine dump when progress has not
-// moved for stall.
-func watchdog(t *testing.T, progress *atomic.Int64, stall time.Duration) (stop func()) {
-	t.Helper()
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		last, since := progress.Load(), time.Now()
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-			if p := progress.Load(); p != last {
-				last, since = p, time.Now()
-				continue
-			}
-			if time.Since(since) > stall {
-				_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
-				t.Errorf("no progress for %s at %d messages: goroutines dumped above", stall, last)
-				return
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
-}
 
 // dial connects a session with our client engine.
 func dial(t *testing.T, o session.Options, args ...string) *session.Session {
@@ -110,7 +77,7 @@ func TestStress(t *testing.T) {
 
 func stressRun(t *testing.T, url string, qos byte, pubs, subs, count int) {
 	var progress atomic.Int64
-	stop := watchdog(t, &progress, 10*time.Second)
+	stop := watchdog.Start(t, &progress, 10*time.Second)
 	defer stop()
 	topic := "stress/" + strconv.Itoa(int(qos))
 	var counters []*counter

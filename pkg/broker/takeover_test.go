@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/watchdog"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"go.uber.org/goleak"
 )
@@ -35,7 +36,7 @@ func TestTakeoverRace(t *testing.T) {
 	}()
 
 	var progress atomic.Int64
-	stopDog := watchdogInternal(t, &progress, 15*time.Second)
+	stopDog := watchdog.Start(t, &progress, 15*time.Second)
 	defer stopDog()
 
 	// Publisher: QoS 1 with a window of 100, counting PUBACKs.
