@@ -16,6 +16,9 @@
 #   (f) iotctl bench pub QoS 1 --inflight 1000 (QOS1_LINES messages) beside
 #       (b)'s mosquitto_pub -q 1 rate
 #   (g) iotctl bench conn: 1,000 connections, connections per second
+#   (h) with BENCH_BROKER=1: the embedded broker beside mosquitto, same
+#       clients and workload, pinned and alternated (scripts/bench-broker.sh,
+#       which also runs on its own)
 #
 # Environment: BENCH_LINES (200000), BENCH_QOS1_LINES (50000), BENCH_RUNS (20),
 # IOTCTL (a prebuilt binary instead of building one), BENCH_PORT.
@@ -214,3 +217,9 @@ row "(g) bench conn, 1000 connections" "${g_rate} conn/s" "-" "target >= 500/s"
 echo
 printf '%-34s %-24s %-24s %s\n' "benchmark ($(nproc 2>/dev/null || echo ?) CPUs)" "iotctl" "mosquitto_*" "iotctl/mosquitto"
 printf '%s\n' "${results[@]}"
+
+if [ "${BENCH_BROKER:-0}" = 1 ]; then
+	echo
+	echo "(h) the embedded broker beside mosquitto…" >&2
+	IOTCTL=$iotctl bash scripts/bench-broker.sh
+fi
