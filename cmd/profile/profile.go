@@ -4,7 +4,6 @@ package profile
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -116,11 +115,7 @@ func table(w io.Writer, rows [][]string) error {
 	return nil
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+func printJSON(w io.Writer, v any) error { return cmdutil.WriteJSON(w, v) }
 
 // completeNames completes saved profile names for the first argument.
 func completeNames(f *cmdutil.Factory) cobra.CompletionFunc {
