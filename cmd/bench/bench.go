@@ -226,13 +226,7 @@ func finish(opts *Options, st *profile.Settings, res *bench.Result, runErr error
 			fmt.Fprintf(opts.IO.ErrOut, "iotctl: wrote %s\n", f)
 		}
 	}
-	var err error
-	if st.Output == "json" {
-		err = res.WriteJSON(opts.IO.Out)
-	} else {
-		err = res.WriteText(opts.IO.Out)
-	}
-	if err != nil {
+	if err := (cmdutil.Output{Format: st.Output}).Print(opts.IO.Out, res, res.WriteText); err != nil {
 		return err
 	}
 	interrupted := errors.Is(runErr, context.Canceled)

@@ -78,8 +78,9 @@ func mergeRun(opts *MergeOptions) error {
 	if err != nil {
 		return err
 	}
-	if st.Output == "json" {
-		return m.WriteJSON(opts.IO.Out)
+	out := cmdutil.Output{Format: st.Output}
+	if out.JSON() {
+		return out.Print(opts.IO.Out, m, nil)
 	}
 	if err := m.WriteText(opts.IO.Out); err != nil {
 		return fmt.Errorf("write: %w", err)

@@ -27,7 +27,8 @@ type Options struct {
 	ClientCA  string
 	WSListen  string
 	WSSListen string
-	Verbose   bool // the root's -v/--verbose
+	Verbose   bool   // the root's -v/--verbose
+	Output    string // the root's -o/--output
 
 	// Limits; zero keeps the broker's default (or --iot's).
 	MaxPacketSize     uint32
@@ -55,6 +56,10 @@ picks a free port. Each bound listener is printed on stdout, one line each,
 in the order mqtt, mqtts, ws, wss:
 
   listening mqtt://127.0.0.1:1883
+
+With -o json, one JSON object per line instead:
+
+  {"scheme":"mqtt","url":"mqtt://127.0.0.1:1883","address":"127.0.0.1:1883"}
 
 Without --tls-cert and --tls-key, the TLS listeners use a certificate for
 localhost, 127.0.0.1 and ::1 signed by a CA made once in
@@ -96,7 +101,7 @@ exits at once with 130.`,
 			if err != nil {
 				return err
 			}
-			opts.Verbose = s.Verbose
+			opts.Verbose, opts.Output = s.Verbose, s.Output
 			f.SaysStopping.Store(true)
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -182,10 +187,8 @@ func brokerRun(ctx context.Context, opts *Options) error {
 		}
 		return fmt.Errorf("start the broker: %w", err)
 	}
-	for _, l := range b.Listeners() {
-		if _, err := fmt.Fprintf(opts.IO.Out, "listening %s\n", l.URL()); err != nil {
-			return err
-		}
+	if err := printListeners(opts, b.Listeners()); err != nil {
+		return err
 	}
 	if ca := b.CAFile(); ca != "" {
 		fmt.Fprintf(errOut, "iotctl broker: CA certificate: %s (use --ca-file %s)\n", ca, ca)
@@ -193,6 +196,32 @@ func brokerRun(ctx context.Context, opts *Options) error {
 	<-ctx.Done()
 	closed = true
 	return stop(ctx, b, errOut)
+}
+
+// listener is one bound listener as -o json prints it, one per line.
+type listener struct {
+	Scheme  string `json:"scheme"`
+	URL     string `json:"url"`
+	Address string `json:"address"`
+}
+
+// printListeners prints each bound listener, one line each: text
+// "listening URL" or, with -o json, a JSON object per line.
+func printListeners(opts *Options, ls []embedded.Listener) error {
+	out := cmdutil.Output{Format: opts.Output}
+	stream := out.Stream(opts.IO.Out)
+	for _, l := range ls {
+		var err error
+		if out.JSON() {
+			err = stream.Write(listener{Scheme: l.Scheme, URL: l.URL(), Address: l.Addr})
+		} else {
+			_, err = fmt.Fprintf(opts.IO.Out, "listening %s\n", l.URL())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // stop closes the broker after the signal: exit 0 only when it stopped

@@ -44,7 +44,7 @@ func TestFlags(t *testing.T) {
 			if err := cmd.Execute(); err != nil {
 				t.Fatal(err)
 			}
-			tt.want.IO, tt.want.Verbose = ios, true
+			tt.want.IO, tt.want.Verbose, tt.want.Output = ios, true, "text"
 			if *got != tt.want {
 				t.Errorf("options %+v, want %+v", *got, tt.want)
 			}

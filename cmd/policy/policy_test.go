@@ -120,7 +120,8 @@ func TestCheckThroughFlags(t *testing.T) {
 			name:     "json deny",
 			args:     []string{"-p", seed, "-a", "iot:Connect", "-r", "client/prod-1", "-o", "json"},
 			wantCode: 4,
-			wantOut:  `{"decision":"deny","effect":"ImplicitDeny","action":"iot:Connect","resource":"` + arn + `client/prod-1","statement":null,"reason":"no statement allows iot:Connect on ` + arn + `client/prod-1"}` + "\n",
+			wantOut: "{\n  \"decision\": \"deny\",\n  \"effect\": \"ImplicitDeny\",\n  \"action\": \"iot:Connect\",\n  \"resource\": \"" + arn + "client/prod-1\",\n" +
+				"  \"statement\": null,\n  \"reason\": \"no statement allows iot:Connect on " + arn + "client/prod-1\"\n}\n",
 		},
 		{
 			name:       "unknown action",

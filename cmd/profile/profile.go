@@ -4,13 +4,14 @@ package profile
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/errs"
@@ -116,10 +117,42 @@ func table(w io.Writer, rows [][]string) error {
 	return nil
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+func printJSON(w io.Writer, v any) error { return cmdutil.WriteJSON(w, v) }
+
+// jsonValue is a setting's value as -o json prints it: whole numbers as
+// numbers (null when unset), booleans as booleans, durations as strings in
+// the flag's syntax as given ("60s"; bare seconds get their unit), lists as the comma-separated text; secrets
+// that are set as "****".
+func jsonValue(e profile.Entry) any {
+	v := e.Shown()
+	d, ok := profile.Lookup(e.Name)
+	if !ok || e.Secret && e.Value != "" {
+		return v
+	}
+	switch d.Type {
+	case profile.Int:
+		if v == "" {
+			return nil
+		}
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return n
+		}
+	case profile.Bool:
+		if v == "" {
+			return false
+		}
+		if b, err := strconv.ParseBool(v); err == nil {
+			return b
+		}
+	case profile.Duration:
+		if _, err := time.ParseDuration(v); err == nil {
+			return v
+		}
+		if t, err := profile.ParseDuration(v); err == nil { // bare seconds: "90" → "90s"
+			return profile.FormatDuration(t)
+		}
+	}
+	return v
 }
 
 // completeNames completes saved profile names for the first argument.

@@ -3,6 +3,8 @@ package profile
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,14 +66,16 @@ func mustRun(t *testing.T, args ...string) result {
 type showJSON struct {
 	Profile  string `json:"profile"`
 	Settings []struct {
-		Name, Value, Source string
+		Name   string
+		Value  any
+		Source string
 	} `json:"settings"`
 }
 
 func (s showJSON) get(name string) (value, source string) {
 	for _, e := range s.Settings {
 		if e.Name == name {
-			return e.Value, e.Source
+			return fmt.Sprint(e.Value), e.Source
 		}
 	}
 	return "", ""
@@ -271,7 +275,10 @@ func TestSet(t *testing.T) {
 	}
 	var got struct {
 		Created bool
-		Set     []struct{ Name, Value string }
+		Set     []struct {
+			Name  string
+			Value any
+		}
 	}
 	json.Unmarshal([]byte(r.out), &got)
 	if !got.Created || len(got.Set) != 3 || got.Set[1].Name != "ca-file" || got.Set[2].Value != "****" {
@@ -500,5 +507,50 @@ func TestCompletion(t *testing.T) {
 		if tt.want == nil && strings.Contains(r.out, "dev") {
 			t.Errorf("complete %v: want no names:\n%s", tt.args, r.out)
 		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// TestShowJSONGolden checks `profile show -o json` against
+// testdata/show.json: numbers as numbers, booleans as booleans, durations
+// as flag text, secrets as ****.
+func TestShowJSONGolden(t *testing.T) {
+	dir := home(t)
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "IOTCTL_") && k != "IOTCTL_HOME" {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	mustRun(t, "profile", "set", "dev", "endpoint=dev.example.com", "port=8883", "keepalive=90",
+		"clean-start=false", "username=bob", "password=pw-S3CR3T", "alpn=a,b", "max-reconnects=3")
+	r := mustRun(t, "--profile", "dev", "profile", "show", "-o", "json", "--connect-timeout", "5s")
+	got := strings.ReplaceAll(r.out, dir.Dir, "$IOTCTL_HOME")
+	if strings.Contains(got, "S3CR3T") {
+		t.Fatalf("secret printed:\n%s", got)
+	}
+	golden(t, "show.json", got)
+}
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }

@@ -69,7 +69,7 @@ variables are the alternative that keeps them out of files.`,
 
 type setEntry struct {
 	Name  string `json:"name"`
-	Value string `json:"value"`
+	Value any    `json:"value"`
 }
 
 func setRun(opts *SetOptions) error {
@@ -117,8 +117,11 @@ func setRun(opts *SetOptions) error {
 		return usage(err)
 	}
 	var set []setEntry
+	parts := make([]string, 0, len(order))
 	for _, d := range order {
-		set = append(set, setEntry{Name: d.Name, Value: shown(profile.Entry{Value: values[d.Name], Secret: d.Secret, URL: d.URL})})
+		e := profile.Entry{Name: d.Name, Value: values[d.Name], Secret: d.Secret, URL: d.URL}
+		set = append(set, setEntry{Name: d.Name, Value: jsonValue(e)})
+		parts = append(parts, d.Name+"="+shown(e))
 	}
 	if opts.Output == "json" {
 		return printJSON(opts.IO.Out, struct {
@@ -131,10 +134,6 @@ func setRun(opts *SetOptions) error {
 	verb := "Updated"
 	if created {
 		verb = "Created"
-	}
-	parts := make([]string, 0, len(set))
-	for _, e := range set {
-		parts = append(parts, e.Name+"="+e.Value)
 	}
 	if _, err := fmt.Fprintf(opts.IO.ErrOut, "%s profile %s (%s): %s\n", verb, opts.Name, opts.Store.Path(opts.Name), strings.Join(parts, " ")); err != nil {
 		return err

@@ -2,6 +2,7 @@ package profile
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/profile"
@@ -63,7 +64,7 @@ func resolver(f *cmdutil.Factory) func(string) (*profile.Settings, error) {
 
 type shownEntry struct {
 	Name   string         `json:"name"`
-	Value  string         `json:"value"`
+	Value  any            `json:"value"`
 	Source profile.Source `json:"source"`
 }
 
@@ -74,24 +75,24 @@ func showRun(opts *ShowOptions) error {
 	}
 	entries := make([]shownEntry, 0, len(s.Entries))
 	for _, e := range s.Entries {
-		entries = append(entries, shownEntry{Name: e.Name, Value: e.Shown(), Source: e.Source})
+		entries = append(entries, shownEntry{Name: e.Name, Value: jsonValue(e), Source: e.Source})
 	}
-	if s.Output == "json" {
-		return printJSON(opts.IO.Out, struct {
-			Profile  string       `json:"profile"`
-			Settings []shownEntry `json:"settings"`
-		}{s.Profile, entries})
-	}
-	name := s.Profile
-	if name == "" {
-		name = "(none)"
-	}
-	if _, err := fmt.Fprintf(opts.IO.Out, "profile: %s\n\n", name); err != nil {
-		return err
-	}
-	rows := [][]string{{"SETTING", "VALUE", "SOURCE"}}
-	for _, e := range s.Entries {
-		rows = append(rows, []string{e.Name, shown(e), string(e.Source)})
-	}
-	return table(opts.IO.Out, rows)
+	doc := struct {
+		Profile  string       `json:"profile"`
+		Settings []shownEntry `json:"settings"`
+	}{s.Profile, entries}
+	return cmdutil.Output{Format: s.Output}.Print(opts.IO.Out, doc, func(w io.Writer) error {
+		name := s.Profile
+		if name == "" {
+			name = "(none)"
+		}
+		if _, err := fmt.Fprintf(w, "profile: %s\n\n", name); err != nil {
+			return err
+		}
+		rows := [][]string{{"SETTING", "VALUE", "SOURCE"}}
+		for _, e := range s.Entries {
+			rows = append(rows, []string{e.Name, shown(e), string(e.Source)})
+		}
+		return table(w, rows)
+	})
 }

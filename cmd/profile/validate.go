@@ -3,9 +3,10 @@ package profile
 import (
 	"context"
 	"fmt"
-	"github.com/iotctl/iotctl/pkg/esc"
 	"strings"
 	"time"
+
+	"github.com/iotctl/iotctl/pkg/esc"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/cmd/shared"

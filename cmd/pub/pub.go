@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,6 +89,14 @@ Sources (exactly one):
 
 --count N publishes the message N times; --interval waits between messages;
 --rate caps messages per second. QoS defaults to 0, like mosquitto_pub.
+
+With -o json, pub prints its summary on stdout when it ends after
+connecting, whatever the exit code: one document with topic, qos, sent,
+acknowledged (QoS 0: written), refused, refused_by_reason (reason_code,
+reason, count; reason_code null for a message dropped after the broker
+closed the connection over it), unacknowledged, duration_s and rate
+(messages sent per second). Text mode prints nothing on stdout; -v prints
+the summary on stderr.
 
 Exit codes: 0 when every QoS 1/2 message was acknowledged with success (QoS 0:
 written), 2 bad flags, topic or input, 3 no connection, 4 a message or the
@@ -330,7 +339,7 @@ func pubRun(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(stderr, "connected to %s as client ID %q in %s (receive maximum %d, session present %t)\n",
 			st.Endpoint, sess.ClientID(), c.ConnectLatency.Round(time.Millisecond), c.ReceiveMaximum, c.SessionPresent)
 	}
-	r := &run{opts: opts, plan: p, sess: sess, stderr: stderr, verbose: st.Verbose, start: time.Now()}
+	r := &run{opts: opts, plan: p, sess: sess, stderr: stderr, verbose: st.Verbose, out: cmdutil.Output{Format: st.Output}, start: time.Now()}
 	srcErr := r.publishAll(ctx)
 	return r.finish(ctx, srcErr)
 }
@@ -342,6 +351,7 @@ type run struct {
 	sess    *session.Session
 	stderr  io.Writer
 	verbose bool
+	out     cmdutil.Output
 	start   time.Time
 
 	sent    int64 // messages handed to the session
@@ -352,6 +362,7 @@ type run struct {
 	mu           sync.Mutex
 	firstRefusal error
 	shown        int
+	byReason     map[int]int64 // refused messages by reason code; -1: dropped
 }
 
 // done is the one completion callback of every message.
@@ -367,10 +378,19 @@ func (r *run) done(err error) {
 		return
 	}
 	r.refused.Add(1)
+	code := -1
+	var re *session.ReasonError
+	if errors.As(err, &re) {
+		code = int(re.Code)
+	}
 	r.mu.Lock()
 	if r.firstRefusal == nil {
 		r.firstRefusal = err
 	}
+	if r.byReason == nil {
+		r.byReason = make(map[int]int64)
+	}
+	r.byReason[code]++
 	show := r.verbose && r.shown < 10
 	r.shown++
 	r.mu.Unlock()
@@ -477,6 +497,21 @@ func (r *run) finish(ctx context.Context, srcErr error) error {
 			fmt.Fprintf(r.stderr, "sent %d in %s (%.0f msg/s, QoS 0)\n", r.sent, elapsed.Round(time.Millisecond), rate)
 		}
 	}
+	err := r.exit(interrupted, srcErr, sessErr, unacked)
+	if r.out.JSON() {
+		// The summary is printed on every exit after connecting; the exit
+		// code stays the delivery's, a failing stdout only replaces success.
+		if werr := cmdutil.WriteJSON(r.opts.IO.Out, r.summary(elapsed, unacked)); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
+// exit picks pub's error (and so its exit code) from how the run ended.
+func (r *run) exit(interrupted bool, srcErr, sessErr error, unacked int64) error {
+	qos := r.plan.msg.QoS
+	refused := r.refused.Load()
 	var why string
 	if sessErr != nil {
 		why = ": " + sessErr.Error()
@@ -511,6 +546,53 @@ func (r *run) finish(ctx context.Context, srcErr error) error {
 		return sessErr
 	}
 	return nil
+}
+
+// summary is pub's result under -o json.
+type summary struct {
+	Topic           string    `json:"topic"`
+	QoS             int       `json:"qos"`
+	Sent            int64     `json:"sent"`
+	Acknowledged    int64     `json:"acknowledged"` // QoS 0: written
+	Refused         int64     `json:"refused"`
+	RefusedByReason []refusal `json:"refused_by_reason"`
+	Unacknowledged  int64     `json:"unacknowledged"`
+	DurationS       float64   `json:"duration_s"`
+	Rate            float64   `json:"rate"` // messages sent per second
+}
+
+// refusal counts the messages refused for one reason. A message dropped
+// after the broker closed the connection over it has reason_code null.
+type refusal struct {
+	ReasonCode *int   `json:"reason_code"`
+	Reason     string `json:"reason"`
+	Count      int64  `json:"count"`
+}
+
+func (r *run) summary(elapsed time.Duration, unacked int64) summary {
+	s := summary{
+		Topic: r.plan.msg.Topic, QoS: int(r.plan.msg.QoS),
+		Sent: r.sent, Acknowledged: r.acked.Load(), Refused: r.refused.Load(), Unacknowledged: unacked,
+		DurationS:       elapsed.Seconds(),
+		Rate:            float64(r.sent) / max(elapsed.Seconds(), 1e-9),
+		RefusedByReason: []refusal{},
+	}
+	r.mu.Lock()
+	codes := make([]int, 0, len(r.byReason))
+	for c := range r.byReason {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	for _, c := range codes {
+		f := refusal{Reason: "dropped", Count: r.byReason[c]}
+		if c >= 0 {
+			f.ReasonCode = &c
+			f.Reason = session.ReasonName(byte(c))
+		}
+		s.RefusedByReason = append(s.RefusedByReason, f)
+	}
+	r.mu.Unlock()
+	return s
 }
 
 // maxRead is how much of an input larger than the payload limit is read

@@ -3,6 +3,7 @@ package pub
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -123,35 +124,60 @@ func TestExitCodes(t *testing.T) {
 		{"interrupted window full", []string{"--endpoint", ep}, func(o *Options) { o.Topic, o.Lines, o.QoS, o.Grace = "withheld", true, 1, 100*time.Millisecond },
 			bytes.NewReader(numberedLines(5000)), 500 * time.Millisecond, 6, "1024 messages not acknowledged"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			o, stderr := pubOpts(t, tc.stdin, tc.settings...)
-			tc.opts(o)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			if tc.cancel > 0 {
-				time.AfterFunc(tc.cancel, cancel)
-			}
-			done := make(chan error, 1)
-			go func() { done <- pubRun(ctx, o) }()
-			var err error
-			select {
-			case err = <-done:
-			case <-time.After(30 * time.Second):
-				t.Fatal("pub did not end")
-			}
-			if code := cmdutil.ExitCode(err); code != tc.code {
-				t.Fatalf("exit %d (%v), want %d\n%s", code, err, tc.code, stderr)
-			}
-			msg := ""
-			if err != nil {
-				msg = err.Error()
-			}
-			if !strings.Contains(msg+stderr.String(), tc.want) {
-				t.Fatalf("%q (stderr %q) lacks %q", msg, stderr, tc.want)
-			}
-			t.Logf("exit %d: %v", tc.code, err)
-		})
+	// Every case in text and in JSON: -o json prints the summary on stdout
+	// and changes no exit code.
+	for _, format := range []string{"text", "json"} {
+		for _, tc := range cases {
+			t.Run(format+"/"+tc.name, func(t *testing.T) {
+				if seeker, ok := tc.stdin.(io.Seeker); ok {
+					seeker.Seek(0, io.SeekStart)
+				}
+				if format == "json" && tc.stdin != nil {
+					if _, ok := tc.stdin.(io.Seeker); !ok {
+						t.Skip("input can be read once")
+					}
+				}
+				o, stderr := pubOpts(t, tc.stdin, append(tc.settings, "--output", format)...)
+				tc.opts(o)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				if tc.cancel > 0 {
+					time.AfterFunc(tc.cancel, cancel)
+				}
+				done := make(chan error, 1)
+				go func() { done <- pubRun(ctx, o) }()
+				var err error
+				select {
+				case err = <-done:
+				case <-time.After(30 * time.Second):
+					t.Fatal("pub did not end")
+				}
+				if code := cmdutil.ExitCode(err); code != tc.code {
+					t.Fatalf("exit %d (%v), want %d\n%s", code, err, tc.code, stderr)
+				}
+				msg := ""
+				if err != nil {
+					msg = err.Error()
+				}
+				if !strings.Contains(msg+stderr.String(), tc.want) {
+					t.Fatalf("%q (stderr %q) lacks %q", msg, stderr, tc.want)
+				}
+				out := o.IO.Out.(*bytes.Buffer).Bytes()
+				connected := tc.code != 3 && !strings.HasPrefix(tc.name, "connack")
+				switch {
+				case format == "text" && len(out) != 0:
+					t.Errorf("text: stdout %q, want nothing", out)
+				case format == "json" && connected:
+					var sum summary
+					if err := json.Unmarshal(out, &sum); err != nil || sum.Topic == "" || !bytes.HasSuffix(out, []byte("}\n")) {
+						t.Errorf("json: want one summary document: %v\n%s", err, out)
+					}
+				case format == "json" && len(out) != 0:
+					t.Errorf("json: no connection, yet stdout %q", out)
+				}
+				t.Logf("exit %d: %v", tc.code, err)
+			})
+		}
 	}
 }
 

@@ -6,13 +6,16 @@ package pubsub
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/iotctl/iotctl/pkg/esc"
 	"io"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
+
+	"github.com/iotctl/iotctl/pkg/esc"
 
 	"github.com/google/uuid"
 	"github.com/iotctl/iotctl/cmd/cmdutil"
@@ -55,6 +58,13 @@ Received messages are printed on stdout, one line each:
   Received message on topic <topic>: <payload>
 Every step goes to stderr.
 
+With -o json, stdout has one document instead, printed when pubsub ends
+after connecting (whatever the exit code): endpoint, embedded_broker,
+client_id, topic, subscribed (SUBACK reason_code and reason), published
+(message, payload, PUBACK reason_code and reason, in order), received
+(topic and payload, or payload_base64 when not UTF-8, in order of arrival),
+expected and received_all.
+
 With no --endpoint (and none in the profile or IOTCTL_ENDPOINT), pubsub starts
 the embedded broker in-process on a free loopback port and runs against it,
 so it works on a machine with nothing else installed.
@@ -85,7 +95,7 @@ publish, 130 interrupted.`,
 	return cmd
 }
 
-func pubsubRun(ctx context.Context, opts *Options) error {
+func pubsubRun(ctx context.Context, opts *Options) (err error) {
 	st, err := opts.Settings()
 	if err != nil {
 		return err
@@ -99,7 +109,10 @@ func pubsubRun(ctx context.Context, opts *Options) error {
 	stderr := &lockedWriter{w: opts.IO.ErrOut}
 	stdout := &lockedWriter{w: opts.IO.Out}
 	sst := *st
+	out := cmdutil.Output{Format: st.Output}
+	rep := &report{Topic: opts.Topic, Expected: opts.Count, Subscribed: []reason{}, Published: []published{}, Received: []received{}}
 	if st.Source("endpoint") == profile.FromDefault {
+		rep.Embedded = true
 		b, err := broker.New(broker.Options{Listen: "127.0.0.1:0"})
 		if err != nil {
 			return err
@@ -154,7 +167,11 @@ func pubsubRun(ctx context.Context, opts *Options) error {
 		MaxReconnects: 10,
 		Warn:          opts.Warn,
 		Handler: func(m *session.Message) error {
-			fmt.Fprintf(stdout, "Received message on topic %s: %s\n", esc.String(m.Topic), m.Payload)
+			if out.JSON() {
+				rep.receive(m)
+			} else {
+				fmt.Fprintf(stdout, "Received message on topic %s: %s\n", esc.String(m.Topic), m.Payload)
+			}
 			if n := received.Add(1); n >= int64(opts.Count) {
 				allOnce.Do(func() { close(all) })
 			}
@@ -177,6 +194,19 @@ func pubsubRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	fmt.Fprintf(stderr, "Connected\n")
+	rep.Endpoint, rep.ClientID = sst.Endpoint, sess.ClientID()
+	if out.JSON() {
+		// The report is printed on every exit after connecting; a failing
+		// stdout only replaces success.
+		defer func() {
+			rep.mu.Lock()
+			defer rep.mu.Unlock()
+			rep.ReceivedAll = len(rep.Received) >= opts.Count
+			if werr := cmdutil.WriteJSON(opts.IO.Out, rep); werr != nil && err == nil {
+				err = werr
+			}
+		}()
+	}
 	closeSess := func() {
 		cctx, cancel := shutdown.Context(ctx, closeTimeout, shutdown.Budget)
 		defer cancel()
@@ -191,6 +221,7 @@ func pubsubRun(ctx context.Context, opts *Options) error {
 	}
 	for _, c := range codes {
 		fmt.Fprintf(stderr, "Subscribed to %s: SUBACK reason code 0x%02X (%s)\n", opts.Topic, c, session.ReasonName(c))
+		rep.Subscribed = append(rep.Subscribed, reasonOf(c))
 	}
 
 	var refused error
@@ -224,8 +255,10 @@ func pubsubRun(ctx context.Context, opts *Options) error {
 		switch {
 		case ackErr == nil:
 			fmt.Fprintf(stderr, "PUBACK received for message [%d]: success (0x00)\n", i)
+			rep.publish(i, text, 0)
 		case errors.As(ackErr, &re):
 			fmt.Fprintf(stderr, "PUBACK received for message [%d]: %s (0x%02X)\n", i, session.ReasonName(re.Code), re.Code)
+			rep.publish(i, text, re.Code)
 			if refused == nil {
 				refused = ackErr
 			}
@@ -264,6 +297,59 @@ func pubsubRun(ctx context.Context, opts *Options) error {
 		return refused
 	}
 	return result
+}
+
+// report is pubsub's result under -o json: one document, printed when it
+// ends after connecting, whatever the exit code.
+type report struct {
+	mu sync.Mutex // Received is appended to by the session's handler
+
+	Endpoint    string      `json:"endpoint"`
+	Embedded    bool        `json:"embedded_broker"`
+	ClientID    string      `json:"client_id"`
+	Topic       string      `json:"topic"`
+	Subscribed  []reason    `json:"subscribed"` // SUBACK reason code
+	Published   []published `json:"published"`  // in order, with the PUBACK reason code
+	Received    []received  `json:"received"`   // in order of arrival
+	Expected    int         `json:"expected"`
+	ReceivedAll bool        `json:"received_all"`
+}
+
+type reason struct {
+	ReasonCode int    `json:"reason_code"`
+	Reason     string `json:"reason"`
+}
+
+func reasonOf(c byte) reason { return reason{ReasonCode: int(c), Reason: session.ReasonName(c)} }
+
+type published struct {
+	Message int    `json:"message"`
+	Payload string `json:"payload"`
+	reason
+}
+
+// received is a message that came back: payload as text when it is UTF-8,
+// else payload_base64.
+type received struct {
+	Topic         string `json:"topic"`
+	Payload       string `json:"payload,omitempty"`
+	PayloadBase64 string `json:"payload_base64,omitempty"`
+}
+
+func (r *report) publish(n int, text string, code byte) {
+	r.Published = append(r.Published, published{Message: n, Payload: text, reason: reasonOf(code)})
+}
+
+func (r *report) receive(m *session.Message) {
+	v := received{Topic: m.Topic}
+	if utf8.Valid(m.Payload) {
+		v.Payload = string(m.Payload)
+	} else {
+		v.PayloadBase64 = base64.StdEncoding.EncodeToString(m.Payload)
+	}
+	r.mu.Lock()
+	r.Received = append(r.Received, v)
+	r.mu.Unlock()
 }
 
 func payload(msg string, n int) string { return fmt.Sprintf("%s [%d]", msg, n) }

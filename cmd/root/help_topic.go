@@ -17,6 +17,7 @@ func addHelpTopics(root *cobra.Command) {
 		newHelpTopic("exit-codes", "Exit codes and what they mean", exitCodesHelp()),
 		newHelpTopic("environment", "IOTCTL_* environment variables", environmentHelp()),
 		newHelpTopic("profiles", "Profile files: format, selection, precedence, examples", profilesHelp()),
+		newHelpTopic("output", "-o json: what each command prints", outputHelp),
 	)
 	root.SetHelpCommand(newCmdHelp())
 }
@@ -315,3 +316,33 @@ Examples, one per auth method (--auth; inferred when unambiguous):
 	}
 	return b.String()
 }
+
+// outputHelp is 'iotctl help output'.
+const outputHelp = `-o/--output text (the default) or json, for every command that prints a result.
+With json, stdout holds one JSON document, so a script can pipe it to jq;
+errors, steps and progress stay on stderr and the exit codes are those of
+text mode.
+
+  pub            its summary: topic, qos, sent, acknowledged (QoS 0: written),
+                 refused, refused_by_reason [{reason_code, reason, count}],
+                 unacknowledged, duration_s, rate (messages/s); printed on
+                 every exit after connecting, failures included
+  pubsub         its report: endpoint, embedded_broker, client_id, topic,
+                 subscribed, published [{message, payload, reason_code,
+                 reason}], received [{topic, payload | payload_base64}],
+                 expected, received_all; printed on every exit after connecting
+  policy check   its decision: decision, effect, action, resource,
+                 statement, reason
+  whoami, bench, version, profile list|show|set|use|delete|unset|validate
+                 their report
+
+Streams print one compact object per line instead: 'broker' one per
+listener ({"scheme","url","address"}), 'sub -F json' (or 'sub -o json') one
+per message.
+
+Every document is indented two spaces, with snake_case names that do not
+change. Counts and sizes are numbers and flags booleans, also in
+'profile show' ({"name": "port", "value": 8883}). A duration that is a
+setting is a string in the flag's syntax ("60s"); a measured time is a
+number whose name carries its unit (duration_s, connect_latency_ms).
+`

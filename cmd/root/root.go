@@ -2,8 +2,8 @@
 package root
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"runtime"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
@@ -109,13 +109,10 @@ func newCmdVersion(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return cmdutil.FlagError(err)
 			}
-			if s.Output == "json" {
-				enc := json.NewEncoder(f.IOStreams.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(currentVersion())
-			}
-			_, err = fmt.Fprintln(f.IOStreams.Out, versionLine())
-			return err
+			return cmdutil.Output{Format: s.Output}.Print(f.IOStreams.Out, currentVersion(), func(w io.Writer) error {
+				_, err := fmt.Fprintln(w, versionLine())
+				return err
+			})
 		},
 	}
 }

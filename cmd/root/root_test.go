@@ -120,19 +120,29 @@ func TestPrecedence(t *testing.T) {
 				if r.err != nil {
 					t.Fatalf("%v\n%s", r.err, r.errOut)
 				}
+				type entry struct { // -o json: numbers and booleans typed
+					Name   string
+					Value  any
+					Source profile.Source
+				}
 				var got struct {
 					Profile  string
-					Settings []profile.Entry
+					Settings []entry
 				}
 				if err := json.Unmarshal([]byte(r.out), &got); err != nil {
 					t.Fatalf("%v: %s", err, r.out)
 				}
-				i := slices.IndexFunc(got.Settings, func(e profile.Entry) bool { return e.Name == st.name })
+				i := slices.IndexFunc(got.Settings, func(e entry) bool { return e.Name == st.name })
 				if i < 0 {
 					t.Fatalf("%s missing from %s", st.name, r.out)
 				}
-				if e := got.Settings[i]; e.Value != want || e.Source != wantSrc {
-					t.Errorf("%s = %q from %s, want %q from %s", st.name, e.Value, e.Source, want, wantSrc)
+				sameDuration := func(a, b string) bool { // bare seconds are shown with their unit
+					da, err1 := profile.ParseDuration(a)
+					db, err2 := profile.ParseDuration(b)
+					return err1 == nil && err2 == nil && da == db
+				}
+				if e := got.Settings[i]; fmt.Sprint(e.Value) != want && !sameDuration(fmt.Sprint(e.Value), want) || e.Source != wantSrc {
+					t.Errorf("%s = %v from %s, want %q from %s", st.name, e.Value, e.Source, want, wantSrc)
 				}
 				s, err := r.f.Settings()
 				if err != nil {

@@ -5,7 +5,6 @@ package whoami
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"time"
 
@@ -205,10 +204,7 @@ func (r *state) finish() error {
 		defer cl.Close()
 	}
 	if !r.text {
-		enc := json.NewEncoder(r.opts.IO.Out)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false) // custom-auth usernames keep their &
-		return enc.Encode(r.rep)
+		return cmdutil.WriteJSON(r.opts.IO.Out, r.rep)
 	}
 	if err := r.printOffline(); err != nil {
 		return err

@@ -3,7 +3,6 @@
 package check
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -140,11 +139,9 @@ func checkRun(opts *Options) error {
 		list[i] = d.doc
 	}
 	dec := policy.Evaluate(list, req)
-	if s.Output == "json" {
-		err = writeJSON(opts.IO.Out, docs, req, dec)
-	} else {
-		err = writeText(opts.IO.Out, docs, req, dec)
-	}
+	err = cmdutil.Output{Format: s.Output}.Print(opts.IO.Out, jsonDecision(docs, req, dec), func(w io.Writer) error {
+		return writeText(w, docs, req, dec)
+	})
 	if err != nil {
 		return err
 	}
@@ -316,7 +313,8 @@ type jsonResult struct {
 	Reason    string         `json:"reason"`
 }
 
-func writeJSON(w io.Writer, docs []namedDoc, req policy.Request, dec policy.Decision) error {
+// jsonDecision is the decision as -o json prints it.
+func jsonDecision(docs []namedDoc, req policy.Request, dec policy.Decision) jsonResult {
 	out := jsonResult{Decision: "deny", Effect: dec.Effect, Action: req.Action, Resource: req.Resource, Reason: dec.Reason}
 	if dec.Allowed() {
 		out.Decision = "allow"
@@ -324,7 +322,5 @@ func writeJSON(w io.Writer, docs []namedDoc, req policy.Request, dec policy.Deci
 	if ref := dec.Statement; ref != nil {
 		out.Statement = &jsonStatement{File: docs[ref.Doc].name, Index: ref.Index, Sid: ref.Sid, Action: ref.Action, Resource: ref.Resource}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(out)
+	return out
 }
