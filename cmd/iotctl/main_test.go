@@ -134,7 +134,10 @@ func TestUnderscoreSpellings(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.errOut)
 	}
 	var got struct {
-		Settings []struct{ Name, Value, Source string }
+		Settings []struct {
+			Name, Source string
+			Value        any // numbers as numbers, durations as strings
+		}
 	}
 	if err := json.Unmarshal([]byte(r.out), &got); err != nil {
 		t.Fatal(err)
@@ -142,8 +145,8 @@ func TestUnderscoreSpellings(t *testing.T) {
 	want := map[string]string{"ca-file": "/tmp/ca.pem", "client-id": "test-1", "port": "8883", "session-expiry": "1h"}
 	for _, s := range got.Settings {
 		if w, ok := want[s.Name]; ok {
-			if s.Value != w || s.Source != "flag" {
-				t.Errorf("%s = %q from %s, want %q from flag", s.Name, s.Value, s.Source, w)
+			if v := fmt.Sprint(s.Value); v != w || s.Source != "flag" {
+				t.Errorf("%s = %q from %s, want %q from flag", s.Name, v, s.Source, w)
 			}
 			delete(want, s.Name)
 		}
