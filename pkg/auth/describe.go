@@ -160,11 +160,9 @@ func RedactCustomAuthUsername(u string) string {
 // for methods whose certificate cannot be read this way (pkcs11 without
 // --cert, winstore, non-certificate methods).
 func InspectCertificate(s *profile.Settings) (c *x509.Certificate, source string, ok bool, err error) {
-	method := s.Auth
-	if method == "" {
-		if method, err = Infer(s); err != nil {
-			return nil, "", false, err
-		}
+	method, _, err := Method(s)
+	if err != nil {
+		return nil, "", false, err
 	}
 	var chain []*x509.Certificate
 	switch {
