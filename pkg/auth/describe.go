@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
+	"github.com/iotctl/iotctl/pkg/certfile"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 )
@@ -168,10 +169,10 @@ func InspectCertificate(s *profile.Settings) (c *x509.Certificate, source string
 	switch {
 	case (method == "mtls" || method == "pkcs11") && s.Cert != "":
 		source = "certificate file " + s.Cert
-		chain, err = loadCertChain(s.Cert)
+		chain, err = certfile.LoadChain(s.Cert)
 	case method == "pkcs12" && s.PKCS12File != "":
 		source = "PKCS#12 file " + s.PKCS12File
-		chain, _, err = loadPKCS12(s.PKCS12File, s.PKCS12Password)
+		chain, _, err = certfile.LoadPKCS12(s.PKCS12File, s.PKCS12Password)
 	default:
 		return nil, "", false, nil
 	}

@@ -1,19 +1,14 @@
 package profile
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"runtime"
 	"strings"
 	"time"
 
-	"software.sslmate.com/src/go-pkcs12"
+	"github.com/iotctl/iotctl/pkg/certfile"
 )
 
 // Status is the outcome of one check.
@@ -54,6 +49,7 @@ func CheckFiles(s *Settings, now time.Time) []Check {
 		}
 		out = append(out, Check{Setting: "endpoint", Status: CheckOK, Detail: detail})
 	}
+	var pair pairFiles
 	for _, d := range Defs {
 		if !d.FileValue {
 			continue
@@ -71,13 +67,13 @@ func CheckFiles(s *Settings, now time.Time) []Check {
 		}
 		switch d.Name {
 		case "cert":
-			c.Status, c.Detail = checkCerts(data, now, true)
+			c.Status, c.Detail = checkLeaf(path, data, now, &pair)
 		case "ca-file", "proxy-ca-file":
-			c.Status, c.Detail = checkCerts(data, now, false)
+			c.Status, c.Detail = checkCAs(path, data, now)
 		case "key":
-			c.Status, c.Detail = checkKey(data, s.KeyPassword != "")
+			c.Status, c.Detail = checkKey(path, data, s.KeyPassword, &pair)
 		case "pkcs12-file":
-			c.Status, c.Detail = checkPKCS12(data, s.PKCS12Password, now)
+			c.Status, c.Detail = checkPKCS12(path, data, s.PKCS12Password, now)
 		case "password-file":
 			c.Status, c.Detail = CheckOK, fmt.Sprintf("%d bytes", len(data))
 			if len(strings.TrimSpace(string(data))) == 0 {
@@ -94,10 +90,12 @@ func CheckFiles(s *Settings, now time.Time) []Check {
 		}
 		out = append(out, c)
 	}
-	if s.Cert != "" && s.Key != "" {
-		if c, ok := checkPair(s.Cert, s.Key); ok {
-			out = append(out, c)
+	if pair.chain != nil && pair.key != nil {
+		c := Check{Setting: "cert+key", Status: CheckOK, Detail: "the key matches the certificate"}
+		if err := certfile.MatchPair(pair.chain, pair.key.Signer, s.Cert, s.Key); err != nil {
+			c.Status, c.Detail = CheckFail, err.Error()
 		}
+		out = append(out, c)
 	}
 	return out
 }
@@ -125,21 +123,40 @@ func readError(err error) string {
 	return err.Error()
 }
 
-// checkCerts parses PEM certificates. For a client certificate (leaf) the
-// first one must be valid now; for a CA bundle, at least one.
-func checkCerts(data []byte, now time.Time, leaf bool) (Status, string) {
-	certs, err := parseCerts(data)
+// The checks below read the files with package certfile, as the auth
+// methods do, so that validate fails exactly the files a connection would
+// refuse; its warnings (a certificate expiring soon, a file others may
+// read) never stop a connection.
+
+// pairFiles are the cert and key files as the mtls method reads them, for
+// the cert+key check.
+type pairFiles struct {
+	chain []*x509.Certificate
+	key   *certfile.Key
+}
+
+// checkLeaf checks a client certificate file: its first certificate must
+// be valid now.
+func checkLeaf(path string, data []byte, now time.Time, pair *pairFiles) (Status, string) {
+	certs, err := certfile.ParseChain(path, data)
 	if err != nil {
 		return CheckFail, err.Error()
 	}
-	if leaf {
-		c := certs[0]
-		st, validity := validity(c, now)
-		detail := fmt.Sprintf("%s, %s", subject(c), validity)
-		if len(certs) > 1 {
-			detail += fmt.Sprintf(" (+%d chain certificates)", len(certs)-1)
-		}
-		return st, detail
+	pair.chain = certs
+	c := certs[0]
+	st, validity := validity(c, now)
+	detail := fmt.Sprintf("%s, %s", subject(c), validity)
+	if len(certs) > 1 {
+		detail += fmt.Sprintf(" (+%d chain certificates)", len(certs)-1)
+	}
+	return st, detail
+}
+
+// checkCAs checks a CA bundle: at least one certificate valid now.
+func checkCAs(path string, data []byte, now time.Time) (Status, string) {
+	certs, err := certfile.ParseCAs(path, data)
+	if err != nil {
+		return CheckFail, err.Error()
 	}
 	st, expired, soon := CheckOK, 0, 0
 	first := ""
@@ -174,30 +191,6 @@ func checkCerts(data []byte, now time.Time, leaf bool) (Status, string) {
 	return st, detail
 }
 
-func parseCerts(data []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	rest := data
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("bad certificate: %w", err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("no PEM certificate found (want -----BEGIN CERTIFICATE-----)")
-	}
-	return certs, nil
-}
-
 func subject(c *x509.Certificate) string {
 	if c.Subject.CommonName != "" {
 		return "CN=" + c.Subject.CommonName
@@ -221,96 +214,31 @@ func validity(c *x509.Certificate, now time.Time) (Status, string) {
 	return CheckOK, fmt.Sprintf("%s (%d days left)", text, int(left/day))
 }
 
-// checkKey recognises a PEM private key in any of the usual encodings.
-func checkKey(data []byte, havePassword bool) (Status, string) {
-	rest := data
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			return CheckFail, "no PEM private key found (want PKCS#1, PKCS#8 or SEC1 PEM)"
-		}
-		var format string
-		var parse func([]byte) (any, error)
-		switch b.Type {
-		case "RSA PRIVATE KEY":
-			format = "PKCS#1"
-			parse = func(der []byte) (any, error) { return x509.ParsePKCS1PrivateKey(der) }
-		case "EC PRIVATE KEY":
-			format = "SEC1"
-			parse = func(der []byte) (any, error) { return x509.ParseECPrivateKey(der) }
-		case "PRIVATE KEY":
-			format = "PKCS#8"
-			parse = x509.ParsePKCS8PrivateKey
-		case "ENCRYPTED PRIVATE KEY":
-			return encrypted("PKCS#8", havePassword)
-		default:
-			continue
-		}
-		if _, ok := b.Headers["DEK-Info"]; ok || b.Headers["Proc-Type"] == "4,ENCRYPTED" {
-			return encrypted(format+", legacy PEM encryption", havePassword)
-		}
-		key, err := parse(b.Bytes)
-		if err != nil {
-			return CheckFail, fmt.Sprintf("bad %s private key: %v", format, err)
-		}
-		return CheckOK, fmt.Sprintf("%s private key (%s)", keyKind(key), format)
-	}
-}
-
-func encrypted(format string, havePassword bool) (Status, string) {
-	if havePassword {
-		return CheckOK, "encrypted private key (" + format + "); key-password is set"
-	}
-	return CheckWarn, "encrypted private key (" + format + "); set key-password (or IOTCTL_KEY_PASSWORD)"
-}
-
-func keyKind(key any) string {
-	switch k := key.(type) {
-	case *rsa.PrivateKey:
-		return fmt.Sprintf("RSA %d", k.N.BitLen())
-	case *ecdsa.PrivateKey:
-		return "ECDSA " + k.Curve.Params().Name
-	case ed25519.PrivateKey:
-		return "Ed25519"
-	}
-	return fmt.Sprintf("%T", key)
-}
-
-// checkPair reports whether cert and key belong together; ok is false when
-// that cannot be told offline (encrypted or unreadable key).
-func checkPair(certPath, keyPath string) (Check, bool) {
-	certPEM, err1 := os.ReadFile(certPath)
-	keyPEM, err2 := os.ReadFile(keyPath)
-	if err1 != nil || err2 != nil {
-		return Check{}, false
-	}
-	if st, _ := checkKey(keyPEM, false); st != CheckOK {
-		return Check{}, false
-	}
-	if _, err := parseCerts(certPEM); err != nil {
-		return Check{}, false
-	}
-	c := Check{Setting: "cert+key", Status: CheckOK, Detail: "the key matches the certificate"}
-	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-		c.Status, c.Detail = CheckFail, "the key does not match the certificate: "+err.Error()
-	}
-	return c, true
-}
-
-func checkPKCS12(data []byte, password string, now time.Time) (Status, string) {
-	_, cert, cas, err := pkcs12.DecodeChain(data, password)
+// checkKey reads the private key as the mtls method does, decrypting it
+// with key-password.
+func checkKey(path string, data []byte, password string, pair *pairFiles) (Status, string) {
+	k, err := certfile.ParseKey(path, data, password)
 	if err != nil {
-		hint := ""
-		if password == "" {
-			hint = " (no pkcs12-password given: set IOTCTL_PKCS12_PASSWORD)"
-		}
-		return CheckFail, "cannot open PKCS#12: " + err.Error() + hint
+		return CheckFail, err.Error()
 	}
-	st, v := validity(cert, now)
-	detail := fmt.Sprintf("%s, %s", subject(cert), v)
-	if len(cas) > 0 {
-		detail += fmt.Sprintf(" (+%d CA certificates)", len(cas))
+	pair.key = k
+	format := k.Format
+	if k.Encrypted {
+		format += ", legacy PEM encryption, key-password decrypts it"
+	}
+	return CheckOK, fmt.Sprintf("%s private key (%s)", certfile.KeyKind(k.Signer), format)
+}
+
+// checkPKCS12 opens the bundle as the pkcs12 method does.
+func checkPKCS12(path string, data []byte, password string, now time.Time) (Status, string) {
+	chain, _, err := certfile.ParsePKCS12(path, data, password)
+	if err != nil {
+		return CheckFail, err.Error()
+	}
+	st, v := validity(chain[0], now)
+	detail := fmt.Sprintf("%s, %s", subject(chain[0]), v)
+	if len(chain) > 1 {
+		detail += fmt.Sprintf(" (+%d CA certificates)", len(chain)-1)
 	}
 	return st, detail
 }
