@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/iotctl/iotctl/internal/atomicfile"
 )
 
 // Sentinel errors of the store; wrapped with the details.
@@ -395,7 +397,7 @@ func (s *Store) writeDoc(name string, doc *yaml.Node) error {
 	if err := enc.Close(); err != nil {
 		return err
 	}
-	return WriteFileAtomic(s.Path(name), buf.Bytes())
+	return atomicfile.Write(s.Path(name), buf.Bytes())
 }
 
 // Delete removes a profile, and the current selection if it named it.
@@ -438,7 +440,7 @@ func (s *Store) Use(name string) error {
 		if _, err := s.Load(name); err != nil {
 			return err
 		}
-		return WriteFileAtomic(s.currentPath(), []byte(name+"\n"))
+		return atomicfile.Write(s.currentPath(), []byte(name+"\n"))
 	})
 }
 
@@ -451,55 +453,6 @@ func (s *Store) ensureDirs() error {
 		if err := os.Chmod(d, 0o700); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// fsync is a variable so tests can make a write fail half-way.
-var fsync = (*os.File).Sync
-
-// WriteFileAtomic writes data to a temp file beside path, syncs it, and
-// renames it over path, so a failed write leaves the old file intact. The
-// folder is created 0700 and the file is 0600.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := fsync(f); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -68,39 +68,6 @@ func TestStoreModesAfterEveryWrite(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomicFailureKeepsOldFile(t *testing.T) {
-	s, _ := newStore(t)
-	if err := s.Save("dev", map[string]string{"endpoint": "old.example.com"}); err != nil {
-		t.Fatal(err)
-	}
-	before, err := os.ReadFile(s.Path("dev"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsync = func(*os.File) error { return errors.New("disk full") }
-	t.Cleanup(func() { fsync = (*os.File).Sync })
-
-	if _, err := s.Set("dev", map[string]string{"endpoint": "new.example.com"}); err == nil || !strings.Contains(err.Error(), "disk full") {
-		t.Fatalf("Set with a failing fsync: err = %v, want disk full", err)
-	}
-	after, err := os.ReadFile(s.Path("dev"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(after) != string(before) {
-		t.Errorf("failed write changed the file:\n%s\nwant\n%s", after, before)
-	}
-	entries, _ := os.ReadDir(filepath.Join(s.Dir, "profiles"))
-	if len(entries) != 1 {
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		t.Errorf("temp files left behind: %v", names)
-	}
-	checkModes(t, s)
-}
-
 func TestValidateName(t *testing.T) {
 	tests := []struct {
 		name string
