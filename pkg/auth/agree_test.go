@@ -12,7 +12,7 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/iotctl/iotctl/internal/testpki"
-	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/certfile"
 )
 
 // TestCheckAndLoaderAgree runs every certificate and key file the test
@@ -81,8 +81,8 @@ func TestCheckAndLoaderAgree(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := certSettings(t, c.settings)
 			var failed []string
-			for _, ch := range profile.CheckFiles(s, time.Now()) {
-				if ch.Status == profile.CheckFail {
+			for _, ch := range certfile.CheckFiles(s, time.Now()) {
+				if ch.Status == certfile.CheckFail {
 					failed = append(failed, ch.Setting+": "+ch.Detail)
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/profilestore"
 )
 
 // leveled resolves Settings with values at each level as the binary would:
@@ -38,15 +39,16 @@ func leveled(t *testing.T, flags, env, prof map[string]string) *profile.Settings
 			t.Fatalf("--%s %s: %v", name, v, err)
 		}
 	}
-	var store *profile.Store
+	var store profile.Profiles
 	if prof != nil {
-		store = &profile.Store{Dir: filepath.Join(t.TempDir(), "home")}
-		if err := store.Save("p", prof); err != nil {
+		st := &profilestore.Store{Dir: filepath.Join(t.TempDir(), "home")}
+		if err := st.Save("p", prof); err != nil {
 			t.Fatal(err)
 		}
-		if err := store.Use("p"); err != nil {
+		if err := st.Use("p"); err != nil {
 			t.Fatal(err)
 		}
+		store = st
 	}
 	s, err := profile.Resolve(fs, store)
 	if err != nil {

@@ -2,8 +2,9 @@
 // certificates, PEM private keys (PKCS#1, PKCS#8, SEC1, legacy encrypted
 // PEM) and PKCS#12 bundles. The auth methods and the offline checks of
 // 'iotctl profile validate' both read them here, so a file one accepts the
-// other cannot refuse. Every problem with a file is an errs.Usage error
-// that names the file and says what to do; none shows a password.
+// other cannot refuse; CheckFiles is validate's offline file check. Every
+// problem with a file is an errs.Usage error that names the file and says
+// what to do; none shows a password.
 package certfile
 
 import (

@@ -1,4 +1,4 @@
-package profile
+package certfile
 
 import (
 	"crypto/x509"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/iotctl/iotctl/pkg/certfile"
+	"github.com/iotctl/iotctl/pkg/profile"
 )
 
 // Status is the outcome of one check.
@@ -35,9 +35,9 @@ const ExpiryWarning = 30 * 24 * time.Hour
 // CheckFiles checks what can be checked offline: the endpoint parses, and
 // every file a setting names exists and holds what the setting expects.
 // It never prints secrets or file contents.
-func CheckFiles(s *Settings, now time.Time) []Check {
+func CheckFiles(s *profile.Settings, now time.Time) []Check {
 	var out []Check
-	if ep, err := ParseEndpoint(s.Endpoint); err != nil {
+	if ep, err := profile.ParseEndpoint(s.Endpoint); err != nil {
 		out = append(out, Check{Setting: "endpoint", Status: CheckFail, Detail: err.Error()})
 	} else {
 		detail := "host " + ep.Host
@@ -50,7 +50,7 @@ func CheckFiles(s *Settings, now time.Time) []Check {
 		out = append(out, Check{Setting: "endpoint", Status: CheckOK, Detail: detail})
 	}
 	var pair pairFiles
-	for _, d := range Defs {
+	for _, d := range profile.Defs {
 		if !d.FileValue {
 			continue
 		}
@@ -92,7 +92,7 @@ func CheckFiles(s *Settings, now time.Time) []Check {
 	}
 	if pair.chain != nil && pair.key != nil {
 		c := Check{Setting: "cert+key", Status: CheckOK, Detail: "the key matches the certificate"}
-		if err := certfile.MatchPair(pair.chain, pair.key.Signer, s.Cert, s.Key); err != nil {
+		if err := MatchPair(pair.chain, pair.key.Signer, s.Cert, s.Key); err != nil {
 			c.Status, c.Detail = CheckFail, err.Error()
 		}
 		out = append(out, c)
@@ -104,7 +104,7 @@ func secretFile(name string) bool {
 	return name == "key" || name == "password-file" || name == "pkcs12-file"
 }
 
-func entryValue(s *Settings, name string) string {
+func entryValue(s *profile.Settings, name string) string {
 	for _, e := range s.Entries {
 		if e.Name == name {
 			return e.Value
@@ -132,13 +132,13 @@ func readError(err error) string {
 // the cert+key check.
 type pairFiles struct {
 	chain []*x509.Certificate
-	key   *certfile.Key
+	key   *Key
 }
 
 // checkLeaf checks a client certificate file: its first certificate must
 // be valid now.
 func checkLeaf(path string, data []byte, now time.Time, pair *pairFiles) (Status, string) {
-	certs, err := certfile.ParseChain(path, data)
+	certs, err := ParseChain(path, data)
 	if err != nil {
 		return CheckFail, err.Error()
 	}
@@ -154,7 +154,7 @@ func checkLeaf(path string, data []byte, now time.Time, pair *pairFiles) (Status
 
 // checkCAs checks a CA bundle: at least one certificate valid now.
 func checkCAs(path string, data []byte, now time.Time) (Status, string) {
-	certs, err := certfile.ParseCAs(path, data)
+	certs, err := ParseCAs(path, data)
 	if err != nil {
 		return CheckFail, err.Error()
 	}
@@ -217,7 +217,7 @@ func validity(c *x509.Certificate, now time.Time) (Status, string) {
 // checkKey reads the private key as the mtls method does, decrypting it
 // with key-password.
 func checkKey(path string, data []byte, password string, pair *pairFiles) (Status, string) {
-	k, err := certfile.ParseKey(path, data, password)
+	k, err := ParseKey(path, data, password)
 	if err != nil {
 		return CheckFail, err.Error()
 	}
@@ -226,12 +226,12 @@ func checkKey(path string, data []byte, password string, pair *pairFiles) (Statu
 	if k.Encrypted {
 		format += ", legacy PEM encryption, key-password decrypts it"
 	}
-	return CheckOK, fmt.Sprintf("%s private key (%s)", certfile.KeyKind(k.Signer), format)
+	return CheckOK, fmt.Sprintf("%s private key (%s)", KeyKind(k.Signer), format)
 }
 
 // checkPKCS12 opens the bundle as the pkcs12 method does.
 func checkPKCS12(path string, data []byte, password string, now time.Time) (Status, string) {
-	chain, _, err := certfile.ParsePKCS12(path, data, password)
+	chain, _, err := ParsePKCS12(path, data, password)
 	if err != nil {
 		return CheckFail, err.Error()
 	}

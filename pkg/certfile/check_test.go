@@ -1,4 +1,4 @@
-package profile
+package certfile
 
 import (
 	"crypto/ecdsa"
@@ -6,22 +6,25 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/iotctl/iotctl/internal/testpki"
+	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/profilestore"
 	"software.sslmate.com/src/go-pkcs12"
 )
 
-func settingsWith(t *testing.T, values map[string]string) *Settings {
+func settingsWith(t *testing.T, values map[string]string) *profile.Settings {
 	t.Helper()
-	s, _ := newStore(t)
+	s := &profilestore.Store{Dir: filepath.Join(t.TempDir(), "home")}
 	if err := s.Save("p", values); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ResolveNamed(nil, s, "p")
+	got, err := profile.ResolveNamed(nil, s, "p")
 	if err != nil {
 		t.Fatal(err)
 	}
