@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/profilestore"
 	"github.com/spf13/pflag"
 )
 
@@ -20,7 +21,7 @@ type Factory struct {
 	Flags *pflag.FlagSet
 
 	storeOnce sync.Once
-	store     *profile.Store
+	store     *profilestore.Store
 
 	settingsOnce sync.Once
 	settings     *profile.Settings
@@ -38,9 +39,9 @@ func NewFactory(ios *IOStreams, version string) *Factory {
 }
 
 // Store is the profile store in $IOTCTL_HOME or ~/.iotctl.
-func (f *Factory) Store() *profile.Store {
+func (f *Factory) Store() *profilestore.Store {
 	f.storeOnce.Do(func() {
-		f.store = &profile.Store{Dir: profile.DefaultDir(), Warn: f.Warn}
+		f.store = &profilestore.Store{Dir: profilestore.DefaultDir(), Warn: f.Warn}
 	})
 	return f.store
 }

@@ -4,14 +4,14 @@ import (
 	"fmt"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
-	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/profilestore"
 	"github.com/spf13/cobra"
 )
 
 // DeleteOptions are the inputs of `iotctl profile delete`.
 type DeleteOptions struct {
 	IO     *cmdutil.IOStreams
-	Store  *profile.Store
+	Store  *profilestore.Store
 	Output string
 	Name   string
 }

@@ -5,13 +5,14 @@ import (
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/profilestore"
 	"github.com/spf13/cobra"
 )
 
 // ListOptions are the inputs of `iotctl profile list`.
 type ListOptions struct {
 	IO     *cmdutil.IOStreams
-	Store  *profile.Store
+	Store  *profilestore.Store
 	Output string
 }
 

@@ -13,8 +13,10 @@ import (
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/testpki"
+	"github.com/iotctl/iotctl/pkg/certfile"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/profilestore"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -27,11 +29,11 @@ type result struct {
 func (r result) code() int { return cmdutil.ExitCode(r.err) }
 
 // home points IOTCTL_HOME at a fresh folder and returns its store.
-func home(t *testing.T) *profile.Store {
+func home(t *testing.T) *profilestore.Store {
 	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("IOTCTL_HOME", dir)
-	return &profile.Store{Dir: dir}
+	return &profilestore.Store{Dir: dir}
 }
 
 // run executes `iotctl <args>` on a tree like the root's: the settings
@@ -414,12 +416,12 @@ func TestValidate(t *testing.T) {
 	}
 	var got struct {
 		OK     bool
-		Checks []profile.Check
+		Checks []certfile.Check
 	}
 	if err := json.Unmarshal([]byte(r.out), &got); err != nil {
 		t.Fatalf("%v: %s", err, r.out)
 	}
-	if got.OK || len(got.Checks) != 5 || got.Checks[3].Setting != "ca-file" || got.Checks[3].Status != profile.CheckFail {
+	if got.OK || len(got.Checks) != 5 || got.Checks[3].Setting != "ca-file" || got.Checks[3].Status != certfile.CheckFail {
 		t.Errorf("json: %s", r.out)
 	}
 	// No profile selected: only the endpoint is checked.

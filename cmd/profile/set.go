@@ -10,6 +10,7 @@ import (
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/profilestore"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -17,7 +18,7 @@ import (
 // SetOptions are the inputs of `iotctl profile set`.
 type SetOptions struct {
 	IO     *cmdutil.IOStreams
-	Store  *profile.Store
+	Store  *profilestore.Store
 	Output string
 	Name   string
 	// Args are the key=value arguments as typed; a bare secret key is read
@@ -73,7 +74,7 @@ type setEntry struct {
 }
 
 func setRun(opts *SetOptions) error {
-	if err := profile.ValidateName(opts.Name); err != nil {
+	if err := profilestore.ValidateName(opts.Name); err != nil {
 		return usage(err)
 	}
 	values := make(map[string]string, len(opts.Args))

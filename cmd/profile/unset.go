@@ -6,14 +6,14 @@ import (
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/errs"
-	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/profilestore"
 	"github.com/spf13/cobra"
 )
 
 // UnsetOptions are the inputs of `iotctl profile unset`.
 type UnsetOptions struct {
 	IO     *cmdutil.IOStreams
-	Store  *profile.Store
+	Store  *profilestore.Store
 	Output string
 	Name   string
 	Keys   []string

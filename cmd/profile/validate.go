@@ -11,6 +11,7 @@ import (
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/cmd/shared"
 	"github.com/iotctl/iotctl/pkg/auth"
+	"github.com/iotctl/iotctl/pkg/certfile"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/spf13/cobra"
@@ -79,27 +80,27 @@ func validateRun(opts *ValidateOptions) error {
 	if err != nil {
 		return usage(err)
 	}
-	checks := profile.CheckFiles(s, opts.Now())
+	checks := certfile.CheckFiles(s, opts.Now())
 	failed := 0
 	for _, c := range checks {
-		if c.Status == profile.CheckFail {
+		if c.Status == certfile.CheckFail {
 			failed++
 		}
 	}
 	var connack *shared.Connack
 	var connErr error
 	if opts.Connect && failed == 0 {
-		var c profile.Check
+		var c certfile.Check
 		connack, c, connErr = connectCheck(opts, s)
 		checks = append(checks, c)
 	}
 	name := s.Profile
 	if s.Output == "json" {
 		if err := printJSON(opts.IO.Out, struct {
-			Profile string          `json:"profile"`
-			OK      bool            `json:"ok"`
-			Checks  []profile.Check `json:"checks"`
-			Connack *shared.Connack `json:"connack,omitempty"`
+			Profile string           `json:"profile"`
+			OK      bool             `json:"ok"`
+			Checks  []certfile.Check `json:"checks"`
+			Connack *shared.Connack  `json:"connack,omitempty"`
 			// LatencyMS is the connect latency, with connack.
 			LatencyMS *float64 `json:"connect_latency_ms,omitempty"`
 		}{name, failed == 0 && connErr == nil, checks, connack, latencyMS(connack)}); err != nil {
@@ -113,7 +114,7 @@ func validateRun(opts *ValidateOptions) error {
 				detail = c.File + ": " + detail
 			}
 			status := string(c.Status)
-			if c.Status != profile.CheckOK {
+			if c.Status != certfile.CheckOK {
 				status = strings.ToUpper(status)
 			}
 			rows = append(rows, []string{fmt.Sprintf("%-4s", status), c.Setting, detail})
@@ -133,8 +134,8 @@ func validateRun(opts *ValidateOptions) error {
 
 // connectCheck connects once as whoami does and turns the outcome into
 // the "connect" check; the error keeps the session's kind (exit 2, 3 or 4).
-func connectCheck(opts *ValidateOptions, s *profile.Settings) (*shared.Connack, profile.Check, error) {
-	check := profile.Check{Setting: "connect", Status: profile.CheckFail}
+func connectCheck(opts *ValidateOptions, s *profile.Settings) (*shared.Connack, certfile.Check, error) {
+	check := certfile.Check{Setting: "connect", Status: certfile.CheckFail}
 	ctx := opts.Ctx
 	if ctx == nil {
 		ctx = context.Background()
@@ -170,7 +171,7 @@ func connectCheck(opts *ValidateOptions, s *profile.Settings) (*shared.Connack, 
 	if c.AssignedClientID != "" {
 		assigned = fmt.Sprintf(" (assigned by the broker: %s)", esc.String(c.AssignedClientID))
 	}
-	check.Status = profile.CheckOK
+	check.Status = certfile.CheckOK
 	check.Detail = fmt.Sprintf("%s: CONNACK %s (0x%02X) in %s: client ID %s%s, receive maximum %d, maximum QoS %d",
 		target, c.Reason, c.ReasonCode, shared.FormatLatency(c.Latency), c.ClientID, assigned, c.ReceiveMaximum, c.MaximumQoS)
 	return c, check, nil

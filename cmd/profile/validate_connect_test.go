@@ -10,7 +10,7 @@ import (
 	"github.com/iotctl/iotctl/internal/testenv"
 
 	"github.com/iotctl/iotctl/pkg/broker"
-	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/certfile"
 )
 
 func startBroker(t *testing.T) string {
@@ -38,8 +38,8 @@ func TestValidateConnect(t *testing.T) {
 
 	r = mustRun(t, "profile", "validate", "local", "--connect", "-o", "json")
 	var got struct {
-		OK      bool            `json:"ok"`
-		Checks  []profile.Check `json:"checks"`
+		OK      bool             `json:"ok"`
+		Checks  []certfile.Check `json:"checks"`
 		Connack *struct {
 			ReasonCode     int    `json:"reason_code"`
 			ClientID       string `json:"client_id"`

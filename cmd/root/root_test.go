@@ -11,6 +11,7 @@ import (
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/profilestore"
 )
 
 type result struct {
@@ -30,12 +31,12 @@ func run(t *testing.T, args ...string) result {
 	return result{out.String(), errOut.String(), err, f}
 }
 
-func home(t *testing.T) *profile.Store {
+func home(t *testing.T) *profilestore.Store {
 	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("IOTCTL_HOME", dir)
 	t.Setenv("IOTCTL_PROFILE", "")
-	return &profile.Store{Dir: dir}
+	return &profilestore.Store{Dir: dir}
 }
 
 // setDefault changes a setting's default for one test; the root reads Defs
@@ -225,7 +226,7 @@ func TestHelpTopics(t *testing.T) {
 	// One example per auth method, each a valid profile.
 	methods := map[string]bool{}
 	for _, ex := range ProfileExamples {
-		values, err := profile.Parse(ex.Name+".yaml", []byte(ex.YAML))
+		values, err := profilestore.Parse(ex.Name+".yaml", []byte(ex.YAML))
 		if err != nil {
 			t.Errorf("example %s: %v", ex.Name, err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/iotctl/iotctl/cmd/shared"
 	"github.com/iotctl/iotctl/pkg/auth"
+	"github.com/iotctl/iotctl/pkg/certfile"
 	"github.com/iotctl/iotctl/pkg/profile"
 )
 
@@ -154,7 +155,7 @@ func fromIdentity(id *auth.Identity, now time.Time, warn func(string)) *identity
 }
 
 // addCertificate describes a client certificate and warns when it is
-// outside its validity or within profile.ExpiryWarning of its end.
+// outside its validity or within certfile.ExpiryWarning of its end.
 func (out *identity) addCertificate(c *x509.Certificate, source string, now time.Time, warn func(string)) {
 	out.CertificateSource = source
 	out.Subject = c.Subject.String()
@@ -175,7 +176,7 @@ func (out *identity) addCertificate(c *x509.Certificate, source string, now time
 		warn(fmt.Sprintf("%s is not valid yet: valid from %s: check the system clock", name, c.NotBefore.UTC().Format(layout)))
 	case now.After(c.NotAfter):
 		warn(fmt.Sprintf("%s expired on %s: use a current certificate", name, c.NotAfter.UTC().Format(layout)))
-	case c.NotAfter.Sub(now) < profile.ExpiryWarning:
+	case c.NotAfter.Sub(now) < certfile.ExpiryWarning:
 		warn(fmt.Sprintf("%s expires in %s (%s): renew it", name, daysText(days), c.NotAfter.UTC().Format(layout)))
 	}
 }

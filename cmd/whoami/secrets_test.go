@@ -18,6 +18,7 @@ import (
 	"github.com/iotctl/iotctl/internal/testpki"
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/profilestore"
 )
 
 // Secret settings and their values: each carries the marker, except the
@@ -109,7 +110,7 @@ func TestNoSecretInOutput(t *testing.T) {
 		{"sigv4, refused", append([]string{"--auth", "sigv4", "--endpoint", wss, "--region", "eu-west-1", "--sts-endpoint", sts.URL}, ca...), 4},
 		{"cognito, offline", []string{"--auth", "cognito", "--cognito-identity-id", identityID, "--cognito-endpoint", cog.URL, "--endpoint", wss, "--region", "us-east-1"}, 0},
 	}
-	store := &profile.Store{Dir: os.Getenv("IOTCTL_HOME")}
+	store := &profilestore.Store{Dir: os.Getenv("IOTCTL_HOME")}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			// Secret j comes by flag, env or profile as (i+j) % 3 says,

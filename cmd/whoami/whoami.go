@@ -130,14 +130,11 @@ func (r *state) warn(msg string) {
 // describe is the offline part (and STS / Cognito unless --offline).
 func (r *state) describe(ctx context.Context) error {
 	st := r.st
-	method := st.Auth
-	if method == "" {
-		var err error
-		if method, err = auth.Infer(st); err != nil {
-			return err
-		}
-		r.rep.authInferred = true
+	method, inferred, err := auth.Method(st)
+	if err != nil {
+		return err
 	}
+	r.rep.authInferred = inferred
 	r.rep.AuthMethod = method
 	p, err := cmdutil.NewProvider(st, r.warn)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
+	"github.com/iotctl/iotctl/pkg/certfile"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 )
@@ -160,20 +161,18 @@ func RedactCustomAuthUsername(u string) string {
 // for methods whose certificate cannot be read this way (pkcs11 without
 // --cert, winstore, non-certificate methods).
 func InspectCertificate(s *profile.Settings) (c *x509.Certificate, source string, ok bool, err error) {
-	method := s.Auth
-	if method == "" {
-		if method, err = Infer(s); err != nil {
-			return nil, "", false, err
-		}
+	method, _, err := Method(s)
+	if err != nil {
+		return nil, "", false, err
 	}
 	var chain []*x509.Certificate
 	switch {
 	case (method == "mtls" || method == "pkcs11") && s.Cert != "":
 		source = "certificate file " + s.Cert
-		chain, err = loadCertChain(s.Cert)
+		chain, err = certfile.LoadChain(s.Cert)
 	case method == "pkcs12" && s.PKCS12File != "":
 		source = "PKCS#12 file " + s.PKCS12File
-		chain, _, err = loadPKCS12(s.PKCS12File, s.PKCS12Password)
+		chain, _, err = certfile.LoadPKCS12(s.PKCS12File, s.PKCS12Password)
 	default:
 		return nil, "", false, nil
 	}

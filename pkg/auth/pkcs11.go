@@ -26,6 +26,7 @@ import (
 	"github.com/miekg/pkcs11"
 	"golang.org/x/term"
 
+	"github.com/iotctl/iotctl/pkg/certfile"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 )
@@ -91,7 +92,7 @@ func newPKCS11(s *profile.Settings) (Provider, error) {
 	var fileChain []*x509.Certificate
 	if s.Cert != "" {
 		var err error
-		if fileChain, err = loadCertChain(s.Cert); err != nil {
+		if fileChain, err = certfile.LoadChain(s.Cert); err != nil {
 			return nil, err
 		}
 	}
@@ -161,13 +162,13 @@ func buildPKCS11(s *profile.Settings, mod *p11Module, fileChain []*x509.Certific
 	}
 	if chain == nil {
 		if fileChain != nil {
-			return nil, errs.Usagef("key %s on %s does not match the certificate in %s (%s): give the key's certificate, or the key's label with --pkcs11-key-label", key.name(), tok, s.Cert, describeCert(fileChain[0]))
+			return nil, errs.Usagef("key %s on %s does not match the certificate in %s (%s): give the key's certificate, or the key's label with --pkcs11-key-label", key.name(), tok, s.Cert, certfile.Describe(fileChain[0]))
 		}
 		return nil, errs.Usagef("key %s on %s matches none of the token's certificates: give its certificate with --cert", key.name(), tok)
 	}
 	key.pub = chain[0].PublicKey
 
-	cert := tlsCertificate(chain, key)
+	cert := certfile.TLSCertificate(chain, key)
 	noPSS := key.keyType == pkcs11.CKK_RSA && !hasMechanism(mod, slot, pkcs11.CKM_RSA_PKCS_PSS)
 	if noPSS {
 		// TLS 1.3 signs with RSA-PSS only: without it, stay on TLS 1.2.

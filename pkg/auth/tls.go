@@ -3,10 +3,8 @@ package auth
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
-	"os"
 
-	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/certfile"
 	"github.com/iotctl/iotctl/pkg/profile"
 )
 
@@ -29,20 +27,7 @@ func baseTLS(s *profile.Settings) (*tls.Config, error) {
 
 // LoadCAFile reads PEM CA certificates into a pool.
 func LoadCAFile(path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, errs.Usagef("CA file %s: %v", path, unwrapPathErr(err))
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		return nil, errs.Usagef("CA file %s: no PEM certificate in it: give --ca-file a PEM file (-----BEGIN CERTIFICATE-----), e.g. AmazonRootCA1.pem", path)
-	}
-	return pool, nil
+	return certfile.LoadCAPool(path)
 }
 
-func unwrapPathErr(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return fmt.Errorf("%v", pe.Err)
-	}
-	return err
-}
+func unwrapPathErr(err error) error { return certfile.UnwrapPathErr(err) }

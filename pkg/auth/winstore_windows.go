@@ -15,6 +15,7 @@ import (
 	"github.com/google/certtostore"
 	"golang.org/x/sys/windows"
 
+	"github.com/iotctl/iotctl/pkg/certfile"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 )
@@ -119,7 +120,7 @@ func findInStore(s *profile.Settings, path StorePath, store windows.Handle) (*wi
 		_ = wcs.Close()
 		return nil, errs.Usagef("certificate %s has no private key iotctl can use (%v): import the certificate with its private key as a CNG key (Microsoft Software or Platform Key Storage Provider), and check that this user may read it", path, err)
 	}
-	if !publicKeysEqual(leaf.PublicKey, key.Public()) {
+	if !certfile.PublicKeysEqual(leaf.PublicKey, key.Public()) {
 		_ = wcs.Close()
 		return nil, errs.Usagef("certificate %s: its private key does not match it: re-import the certificate with its key", path)
 	}

@@ -50,7 +50,7 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/pkg/errs"
-	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/profilestore"
 )
 
 // Listener schemes, in the order Start binds them and Listeners lists them.
@@ -88,7 +88,7 @@ type Options struct {
 	// as 200); the value travels with the connection (see UpgradeInfo).
 	Authorize func(r *http.Request) (any, int)
 
-	// Home holds generated certificates; default profile.DefaultDir().
+	// Home holds generated certificates; default profilestore.DefaultDir().
 	Home string
 	// Logger receives the broker's logs; nil discards them. Nothing is ever
 	// written to stdout.
@@ -149,7 +149,7 @@ func New(opts Options) (*Broker, error) {
 		b.log = slog.New(slog.DiscardHandler)
 	}
 	if b.opts.Home == "" {
-		b.opts.Home = profile.DefaultDir()
+		b.opts.Home = profilestore.DefaultDir()
 	}
 	if err := b.loadTLS(); err != nil {
 		return nil, errs.New(errs.Usage, err)

@@ -16,7 +16,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/internal/atomicfile"
 )
 
 // Names of the generated files under <Home>/broker.
@@ -152,10 +152,10 @@ func writePair(certFile, keyFile string, cert *x509.Certificate, key *ecdsa.Priv
 	if err != nil {
 		return err
 	}
-	if err := profile.WriteFileAtomic(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+	if err := atomicfile.Write(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 		return fmt.Errorf("write %s: %w", keyFile, err)
 	}
-	if err := profile.WriteFileAtomic(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})); err != nil {
+	if err := atomicfile.Write(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})); err != nil {
 		return fmt.Errorf("write %s: %w", certFile, err)
 	}
 	return nil

@@ -117,3 +117,34 @@ func LookupKey(key string) (Def, error) {
 	}
 	return Def{}, fmt.Errorf("%w %q: did you mean %q? ('iotctl help environment' lists them all)", ErrUnknownKey, key, Closest(key))
 }
+
+// Closest returns the setting name nearest to key by edit distance.
+func Closest(key string) string {
+	best, bestD := "", 1<<30
+	for _, d := range Defs {
+		if dist := editDistance(NormalizeKey(key), d.Name); dist < bestD {
+			best, bestD = d.Name, dist
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -3,8 +3,6 @@ package profile
 import (
 	"strings"
 	"testing"
-
-	"github.com/spf13/pflag"
 )
 
 func TestMaskURL(t *testing.T) {
@@ -70,57 +68,5 @@ func TestParseEndpointErrorsMask(t *testing.T) {
 	ep, err := ParseEndpoint("mqtts://al%40ice:p%40ss@host:8884/x")
 	if err != nil || ep.Username != "al@ice" || ep.Password != "p@ss" || !ep.HasUser || !ep.HasPassword || ep.Host != "host" || ep.Port != 8884 {
 		t.Errorf("user info = %+v, %v", ep, err)
-	}
-}
-
-// TestEndpointCredentials: user info in the endpoint URL becomes username
-// and password unless those are set, by any source; Endpoint loses it.
-func TestEndpointCredentials(t *testing.T) {
-	fs := func(args ...string) *pflag.FlagSet {
-		f := flagSet(t)
-		f.String("username", "", "")
-		f.String("password", "", "")
-		f.String("password-file", "", "")
-		if err := f.Parse(args); err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
-	s, _ := newStore(t)
-	if err := s.Save("p", map[string]string{"username": "carol"}); err != nil {
-		t.Fatal(err)
-	}
-	const ep = "--endpoint=mqtt://alice:S3cret@host:1884"
-	tests := []struct {
-		name             string
-		args             []string
-		env              string
-		user, pass       string
-		userSrc, passSrc Source
-	}{
-		{"from the URL", []string{ep}, "", "alice", "S3cret", FromEndpoint, FromEndpoint},
-		{"--username wins", []string{ep, "--username", "bob"}, "", "bob", "S3cret", FromFlag, FromEndpoint},
-		{"--password wins", []string{ep, "--password", "x"}, "", "alice", "x", FromEndpoint, FromFlag},
-		{"--password-file wins", []string{ep, "--password-file", "/f"}, "", "alice", "", FromEndpoint, FromDefault},
-		{"IOTCTL_PASSWORD wins", []string{ep}, "envpw", "alice", "envpw", FromEndpoint, FromEnv},
-		{"profile username wins", []string{ep, "--profile", "p"}, "", "carol", "S3cret", FromProfile, FromEndpoint},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("IOTCTL_PASSWORD", tt.env)
-			got, err := Resolve(fs(tt.args...), s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Endpoint != "mqtt://host:1884" {
-				t.Errorf("Endpoint = %q", got.Endpoint)
-			}
-			if got.Username != tt.user || got.Password != tt.pass || got.Source("username") != tt.userSrc || got.Source("password") != tt.passSrc {
-				t.Errorf("username %q (%s), password %q (%s)", got.Username, got.Source("username"), got.Password, got.Source("password"))
-			}
-			if str := got.String(); strings.Contains(str, "S3cret") || !strings.Contains(str, "endpoint=mqtt://alice:****@host:1884") {
-				t.Errorf("String() = %s", str)
-			}
-		})
 	}
 }

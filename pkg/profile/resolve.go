@@ -1,3 +1,6 @@
+// Package profile defines the connection settings (Defs, Settings) and
+// resolves them flag > IOTCTL_* env > profile > default. The profile files
+// themselves are kept by package profilestore.
 package profile
 
 import (
@@ -15,11 +18,19 @@ func EnvName(name string) string {
 	return "IOTCTL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
+// Profiles is where Resolve finds profiles: a *profilestore.Store.
+type Profiles interface {
+	// Current is the selected profile's name, "" for none.
+	Current() (string, error)
+	// Load returns a profile's settings as text, keys canonical.
+	Load(name string) (map[string]string, error)
+}
+
 // Resolve builds Settings from flags > IOTCTL_* env > profile > default.
 // flags is the root's persistent flag set; store may be nil (no profiles).
 // The profile is the --profile flag, else IOTCTL_PROFILE, else the current
 // one; an explicitly named profile that does not exist is an error.
-func Resolve(flags *pflag.FlagSet, store *Store) (*Settings, error) {
+func Resolve(flags *pflag.FlagSet, store Profiles) (*Settings, error) {
 	if flags == nil {
 		flags = pflag.NewFlagSet("none", pflag.ContinueOnError)
 	}
@@ -28,14 +39,14 @@ func Resolve(flags *pflag.FlagSet, store *Store) (*Settings, error) {
 }
 
 // ResolveNamed resolves as if --profile name had been given.
-func ResolveNamed(flags *pflag.FlagSet, store *Store, name string) (*Settings, error) {
+func ResolveNamed(flags *pflag.FlagSet, store Profiles, name string) (*Settings, error) {
 	if flags == nil {
 		flags = pflag.NewFlagSet("none", pflag.ContinueOnError)
 	}
 	return resolve(flags, store, name, true)
 }
 
-func resolve(flags *pflag.FlagSet, store *Store, name string, explicit bool) (*Settings, error) {
+func resolve(flags *pflag.FlagSet, store Profiles, name string, explicit bool) (*Settings, error) {
 	var values map[string]string
 	if name == "" && store != nil {
 		cur, err := store.Current()

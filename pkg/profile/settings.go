@@ -176,12 +176,18 @@ func parseValue(d Def, text string) (any, error) {
 
 // ValidateValue checks text as a value of the named setting (type, enum).
 func ValidateValue(name, text string) error {
+	_, err := ParseValue(name, text)
+	return err
+}
+
+// ParseValue checks text as a value of the named setting and returns it
+// typed: int, bool, time.Duration, []string or string.
+func ParseValue(name, text string) (any, error) {
 	d, err := LookupKey(name)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = parseValue(d, text)
-	return err
+	return parseValue(d, text)
 }
 
 // ParseDuration parses a Go duration; a bare non-negative number means seconds.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/profilestore"
 	"github.com/iotctl/iotctl/tests/internal/clitest"
 )
 
@@ -19,7 +19,7 @@ import (
 func TestConcurrentProfileSet(t *testing.T) {
 	home := t.TempDir()
 	env := clitest.Env(home)
-	store := &profile.Store{Dir: filepath.Join(home, ".iotctl")}
+	store := &profilestore.Store{Dir: filepath.Join(home, ".iotctl")}
 	rounds := 100
 	if testing.Short() {
 		rounds = 20

@@ -1,6 +1,6 @@
 //go:build !unix && !windows
 
-package profile
+package profilestore
 
 import "os"
 

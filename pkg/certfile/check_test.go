@@ -1,4 +1,4 @@
-package profile
+package certfile
 
 import (
 	"crypto/ecdsa"
@@ -6,22 +6,25 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/iotctl/iotctl/internal/testpki"
+	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/profilestore"
 	"software.sslmate.com/src/go-pkcs12"
 )
 
-func settingsWith(t *testing.T, values map[string]string) *Settings {
+func settingsWith(t *testing.T, values map[string]string) *profile.Settings {
 	t.Helper()
-	s, _ := newStore(t)
+	s := &profilestore.Store{Dir: filepath.Join(t.TempDir(), "home")}
 	if err := s.Save("p", values); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ResolveNamed(nil, s, "p")
+	got, err := profile.ResolveNamed(nil, s, "p")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,11 +145,11 @@ func TestCheckFilesKeyFormats(t *testing.T) {
 		{"pkcs1", pemOf(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)}), "", CheckOK, "RSA 2048 private key (PKCS#1)"},
 		{"sec1", pemOf(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1}), "", CheckOK, "ECDSA P-256 private key (SEC1)"},
 		{"sec1 after params", append(pemOf(&pem.Block{Type: "EC PARAMETERS", Bytes: []byte{6, 8, 42, 134, 72, 206, 61, 3, 1, 7}}), pemOf(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1})...), "", CheckOK, "(SEC1)"},
-		{"encrypted pkcs8", pemOf(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{0x30, 0}}), "", CheckWarn, "encrypted private key (PKCS#8); set key-password"},
-		{"encrypted pkcs8 with password", pemOf(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{0x30, 0}}), "pw", CheckOK, "encrypted"},
-		{"legacy encrypted", pemOf(&pem.Block{Type: "RSA PRIVATE KEY", Headers: map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-256-CBC,00112233445566778899AABBCCDDEEFF"}, Bytes: []byte{1, 2, 3}}), "", CheckWarn, "encrypted private key (PKCS#1, legacy PEM encryption)"},
-		{"corrupt", pemOf(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1, 2, 3}}), "", CheckFail, "bad PKCS#8 private key"},
-		{"certificate only", testpki.NewCA(t, "x").PEM, "", CheckFail, "no PEM private key"},
+		{"encrypted pkcs8", pemOf(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{0x30, 0}}), "", CheckFail, "encrypted PKCS#8 key"},
+		{"encrypted pkcs8 with password", pemOf(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{0x30, 0}}), "pw", CheckFail, "cannot decrypt"},
+		{"legacy encrypted", pemOf(&pem.Block{Type: "RSA PRIVATE KEY", Headers: map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-256-CBC,00112233445566778899AABBCCDDEEFF"}, Bytes: []byte{1, 2, 3}}), "", CheckFail, "is encrypted: give its password with --key-password"},
+		{"corrupt", pemOf(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1, 2, 3}}), "", CheckFail, "not a private key"},
+		{"certificate only", testpki.NewCA(t, "x").PEM, "", CheckFail, "holds a certificate, not a private key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,4 +1,8 @@
-package profile
+// Package profilestore keeps the profiles: one YAML file per profile in
+// <dir>/profiles, the current selection in <dir>/current, every update
+// under a lock and written atomically. Package profile defines the settings
+// and resolves them; it reads profiles through its Profiles interface.
+package profilestore
 
 import (
 	"bytes"
@@ -16,16 +20,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
-)
 
-// Sentinel errors of the store; wrapped with the details.
-var (
-	ErrNotFound    = errors.New("profile not found")
-	ErrInvalidName = errors.New("invalid profile name")
-	ErrUnknownKey  = errors.New("unknown setting")
-	ErrMalformed   = errors.New("malformed profile")
-	// ErrInvalidValue is a value of the wrong type or outside a setting's enum.
-	ErrInvalidValue = errors.New("invalid value")
+	"github.com/iotctl/iotctl/internal/atomicfile"
+	"github.com/iotctl/iotctl/pkg/profile"
 )
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -57,10 +54,10 @@ func DefaultDir() string {
 // and not a name Windows reserves for devices (con, nul, com1, …).
 func ValidateName(name string) error {
 	if !nameRE.MatchString(name) {
-		return fmt.Errorf("%w %q: use lower-case letters, digits, - and _ (at most 64, starting with a letter or digit)", ErrInvalidName, name)
+		return fmt.Errorf("%w %q: use lower-case letters, digits, - and _ (at most 64, starting with a letter or digit)", profile.ErrInvalidName, name)
 	}
 	if reservedName(name) {
-		return fmt.Errorf("%w %q: Windows reserves that name for a device; choose another", ErrInvalidName, name)
+		return fmt.Errorf("%w %q: Windows reserves that name for a device; choose another", profile.ErrInvalidName, name)
 	}
 	return nil
 }
@@ -124,7 +121,7 @@ func (s *Store) Load(name string) (map[string]string, error) {
 		if len(known) > 0 {
 			hint = "known profiles: " + strings.Join(known, ", ")
 		}
-		return nil, fmt.Errorf("%w: %q (%s)", ErrNotFound, name, hint)
+		return nil, fmt.Errorf("%w: %q (%s)", profile.ErrNotFound, name, hint)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read profile %s: %w", path, err)
@@ -142,25 +139,25 @@ func Parse(path string, data []byte) (map[string]string, error) {
 	var raw map[string]any
 	if err := yaml.Unmarshal(data, &raw); err != nil {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		return nil, fmt.Errorf("%w %s: %s: fix the YAML (key: value per line)", ErrMalformed, path, msg)
+		return nil, fmt.Errorf("%w %s: %s: fix the YAML (key: value per line)", profile.ErrMalformed, path, msg)
 	}
 	out := make(map[string]string, len(raw))
 	spelled := make(map[string]string, len(raw))
 	for _, k := range slices.Sorted(maps.Keys(raw)) {
-		d, ok := Lookup(NormalizeKey(k))
+		d, ok := profile.Lookup(profile.NormalizeKey(k))
 		if !ok {
-			return nil, fmt.Errorf("%w %q in %s: did you mean %q?", ErrUnknownKey, k, path, Closest(k))
+			return nil, fmt.Errorf("%w %q in %s: did you mean %q?", profile.ErrUnknownKey, k, path, profile.Closest(k))
 		}
 		if other, dup := spelled[d.Name]; dup {
-			return nil, fmt.Errorf("%w %s: %q and %q are the same setting: keep one", ErrMalformed, path, other, k)
+			return nil, fmt.Errorf("%w %s: %q and %q are the same setting: keep one", profile.ErrMalformed, path, other, k)
 		}
 		spelled[d.Name] = k
 		text, err := scalarText(raw[k])
 		if err != nil {
-			return nil, fmt.Errorf("%w %s: %s: %v", ErrMalformed, path, k, err)
+			return nil, fmt.Errorf("%w %s: %s: %v", profile.ErrMalformed, path, k, err)
 		}
-		if _, err := parseValue(d, text); err != nil {
-			return nil, fmt.Errorf("%w %s: %w", ErrMalformed, path, err)
+		if err := profile.ValidateValue(d.Name, text); err != nil {
+			return nil, fmt.Errorf("%w %s: %w", profile.ErrMalformed, path, err)
 		}
 		out[d.Name] = text
 	}
@@ -218,7 +215,7 @@ func (s *Store) Set(name string, values map[string]string) (created bool, err er
 	}
 	err = s.locked(func() error {
 		doc, err := s.loadDoc(name, true)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, profile.ErrNotFound) {
 			doc, created = newDoc(name), true
 		} else if err != nil {
 			return err
@@ -250,13 +247,13 @@ func (s *Store) unset(name string, keys []string) (removed []string, err error) 
 	}
 	m := doc.Content[0]
 	for _, key := range keys {
-		want := NormalizeKey(key)
-		if d, ok := Lookup(want); ok {
+		want := profile.NormalizeKey(key)
+		if d, ok := profile.Lookup(want); ok {
 			want = d.Name
 		}
 		found := false
 		for i := 0; i < len(m.Content); i += 2 {
-			if NormalizeKey(m.Content[i].Value) == want {
+			if profile.NormalizeKey(m.Content[i].Value) == want {
 				m.Content = slices.Delete(m.Content, i, i+2)
 				i -= 2
 				found = true
@@ -266,7 +263,7 @@ func (s *Store) unset(name string, keys []string) (removed []string, err error) 
 			removed = append(removed, want)
 			continue
 		}
-		if _, err := LookupKey(key); err != nil {
+		if _, err := profile.LookupKey(key); err != nil {
 			return nil, err
 		}
 	}
@@ -280,11 +277,11 @@ func (s *Store) unset(name string, keys []string) (removed []string, err error) 
 func canonical(values map[string]string) (map[string]string, error) {
 	out := make(map[string]string, len(values))
 	for _, k := range slices.Sorted(maps.Keys(values)) {
-		d, err := LookupKey(k)
+		d, err := profile.LookupKey(k)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := parseValue(d, values[k]); err != nil {
+		if err := profile.ValidateValue(d.Name, values[k]); err != nil {
 			return nil, err
 		}
 		out[d.Name] = values[k]
@@ -310,7 +307,7 @@ func (s *Store) loadDoc(name string, strict bool) (*yaml.Node, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%w %s: %v", ErrMalformed, s.Path(name), err)
+		return nil, fmt.Errorf("%w %s: %v", profile.ErrMalformed, s.Path(name), err)
 	}
 	if doc.Kind == 0 { // empty file or comments only
 		head := doc.HeadComment
@@ -320,7 +317,7 @@ func (s *Store) loadDoc(name string, strict bool) (*yaml.Node, error) {
 		}
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%w %s: want key: value lines", ErrMalformed, s.Path(name))
+		return nil, fmt.Errorf("%w %s: want key: value lines", profile.ErrMalformed, s.Path(name))
 	}
 	return &doc, nil
 }
@@ -336,7 +333,7 @@ func newDoc(name string) *yaml.Node {
 // setKeys replaces or appends values in a mapping node; new keys go at the
 // end in Defs order, so files stay stable and readable.
 func setKeys(m *yaml.Node, values map[string]string) {
-	for _, d := range Defs {
+	for _, d := range profile.Defs {
 		text, ok := values[d.Name]
 		if !ok {
 			continue
@@ -344,7 +341,7 @@ func setKeys(m *yaml.Node, values map[string]string) {
 		val := valueNode(d, text)
 		replaced := false
 		for i := 0; i < len(m.Content); i += 2 {
-			if NormalizeKey(m.Content[i].Value) != d.Name {
+			if profile.NormalizeKey(m.Content[i].Value) != d.Name {
 				continue
 			}
 			if replaced { // a second spelling of the same key
@@ -366,14 +363,14 @@ func setKeys(m *yaml.Node, values map[string]string) {
 
 // valueNode encodes numbers and booleans bare and everything else as a
 // string, quoted when YAML would read it as something else.
-func valueNode(d Def, text string) *yaml.Node {
+func valueNode(d profile.Def, text string) *yaml.Node {
 	var v any = text
 	switch d.Type {
-	case Int:
+	case profile.Int:
 		if n, err := strconv.Atoi(text); err == nil {
 			v = n
 		}
-	case Bool:
+	case profile.Bool:
 		if b, err := strconv.ParseBool(text); err == nil {
 			v = b
 		}
@@ -395,7 +392,7 @@ func (s *Store) writeDoc(name string, doc *yaml.Node) error {
 	if err := enc.Close(); err != nil {
 		return err
 	}
-	return WriteFileAtomic(s.Path(name), buf.Bytes())
+	return atomicfile.Write(s.Path(name), buf.Bytes())
 }
 
 // Delete removes a profile, and the current selection if it named it.
@@ -438,7 +435,7 @@ func (s *Store) Use(name string) error {
 		if _, err := s.Load(name); err != nil {
 			return err
 		}
-		return WriteFileAtomic(s.currentPath(), []byte(name+"\n"))
+		return atomicfile.Write(s.currentPath(), []byte(name+"\n"))
 	})
 }
 
@@ -453,84 +450,4 @@ func (s *Store) ensureDirs() error {
 		}
 	}
 	return nil
-}
-
-// fsync is a variable so tests can make a write fail half-way.
-var fsync = (*os.File).Sync
-
-// WriteFileAtomic writes data to a temp file beside path, syncs it, and
-// renames it over path, so a failed write leaves the old file intact. The
-// folder is created 0700 and the file is 0600.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := fsync(f); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// Closest returns the setting name nearest to key by edit distance.
-func Closest(key string) string {
-	best, bestD := "", 1<<30
-	for _, d := range Defs {
-		if dist := editDistance(NormalizeKey(key), d.Name); dist < bestD {
-			best, bestD = d.Name, dist
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -1,4 +1,4 @@
-package profile
+package profilestore
 
 import (
 	"errors"
@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/iotctl/iotctl/pkg/profile"
 )
 
 func newStore(t *testing.T) (*Store, *[]string) {
@@ -68,39 +70,6 @@ func TestStoreModesAfterEveryWrite(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomicFailureKeepsOldFile(t *testing.T) {
-	s, _ := newStore(t)
-	if err := s.Save("dev", map[string]string{"endpoint": "old.example.com"}); err != nil {
-		t.Fatal(err)
-	}
-	before, err := os.ReadFile(s.Path("dev"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsync = func(*os.File) error { return errors.New("disk full") }
-	t.Cleanup(func() { fsync = (*os.File).Sync })
-
-	if _, err := s.Set("dev", map[string]string{"endpoint": "new.example.com"}); err == nil || !strings.Contains(err.Error(), "disk full") {
-		t.Fatalf("Set with a failing fsync: err = %v, want disk full", err)
-	}
-	after, err := os.ReadFile(s.Path("dev"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(after) != string(before) {
-		t.Errorf("failed write changed the file:\n%s\nwant\n%s", after, before)
-	}
-	entries, _ := os.ReadDir(filepath.Join(s.Dir, "profiles"))
-	if len(entries) != 1 {
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		t.Errorf("temp files left behind: %v", names)
-	}
-	checkModes(t, s)
-}
-
 func TestValidateName(t *testing.T) {
 	tests := []struct {
 		name string
@@ -131,7 +100,7 @@ func TestValidateName(t *testing.T) {
 		if (err == nil) != tt.ok {
 			t.Errorf("ValidateName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
 		}
-		if err != nil && !errors.Is(err, ErrInvalidName) {
+		if err != nil && !errors.Is(err, profile.ErrInvalidName) {
 			t.Errorf("ValidateName(%q) = %v, want ErrInvalidName", tt.name, err)
 		}
 	}
@@ -154,7 +123,7 @@ func TestLoadUnknownKey(t *testing.T) {
 	s, _ := newStore(t)
 	writeProfile(t, s, "dev", "endpoint: h\nenpoint: x\n", 0o600)
 	_, err := s.Load("dev")
-	if !errors.Is(err, ErrUnknownKey) {
+	if !errors.Is(err, profile.ErrUnknownKey) {
 		t.Fatalf("err = %v, want ErrUnknownKey", err)
 	}
 	for _, want := range []string{`"enpoint"`, s.Path("dev"), `did you mean "endpoint"`} {
@@ -179,7 +148,7 @@ func TestLoadMalformed(t *testing.T) {
 			s, _ := newStore(t)
 			writeProfile(t, s, "dev", text, 0o600)
 			_, err := s.Load("dev")
-			if !errors.Is(err, ErrMalformed) {
+			if !errors.Is(err, profile.ErrMalformed) {
 				t.Fatalf("err = %v, want ErrMalformed", err)
 			}
 			if !strings.Contains(err.Error(), s.Path("dev")) {
@@ -208,8 +177,8 @@ func TestParseSpellingsAndTypes(t *testing.T) {
 func TestLoadNotFoundNamesKnownProfiles(t *testing.T) {
 	s, _ := newStore(t)
 	_, err := s.Load("dev")
-	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "profile set dev") {
-		t.Fatalf("err = %v, want ErrNotFound with a hint to create it", err)
+	if !errors.Is(err, profile.ErrNotFound) || !strings.Contains(err.Error(), "profile set dev") {
+		t.Fatalf("err = %v, want profile.ErrNotFound with a hint to create it", err)
 	}
 	for _, n := range []string{"b", "a"} {
 		if err := s.Save(n, nil); err != nil {
@@ -217,8 +186,8 @@ func TestLoadNotFoundNamesKnownProfiles(t *testing.T) {
 		}
 	}
 	_, err = s.Load("dev")
-	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "known profiles: a, b") {
-		t.Fatalf("err = %v, want ErrNotFound naming a, b", err)
+	if !errors.Is(err, profile.ErrNotFound) || !strings.Contains(err.Error(), "known profiles: a, b") {
+		t.Fatalf("err = %v, want profile.ErrNotFound naming a, b", err)
 	}
 }
 
@@ -280,13 +249,13 @@ func TestSetCreatesAndValidates(t *testing.T) {
 	if !strings.HasPrefix(string(data), "# iotctl profile new") || !strings.Contains(string(data), "insecure: true\n") {
 		t.Errorf("file:\n%s", data)
 	}
-	if _, err := s.Set("new", map[string]string{"enpoint": "x"}); !errors.Is(err, ErrUnknownKey) || !strings.Contains(err.Error(), `"endpoint"`) {
+	if _, err := s.Set("new", map[string]string{"enpoint": "x"}); !errors.Is(err, profile.ErrUnknownKey) || !strings.Contains(err.Error(), `"endpoint"`) {
 		t.Errorf("unknown key: %v", err)
 	}
-	if _, err := s.Set("new", map[string]string{"auth": "bogus"}); !errors.Is(err, ErrInvalidValue) {
+	if _, err := s.Set("new", map[string]string{"auth": "bogus"}); !errors.Is(err, profile.ErrInvalidValue) {
 		t.Errorf("bad enum: %v", err)
 	}
-	if _, err := s.Set("Bad", map[string]string{"endpoint": "x"}); !errors.Is(err, ErrInvalidName) {
+	if _, err := s.Set("Bad", map[string]string{"endpoint": "x"}); !errors.Is(err, profile.ErrInvalidName) {
 		t.Errorf("bad name: %v", err)
 	}
 }
@@ -305,10 +274,10 @@ func TestUnset(t *testing.T) {
 	if len(values) != 1 || values["endpoint"] != "h" {
 		t.Errorf("values = %v", values)
 	}
-	if _, err := s.Unset("dev", []string{"enpoint"}); !errors.Is(err, ErrUnknownKey) {
+	if _, err := s.Unset("dev", []string{"enpoint"}); !errors.Is(err, profile.ErrUnknownKey) {
 		t.Errorf("unknown key: %v", err)
 	}
-	if _, err := s.Unset("nope", []string{"port"}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Unset("nope", []string{"port"}); !errors.Is(err, profile.ErrNotFound) {
 		t.Errorf("missing profile: %v", err)
 	}
 }
@@ -317,7 +286,7 @@ func TestUnsetRepairsUnknownKey(t *testing.T) {
 	s, _ := newStore(t)
 	writeProfile(t, s, "dev", "endpoint: h\nenpoint: typo\n", 0o600)
 	// Unset must be able to read the file that Load rejects.
-	if _, err := s.Load("dev"); !errors.Is(err, ErrUnknownKey) {
+	if _, err := s.Load("dev"); !errors.Is(err, profile.ErrUnknownKey) {
 		t.Fatalf("Load: %v", err)
 	}
 	removed, err := s.Unset("dev", []string{"enpoint"})
@@ -334,7 +303,7 @@ func TestUseAndDelete(t *testing.T) {
 	if cur, _ := s.Current(); cur != "" {
 		t.Fatalf("current = %q", cur)
 	}
-	if err := s.Use("dev"); !errors.Is(err, ErrNotFound) {
+	if err := s.Use("dev"); !errors.Is(err, profile.ErrNotFound) {
 		t.Fatalf("Use of a missing profile: %v", err)
 	}
 	s.Save("dev", map[string]string{"endpoint": "h"})
@@ -357,18 +326,10 @@ func TestUseAndDelete(t *testing.T) {
 	if cur, _ := s.Current(); cur != "" {
 		t.Errorf("current = %q after deleting it", cur)
 	}
-	if err := s.Delete("dev"); !errors.Is(err, ErrNotFound) {
+	if err := s.Delete("dev"); !errors.Is(err, profile.ErrNotFound) {
 		t.Errorf("second delete: %v", err)
 	}
 	if names, _ := s.List(); len(names) != 0 {
 		t.Errorf("List = %v", names)
-	}
-}
-
-func TestClosest(t *testing.T) {
-	for key, want := range map[string]string{"enpoint": "endpoint", "ca_fil": "ca-file", "CLIENTID": "client-id", "keep-alive": "keepalive"} {
-		if got := Closest(key); got != want {
-			t.Errorf("Closest(%q) = %q, want %q", key, got, want)
-		}
 	}
 }

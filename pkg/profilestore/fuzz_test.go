@@ -1,4 +1,4 @@
-package profile
+package profilestore
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/iotctl/iotctl/pkg/profile"
 	"gopkg.in/yaml.v3"
 )
 
@@ -37,17 +38,17 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := Parse("fuzz.yaml", data)
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnknownKey) {
-				t.Fatalf("error is neither ErrMalformed nor ErrUnknownKey: %v", err)
+			if !errors.Is(err, profile.ErrMalformed) && !errors.Is(err, profile.ErrUnknownKey) {
+				t.Fatalf("error is neither profile.ErrMalformed nor profile.ErrUnknownKey: %v", err)
 			}
 			return
 		}
 		for k, v := range got {
-			d, ok := Lookup(k)
+			d, ok := profile.Lookup(k)
 			if !ok {
 				t.Fatalf("accepted unknown key %q", k)
 			}
-			if _, err := parseValue(d, v); err != nil {
+			if _, err := profile.ParseValue(d.Name, v); err != nil {
 				t.Fatalf("accepted an invalid value %q for %s: %v", v, k, err)
 			}
 		}
@@ -69,9 +70,9 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("re-read %d settings, wrote %d:\n%s", len(back), len(got), buf.String())
 		}
 		for k, v := range got {
-			d, _ := Lookup(k)
-			a, _ := parseValue(d, v)
-			b, err := parseValue(d, back[k])
+			d, _ := profile.Lookup(k)
+			a, _ := profile.ParseValue(d.Name, v)
+			b, err := profile.ParseValue(d.Name, back[k])
 			if err != nil || !reflect.DeepEqual(a, b) {
 				t.Fatalf("%s: wrote %q (%v), read back %q (%v)\n%s", k, v, a, back[k], b, buf.String())
 			}
