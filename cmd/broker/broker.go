@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/shutdown"
@@ -147,7 +146,7 @@ func applyLimits(opts *Options, bo *embedded.Options) error {
 // brokerRun serves until ctx is cancelled, then closes the listeners.
 func brokerRun(ctx context.Context, opts *Options) error {
 	// Log lines come from connection goroutines: one writer, one lock.
-	errOut := &syncWriter{w: opts.IO.ErrOut}
+	errOut := &cmdutil.LockedWriter{W: opts.IO.ErrOut}
 	bo := embedded.Options{
 		Listen:    opts.Listen,
 		TLSListen: opts.TLSListen,
@@ -215,16 +214,4 @@ func stop(ctx context.Context, b io.Closer, errOut io.Writer) error {
 	}
 	fmt.Fprintf(errOut, "iotctl broker: stopped\n")
 	return nil
-}
-
-// syncWriter serializes writes from several goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

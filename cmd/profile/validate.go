@@ -3,9 +3,10 @@ package profile
 import (
 	"context"
 	"fmt"
-	"github.com/iotctl/iotctl/pkg/esc"
 	"strings"
 	"time"
+
+	"github.com/iotctl/iotctl/pkg/esc"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/cmd/shared"
@@ -151,15 +152,12 @@ func connectCheck(opts *ValidateOptions, s *profile.Settings) (*shared.Connack, 
 		check.Detail = err.Error()
 		return nil, check, err
 	}
-	stderr := &shared.LockedWriter{W: opts.IO.ErrOut}
-	o := shared.ConnectOptions{Settings: s, Provider: p}
-	if s.Verbose {
-		o.Log = stderr
+	conn, err := cmdutil.NewConn(s, cmdutil.ConnOptions{Stderr: &cmdutil.LockedWriter{W: opts.IO.ErrOut}, Provider: p})
+	if err != nil {
+		check.Detail = err.Error()
+		return nil, check, err
 	}
-	if s.Debug {
-		o.Debug = stderr
-	}
-	c, err := shared.Connect(ctx, o)
+	c, err := shared.Connect(ctx, conn)
 	if err != nil {
 		err = cmdutil.Interrupted(ctx, err)
 		check.Detail = err.Error()

@@ -3,6 +3,7 @@ package root
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -287,5 +288,25 @@ func TestReadme(t *testing.T) {
 	}
 	if !strings.HasPrefix(readme, "# iotctl\n\n```sh\ngo run ./cmd/iotctl pubsub\ngo test ./...\n```\n") {
 		t.Errorf("README does not open with the two commands")
+	}
+}
+
+// pubsub and bench start the embedded broker the same way: a broker that
+// cannot listen is exit 3 for both, said in one line.
+func TestEmbeddedBrokerStartFailureSameExitCode(t *testing.T) {
+	home(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	old := cmdutil.EmbeddedListen
+	cmdutil.EmbeddedListen = busy.Addr().String()
+	defer func() { cmdutil.EmbeddedListen = old }()
+	for _, args := range [][]string{{"pubsub", "--count", "1"}, {"bench", "--count", "1"}} {
+		r := run(t, args...)
+		if code := cmdutil.ExitCode(r.err); code != 3 || !strings.Contains(r.err.Error(), "start the embedded broker") {
+			t.Errorf("%s: err %v (exit %d), want exit 3", args[0], r.err, code)
+		}
 	}
 }

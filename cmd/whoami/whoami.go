@@ -89,7 +89,7 @@ func whoamiRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	stderr := &shared.LockedWriter{W: opts.IO.ErrOut}
+	stderr := &cmdutil.LockedWriter{W: opts.IO.ErrOut}
 	r := &state{opts: opts, st: st, stderr: stderr, text: st.Output != "json", now: opts.Now()}
 	r.rep = newReport(st)
 	err = r.describe(ctx)
@@ -181,15 +181,12 @@ func (r *state) connect(ctx context.Context) error {
 			return err
 		}
 	}
-	o := shared.ConnectOptions{Settings: r.st, Provider: r.provider}
-	if r.st.Verbose {
-		o.Log = r.stderr
-	}
-	if r.st.Debug {
-		o.Debug = r.stderr
+	conn, err := cmdutil.NewConn(r.st, cmdutil.ConnOptions{Stderr: r.stderr, Warn: r.warn, Provider: r.provider})
+	if err != nil {
+		return err
 	}
 	r.attempted = true
-	c, err := shared.Connect(ctx, o)
+	c, err := shared.Connect(ctx, conn)
 	if err != nil {
 		return err
 	}
