@@ -48,7 +48,7 @@ type Options struct {
 
 // NewCmdBench returns `iotctl bench`. runF replaces benchRun in flag tests.
 func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Settings: f.Settings}
+	opts := &Options{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:       "bench [roundtrip|pub|sub|conn] [flags]",
 		Short:     "Measure a broker: message rates, latency, delivery, connections",
@@ -88,6 +88,7 @@ func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 	cmdutil.DurationVar(fl, &opts.AckTimeout, "ack-timeout", 0, "wait this long for outstanding acknowledgements (default 10s)")
 	cmdutil.DurationVar(fl, &opts.Drain, "drain", 0, "end receiving after this long without a message once publishing ended (default 2s)")
 	cmd.AddCommand(newCmdMerge(f, nil))
+	opts.Settings = f.ConnectionSettings(cmd)
 	return cmd
 }
 

@@ -62,7 +62,7 @@ method cannot be built, 3 could not connect, 4 refused by the broker.`,
 			if len(args) == 1 {
 				opts.Name = args[0]
 			}
-			opts.Resolve = resolver(f)
+			opts.Resolve = resolver(f, cmd)
 			opts.Ctx = cmd.Context()
 			if runF != nil {
 				return runF(opts)
@@ -71,6 +71,7 @@ method cannot be built, 3 could not connect, 4 refused by the broker.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Connect, "connect", false, "also connect once and report the CONNACK")
+	cmdutil.AddConnectionFlags(cmd)
 	return cmd
 }
 

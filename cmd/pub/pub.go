@@ -68,7 +68,7 @@ const closeTimeout = 5 * time.Second
 
 // NewCmdPub returns `iotctl pub`. runF replaces pubRun in flag tests.
 func NewCmdPub(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Settings: f.Settings, Warn: f.Warn, Count: 1, Grace: shutdown.Grace}
+	opts := &Options{IO: f.IOStreams, Warn: f.Warn, Count: 1, Grace: shutdown.Grace}
 	cmd := &cobra.Command{
 		Use:   "pub -t TOPIC (-m MSG | -f FILE | --stdin | -l | -n) [flags]",
 		Short: "Publish messages",
@@ -142,6 +142,7 @@ refused (exit 4) instead of being sent for ever.`,
 	_ = cmd.RegisterFlagCompletionFunc("qos", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"0", "1", "2"}, cobra.ShellCompDirectiveNoFileComp
 	})
+	opts.Settings = f.ConnectionSettings(cmd)
 	return cmd
 }
 

@@ -38,7 +38,7 @@ const closeTimeout = 5 * time.Second
 
 // NewCmdPubSub returns `iotctl pubsub`. runF replaces pubsubRun in flag tests.
 func NewCmdPubSub(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Settings: f.Settings, Warn: f.Warn}
+	opts := &Options{IO: f.IOStreams, Warn: f.Warn}
 	cmd := &cobra.Command{
 		Use:   "pubsub [flags]",
 		Short: "Run the AWS IoT SDK pub/sub sample: subscribe, publish, receive",
@@ -79,6 +79,7 @@ publish, 130 interrupted.`,
 	fl.IntVar(&opts.Count, "count", 10, "number of messages to publish")
 	cmdutil.DurationVar(fl, &opts.Interval, "interval", time.Second, "time between publishes")
 	cmdutil.DurationVar(fl, &opts.Timeout, "timeout", 30*time.Second, "how long to wait for the messages to come back after the last publish")
+	opts.Settings = f.ConnectionSettings(cmd)
 	return cmd
 }
 

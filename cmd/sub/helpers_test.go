@@ -75,9 +75,7 @@ func testRoot(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.FlagError(err) })
 	root.SetOut(f.IOStreams.Out)
 	root.SetErr(f.IOStreams.ErrOut)
-	pf := root.PersistentFlags()
-	cmdutil.AddSettingsFlags(pf)
-	f.Flags = pf
+	cmdutil.AddGlobalFlags(root.PersistentFlags())
 	root.AddCommand(NewCmdSub(f, runF))
 	return root
 }

@@ -59,7 +59,7 @@ const (
 
 // NewCmdSub returns `iotctl sub`. runF replaces subRun in flag tests.
 func NewCmdSub(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Settings: f.Settings}
+	opts := &Options{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "sub -t FILTER [-t FILTER…] [flags]",
 		Short: "Subscribe to topic filters and print the messages",
@@ -139,6 +139,7 @@ with IOTCTL_VERBOSE=1 or --debug.`,
 	fl.BoolVar(&opts.RetainedOnly, "retained-only", false, "print retained messages only and exit at the first live one or when quiet")
 	fl.BoolVar(&opts.RemoveRetained, "remove-retained", false, "delete each retained message received (publish an empty retained message)")
 	cmdutil.DurationVar(fl, &opts.RetainedQuiet, "retained-quiet", time.Second, "with --retained-only, exit after this long without a message")
+	opts.Settings = f.ConnectionSettings(cmd)
 	return cmd
 }
 

@@ -28,7 +28,7 @@ type Options struct {
 
 // NewCmdWhoami returns `iotctl whoami`. runF replaces whoamiRun in flag tests.
 func NewCmdWhoami(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Settings: f.Settings, Now: time.Now}
+	opts := &Options{IO: f.IOStreams, Now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "whoami [--offline]",
 		Short: "Show the identity and settings the endpoint will see",
@@ -78,6 +78,7 @@ every case; with -o json one document is printed, with "error" set on failure.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Offline, "offline", false, "make no network call: no STS, Cognito or broker connection")
+	opts.Settings = f.ConnectionSettings(cmd)
 	return cmd
 }
 

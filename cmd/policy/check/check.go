@@ -38,7 +38,7 @@ type Options struct {
 
 // NewCmdCheck returns `iotctl policy check`; runF replaces checkRun in tests.
 func NewCmdCheck(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Settings: f.Settings}
+	opts := &Options{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "check --policy FILE... --action ACTION --resource RESOURCE [flags]",
 		Short: "Check whether AWS IoT policies allow an action on a resource",
@@ -90,6 +90,7 @@ Exit status: 0 when allowed, 4 when denied, 2 for a bad flag or policy.`,
 		}
 		return names, cobra.ShellCompDirectiveNoFileComp
 	})
+	opts.Settings = f.LocalSettings(cmd, "client-id", "region", "endpoint")
 	return cmd
 }
 
