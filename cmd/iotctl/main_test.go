@@ -8,9 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/iotctl/iotctl/internal/clitest"
 )
 
 // binary is iotctl built once, stamped like a release build.
@@ -33,16 +34,11 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "iotctl")
-	if runtime.GOOS == "windows" {
-		binary += ".exe"
-	}
 	pkg := "github.com/iotctl/iotctl/internal/build"
 	ldflags := fmt.Sprintf("-X %s.Version=%s -X %s.Commit=%s -X %s.Date=%s", pkg, stampVersion, pkg, stampCommit, pkg, stampDate)
-	cmd := exec.Command("go", "build", "-o", binary, "-ldflags", ldflags, ".")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "go build:", err)
+	binary, err = clitest.BuildWith(dir, clitest.BuildOptions{LDFlags: ldflags})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()

@@ -9,9 +9,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/iotctl/iotctl/internal/clitest"
 	"github.com/iotctl/iotctl/internal/testpki"
 	"github.com/iotctl/iotctl/pkg/broker"
-	"github.com/iotctl/iotctl/tests/internal/clitest"
 )
 
 // TestProfileStoreModes: after every write (set, unset, use, delete) the

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/clitest"
 	"github.com/iotctl/iotctl/pkg/profile"
-	"github.com/iotctl/iotctl/tests/internal/clitest"
 )
 
 func TestMain(m *testing.M) { os.Exit(clitest.Main(m)) }
