@@ -91,6 +91,10 @@ Exit status: 0 when allowed, 4 when denied, 2 for a bad flag or policy.`,
 		return names, cobra.ShellCompDirectiveNoFileComp
 	})
 	opts.Settings = f.LocalSettings(cmd, "client-id", "region", "endpoint")
+	fl = cmd.Flags()
+	fl.Lookup("client-id").Usage = "client ID of the connection, for ${iot:ClientId} [IOTCTL_CLIENT_ID]"
+	fl.Lookup("region").Usage = "AWS region of the ARNs (default: the --endpoint's, else us-east-1) [IOTCTL_REGION]"
+	fl.Lookup("endpoint").Usage = "AWS IoT endpoint whose region the ARNs take without --region [IOTCTL_ENDPOINT]"
 	return cmd
 }
 

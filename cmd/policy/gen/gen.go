@@ -100,6 +100,11 @@ The policy goes to stdout, notes to stderr. A policy over 2048 characters
 		return []string{FormatJSON, FormatCloudFormation, FormatTerraform}, cobra.ShellCompDirectiveNoFileComp
 	})
 	opts.Settings = f.LocalSettings(cmd, "client-id", "client-id-prefix", "region", "endpoint")
+	fl = cmd.Flags()
+	fl.Lookup("client-id").Usage = "client ID, or a prefix ending in * ('test-*'), the policy allows to connect [IOTCTL_CLIENT_ID]"
+	fl.Lookup("client-id-prefix").Usage = "without --client-id: allow client IDs with this prefix [IOTCTL_CLIENT_ID_PREFIX]"
+	fl.Lookup("region").Usage = "AWS region of the ARNs (default: the --endpoint's, else us-east-1) [IOTCTL_REGION]"
+	fl.Lookup("endpoint").Usage = "AWS IoT endpoint whose region the ARNs take without --region [IOTCTL_ENDPOINT]"
 	return cmd
 }
 
