@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/pkg/bench"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
@@ -154,7 +155,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 		st = &sst
 	}
 	// No endpoint given: measure the embedded broker, in this process.
-	conn, err := cmdutil.NewConn(st, cmdutil.ConnOptions{Embedded: true, Stderr: stderr, Warn: warn})
+	conn, err := connect.New(st, connect.Options{Embedded: true, Stderr: stderr, Warn: warn})
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,8 @@
 // Package cmdutil holds what commands share: the Factory of lazily built
-// dependencies, IO streams, settings flags and the error → exit-code table.
+// dependencies, IO streams, settings flags (connection flags only on the
+// commands that connect), the error → exit-code table, the auth provider,
+// a locked writer and plurals. How a command connects is its subpackage
+// connect; the CONNACK report of whoami and validate is cmd/shared.
 package cmdutil
 
 import (

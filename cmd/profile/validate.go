@@ -9,6 +9,7 @@ import (
 	"github.com/iotctl/iotctl/pkg/esc"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/cmd/shared"
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/errs"
@@ -153,7 +154,7 @@ func connectCheck(opts *ValidateOptions, s *profile.Settings) (*shared.Connack, 
 		check.Detail = err.Error()
 		return nil, check, err
 	}
-	conn, err := cmdutil.NewConn(s, cmdutil.ConnOptions{Stderr: &cmdutil.LockedWriter{W: opts.IO.ErrOut}, Provider: p})
+	conn, err := connect.New(s, connect.Options{Stderr: &cmdutil.LockedWriter{W: opts.IO.ErrOut}, Provider: p})
 	if err != nil {
 		check.Detail = err.Error()
 		return nil, check, err

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
@@ -154,7 +155,7 @@ type plan struct {
 	utf8    bool
 	rules   limits.Rules
 	longRun bool
-	conn    *cmdutil.Conn
+	conn    *connect.Conn
 }
 
 // check validates the flags and reads -f/--stdin; nothing touches the network.
@@ -183,7 +184,7 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 	case o.MessageExpiry != 0 && (o.MessageExpiry < time.Second || o.MessageExpiry > 0xFFFFFFFF*time.Second):
 		return nil, errs.Usagef("--message-expiry %s: must be between 1s and 136 years, in whole seconds", o.MessageExpiry)
 	}
-	conn, err := cmdutil.NewConn(st, cmdutil.ConnOptions{Stderr: &cmdutil.LockedWriter{W: o.IO.ErrOut}, Warn: o.Warn})
+	conn, err := connect.New(st, connect.Options{Stderr: &cmdutil.LockedWriter{W: o.IO.ErrOut}, Warn: o.Warn})
 	if err != nil {
 		return nil, err
 	}

@@ -8,12 +8,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/iotctl/iotctl/pkg/esc"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/iotctl/iotctl/pkg/esc"
+
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
@@ -97,7 +99,7 @@ func pubsubRun(ctx context.Context, opts *Options) error {
 	stderr := &cmdutil.LockedWriter{W: opts.IO.ErrOut}
 	stdout := &cmdutil.LockedWriter{W: opts.IO.Out}
 	// test-: the seed sample's policy allows client/test-*.
-	conn, err := cmdutil.NewConn(st, cmdutil.ConnOptions{Embedded: true, ClientIDPrefix: "test-", Stderr: stderr, Warn: opts.Warn})
+	conn, err := connect.New(st, connect.Options{Embedded: true, ClientIDPrefix: "test-", Stderr: stderr, Warn: opts.Warn})
 	if err != nil {
 		return err
 	}

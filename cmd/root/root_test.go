@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/spf13/cobra"
 )
@@ -313,9 +314,9 @@ func TestEmbeddedBrokerStartFailureSameExitCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	old := cmdutil.EmbeddedListen
-	cmdutil.EmbeddedListen = busy.Addr().String()
-	defer func() { cmdutil.EmbeddedListen = old }()
+	old := connect.EmbeddedListen
+	connect.EmbeddedListen = busy.Addr().String()
+	defer func() { connect.EmbeddedListen = old }()
 	for _, args := range [][]string{{"pubsub", "--count", "1"}, {"bench", "--count", "1"}} {
 		r := run(t, args...)
 		if code := cmdutil.ExitCode(r.err); code != 3 || !strings.Contains(r.err.Error(), "start the embedded broker") {

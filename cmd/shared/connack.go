@@ -1,5 +1,5 @@
 // Package shared describes a broker's CONNACK, for whoami and profile
-// validate --connect: one connection (made by cmdutil.Conn, as every
+// validate --connect: one connection (made by connect.Conn, as every
 // command connects), its CONNACK as a report, and the target URL. The rest
 // of what commands share is in cmdutil.
 package shared
@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/pkg/esc"
 
 	"github.com/iotctl/iotctl/pkg/auth"
@@ -73,7 +73,7 @@ func Target(st *profile.Settings, d *auth.Dial) (string, error) {
 // Connect connects once through conn (no reconnect), reads the CONNACK
 // and disconnects with reason 0x00. Failures are the session's typed
 // errors: errs.Connect (exit 3), errs.Refused (exit 4) or errs.Usage.
-func Connect(ctx context.Context, conn *cmdutil.Conn) (*Connack, error) {
+func Connect(ctx context.Context, conn *connect.Conn) (*Connack, error) {
 	sess, err := conn.Connect(ctx, session.Options{})
 	if err != nil {
 		return nil, err

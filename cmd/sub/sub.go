@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
@@ -214,7 +215,7 @@ func subRun(ctx context.Context, opts *Options) error {
 	}
 	stderr := &cmdutil.LockedWriter{W: opts.IO.ErrOut}
 	warn := func(msg string) { fmt.Fprintf(stderr, "iotctl: warning: %s\n", msg) }
-	conn, err := cmdutil.NewConn(st, cmdutil.ConnOptions{Stderr: stderr, Warn: warn})
+	conn, err := connect.New(st, connect.Options{Stderr: stderr, Warn: warn})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/cmd/shared"
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/profile"
@@ -182,7 +183,7 @@ func (r *state) connect(ctx context.Context) error {
 			return err
 		}
 	}
-	conn, err := cmdutil.NewConn(r.st, cmdutil.ConnOptions{Stderr: r.stderr, Warn: r.warn, Provider: r.provider})
+	conn, err := connect.New(r.st, connect.Options{Stderr: r.stderr, Warn: r.warn, Provider: r.provider})
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func ClientOptions(base *profile.Settings, c ClientSpec) session.Options {
 // SessionDialer connects through pkg/session with the profile's settings
 // and auth provider (ClientOptions); log and debug (may be nil) receive -v
 // lines and the --debug packet trace. iotctl bench dials through
-// cmdutil.Conn instead; this one serves the package's tests.
+// cmd/cmdutil/connect instead; this one serves the package's tests.
 func SessionDialer(base *profile.Settings, p auth.Provider, rules limits.Rules, log, debug io.Writer) Dialer {
 	return func(ctx context.Context, c ClientSpec) (*session.Session, error) {
 		o := ClientOptions(base, c)

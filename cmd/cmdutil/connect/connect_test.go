@@ -1,4 +1,4 @@
-package cmdutil
+package connect
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/profile"
 )
 
@@ -45,7 +46,7 @@ func TestClientIDRule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := NewConn(settings(t, tt.env), ConnOptions{ClientIDPrefix: tt.cmdPrefix})
+			c, err := New(settings(t, tt.env), Options{ClientIDPrefix: tt.cmdPrefix})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,9 +75,9 @@ func TestNewConnChecks(t *testing.T) {
 		"client ID": {"IOTCTL_CLIENT_ID": strings.Repeat("x", 200), "IOTCTL_ENDPOINT": "a1-ats.iot.us-east-1.amazonaws.com"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := NewConn(settings(t, env), ConnOptions{})
-			if ExitCode(err) != 2 {
-				t.Errorf("err %v (exit %d), want exit 2", err, ExitCode(err))
+			_, err := New(settings(t, env), Options{})
+			if cmdutil.ExitCode(err) != 2 {
+				t.Errorf("err %v (exit %d), want exit 2", err, cmdutil.ExitCode(err))
 			}
 		})
 	}
@@ -93,13 +94,13 @@ func TestEmbeddedStartFailure(t *testing.T) {
 	old := EmbeddedListen
 	EmbeddedListen = busy.Addr().String()
 	defer func() { EmbeddedListen = old }()
-	c, err := NewConn(settings(t, nil), ConnOptions{Embedded: true})
+	c, err := New(settings(t, nil), Options{Embedded: true})
 	if err != nil || !c.Embedded {
 		t.Fatalf("embedded %t, err %v", c != nil && c.Embedded, err)
 	}
 	err = c.Start(context.Background())
 	c.Close(context.Background())
-	if ExitCode(err) != 3 || !strings.Contains(err.Error(), "start the embedded broker") {
-		t.Errorf("err %v (exit %d), want exit 3", err, ExitCode(err))
+	if cmdutil.ExitCode(err) != 3 || !strings.Contains(err.Error(), "start the embedded broker") {
+		t.Errorf("err %v (exit %d), want exit 3", err, cmdutil.ExitCode(err))
 	}
 }

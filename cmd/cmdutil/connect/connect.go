@@ -1,12 +1,19 @@
-package cmdutil
+// Package connect is how every command that connects does it (pub, sub,
+// pubsub, bench, whoami, profile validate --connect): settings checked
+// against the limits, one client-ID rule, the embedded broker when no
+// endpoint is set, the auth provider, -v and --debug, and the one call of
+// session.Connect under cmd/. It is apart from cmdutil so that packages
+// tested with internal/testenv (which uses cmdutil's flags) may be
+// imported here.
+package connect
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"sync"
 
+	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/bench"
 	"github.com/iotctl/iotctl/pkg/broker"
@@ -24,8 +31,8 @@ const DefaultClientIDPrefix = "iotctl-"
 // a free loopback port. Tests point it at a busy address.
 var EmbeddedListen = "127.0.0.1:0"
 
-// ConnOptions say how a command connects.
-type ConnOptions struct {
+// Options say how a command connects.
+type Options struct {
 	// Embedded: with no endpoint set (the default endpoint), start the
 	// embedded broker in this process and connect to it (pubsub, bench).
 	Embedded bool
@@ -34,16 +41,16 @@ type ConnOptions struct {
 	ClientIDPrefix string
 	// Stderr receives the -v progress, the --debug trace and the embedded
 	// broker's errors; it must take writes from several goroutines (a
-	// LockedWriter). nil: none of them.
+	// cmdutil.LockedWriter). nil: none of them.
 	Stderr io.Writer
 	// Warn prints a warning (--insecure, readable secret files).
 	Warn func(string)
 	// Provider is the auth provider when the command built it already
-	// (whoami); nil: Start builds it with NewProvider.
+	// (whoami); nil: Start builds it with cmdutil.NewProvider.
 	Provider auth.Provider
 }
 
-// Conn is the one way a command connects: NewConn resolves and checks the
+// Conn is the one way a command connects: New resolves and checks the
 // settings against the endpoint's limits and picks the client ID, Start
 // starts the embedded broker when asked and builds the provider, Connect
 // (or Dialer, for bench's many clients) connects, Close releases what
@@ -67,14 +74,14 @@ type Conn struct {
 	// Provider is the auth provider, after Start.
 	Provider auth.Provider
 
-	opts      ConnOptions
+	opts      Options
 	broker    *broker.Broker
 	closeOnce sync.Once
 }
 
-// NewConn checks the settings before anything starts: the endpoint, the
+// New checks the settings before anything starts: the endpoint, the
 // client ID and the keepalive against the limits. It has no side effects.
-func NewConn(st *profile.Settings, o ConnOptions) (*Conn, error) {
+func New(st *profile.Settings, o Options) (*Conn, error) {
 	sst := *st
 	c := &Conn{Settings: &sst, opts: o, Provider: o.Provider}
 	c.Embedded = o.Embedded && st.Source("endpoint") == profile.FromDefault
@@ -115,7 +122,7 @@ func ClientID(st *profile.Settings, prefix string) string {
 	return session.NewClientID(prefix)
 }
 
-// Start starts the embedded broker when NewConn decided to (a failure is
+// Start starts the embedded broker when New decided to (a failure is
 // exit 3, as any connection that cannot be made) and builds the provider.
 // Call Close after it, also when it fails.
 func (c *Conn) Start(ctx context.Context) error {
@@ -137,7 +144,7 @@ func (c *Conn) Start(ctx context.Context) error {
 		c.Settings.Endpoint = b.URL(broker.MQTT)
 	}
 	if c.Provider == nil {
-		p, err := NewProvider(c.Settings, c.opts.Warn)
+		p, err := cmdutil.NewProvider(c.Settings, c.opts.Warn)
 		if err != nil {
 			return err
 		}
@@ -146,7 +153,7 @@ func (c *Conn) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stderr is ConnOptions.Stderr (io.Discard when nil).
+// Stderr is Options.Stderr (io.Discard when nil).
 func (c *Conn) Stderr() io.Writer {
 	if c.opts.Stderr == nil {
 		return io.Discard
@@ -162,7 +169,7 @@ func (c *Conn) Close(ctx context.Context) {
 			if errOut == nil {
 				errOut = io.Discard
 			}
-			CloseEmbedded(ctx, c.broker, errOut)
+			cmdutil.CloseEmbedded(ctx, c.broker, errOut)
 		}
 	})
 }
@@ -196,35 +203,4 @@ func (c *Conn) Dialer() bench.Dialer {
 	return func(ctx context.Context, spec bench.ClientSpec) (*session.Session, error) {
 		return c.Connect(ctx, bench.ClientOptions(c.Settings, spec))
 	}
-}
-
-// LockedWriter serialises writes from the session's goroutines and the
-// command's own.
-type LockedWriter struct {
-	mu sync.Mutex
-	W  io.Writer
-}
-
-func (l *LockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.W.Write(p)
-}
-
-// Swap makes the writer write to w (a progress bar that prints lines
-// above itself) and returns the former target.
-func (l *LockedWriter) Swap(w io.Writer) io.Writer {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	old := l.W
-	l.W = w
-	return old
-}
-
-// Plural is "1 message", "3 messages".
-func Plural(n int64, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }
