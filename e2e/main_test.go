@@ -13,11 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/iotctl/iotctl/internal/clitest"
 )
 
 // iotctlBin is the binary under test, built once by TestMain.
@@ -34,17 +35,8 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	iotctlBin = filepath.Join(dir, "iotctl")
-	if runtime.GOOS == "windows" {
-		iotctlBin += ".exe"
-	}
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		gobin = "go"
-	}
-	build := exec.Command(gobin, "build", "-o", iotctlBin, "github.com/iotctl/iotctl/cmd/iotctl")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	iotctlBin, err = clitest.BuildWith(dir, clitest.BuildOptions{})
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: build iotctl: %v\n", err)
 		return 1
 	}

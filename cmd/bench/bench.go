@@ -8,14 +8,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"sync"
+	"slices"
 	"time"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/pkg/bench"
-	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session/limits"
@@ -51,7 +49,7 @@ type Options struct {
 
 // NewCmdBench returns `iotctl bench`. runF replaces benchRun in flag tests.
 func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Settings: f.Settings}
+	opts := &Options{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:       "bench [roundtrip|pub|sub|conn] [flags]",
 		Short:     "Measure a broker: message rates, latency, delivery, connections",
@@ -91,6 +89,7 @@ func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 	cmdutil.DurationVar(fl, &opts.AckTimeout, "ack-timeout", 0, "wait this long for outstanding acknowledgements (default 10s)")
 	cmdutil.DurationVar(fl, &opts.Drain, "drain", 0, "end receiving after this long without a message once publishing ended (default 2s)")
 	cmd.AddCommand(newCmdMerge(f, nil))
+	opts.Settings = f.ConnectionSettings(cmd)
 	return cmd
 }
 
@@ -146,31 +145,22 @@ func benchRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	stderr := &syncWriter{w: opts.IO.ErrOut}
+	stderr := &cmdutil.LockedWriter{W: opts.IO.ErrOut}
 	warn := func(msg string) { fmt.Fprintf(stderr, "iotctl: warning: %s\n", msg) }
-
+	if st.IsSet("client-id") {
+		// bench names each client <client-id-prefix><run ID>-<p|s|c><index>.
+		sst := *st
+		sst.ClientID, sst.Entries = "", slices.DeleteFunc(slices.Clone(st.Entries), func(e profile.Entry) bool { return e.Name == "client-id" })
+		warn("--client-id is not used: bench names each client <client-id-prefix><run ID>-<p|s|c><index>")
+		st = &sst
+	}
 	// No endpoint given: measure the embedded broker, in this process.
-	embedded := st.Source("endpoint") == profile.FromDefault
-	if embedded {
-		b, err := broker.New(broker.Options{Listen: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
-		if err != nil {
-			return err
-		}
-		if err := b.Start(); err != nil {
-			cmdutil.CloseEmbedded(ctx, b, stderr)
-			return fmt.Errorf("start the embedded broker: %w", err)
-		}
-		defer cmdutil.CloseEmbedded(ctx, b, stderr)
-		copy := *st
-		copy.Endpoint = b.URL(broker.MQTT)
-		st = &copy
-		fmt.Fprintf(stderr, "iotctl: no --endpoint: benchmarking the embedded broker started in this process on %s\n", st.Endpoint)
-	}
-	ep, err := profile.ParseEndpoint(st.Endpoint)
+	conn, err := connect.New(st, connect.Options{Embedded: true, Stderr: stderr, Warn: warn})
 	if err != nil {
-		return errs.Usagef("--endpoint: %v", err)
+		return err
 	}
-	rules := limits.For(st.Limits, ep.Host)
+	cfg.ClientIDPrefix = conn.ClientIDPrefix
+	rules := conn.Rules
 	if err := checkTopics(&cfg, rules); err != nil {
 		return err
 	}
@@ -182,22 +172,16 @@ func benchRun(ctx context.Context, opts *Options) error {
 		warn(w)
 	}
 	cfg.SubscribeBatch = rules.MaxSubscriptionsPerSubscribe
-	if st.IsSet("client-id") {
-		warn("--client-id is not used: bench names each client <client-id-prefix><run ID>-<p|s|c><index>")
-	}
-	provider, err := cmdutil.NewProvider(st, warn)
-	if err != nil {
+	defer conn.Close(ctx)
+	if err := conn.Start(ctx); err != nil {
 		return err
 	}
-	var log, debug io.Writer
-	if st.Verbose {
-		log = stderr
+	st = conn.Settings
+	if conn.Embedded {
+		fmt.Fprintf(stderr, "iotctl: no --endpoint: benchmarking the embedded broker started in this process on %s\n", st.Endpoint)
 	}
-	if st.Debug {
-		debug = stderr
-	}
-	target := bench.Target{Endpoint: st.Endpoint, Embedded: embedded, Auth: provider.Method(), Limits: rules.Name}
-	b, err := bench.New(cfg, target, bench.SessionDialer(st, provider, rules, log, debug), warn)
+	target := bench.Target{Endpoint: st.Endpoint, Embedded: conn.Embedded, Auth: conn.Provider.Method(), Limits: rules.Name}
+	b, err := bench.New(cfg, target, conn.Dialer(), warn)
 	if err != nil {
 		return err
 	}
@@ -276,16 +260,4 @@ func randomID() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// syncWriter serializes writes from several goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

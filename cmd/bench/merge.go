@@ -21,8 +21,8 @@ type MergeOptions struct {
 }
 
 func newCmdMerge(f *cmdutil.Factory, runF func(*MergeOptions) error) *cobra.Command {
-	opts := &MergeOptions{IO: f.IOStreams, Settings: f.Settings}
-	return &cobra.Command{
+	opts := &MergeOptions{IO: f.IOStreams}
+	cmd := &cobra.Command{
 		Use:   "merge FILE…",
 		Short: "Add up the results of bench shards",
 		Long: `Add up JSON results (bench -o json) of shards that ran at the same time:
@@ -44,6 +44,8 @@ and a note says so. Files ending in .hlog are HDR logs, the others results.`,
 			return mergeRun(opts)
 		},
 	}
+	opts.Settings = f.LocalSettings(cmd) // -o only
+	return cmd
 }
 
 func mergeRun(opts *MergeOptions) error {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/bench"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
@@ -15,8 +16,8 @@ import (
 // startProgress shows a live line on stderr (a terminal): phase, elapsed,
 // current rates, received and missing so far. Warnings written to w while it
 // runs are printed above it. stop may be called more than once.
-func startProgress(ctx context.Context, w *syncWriter, b *bench.Bench) (stop func()) {
-	out := w.w
+func startProgress(ctx context.Context, w *cmdutil.LockedWriter, b *bench.Bench) (stop func()) {
+	out := w.W // only Swap changes it, from here
 	p := mpb.NewWithContext(ctx, mpb.WithOutput(out), mpb.WithRefreshRate(250*time.Millisecond), mpb.WithWidth(30))
 	var last bench.Progress
 	var lastAt time.Time
@@ -32,15 +33,11 @@ func startProgress(ctx context.Context, w *syncWriter, b *bench.Bench) (stop fun
 			cur.Phase, cur.Elapsed.Seconds(), pubRate, recvRate, cur.Received, cur.Missing, cur.Connected)
 	}
 	bar := p.New(0, mpb.NopStyle(), mpb.PrependDecorators(decor.Any(status)), mpb.BarFillerClearOnComplete())
-	w.mu.Lock()
-	w.w = p
-	w.mu.Unlock()
+	w.Swap(p)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			w.mu.Lock()
-			w.w = out
-			w.mu.Unlock()
+			w.Swap(out)
 			bar.SetTotal(-1, true)
 			p.Wait()
 		})

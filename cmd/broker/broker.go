@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/shutdown"
 	embedded "github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/spf13/cobra"
 )
 
@@ -36,18 +36,10 @@ type Options struct {
 	MaxQueuedMessages int
 }
 
-// listenFlags names the flag of each listener, for error messages.
-var listenFlags = map[string]string{
-	embedded.MQTT: "--listen", embedded.MQTTS: "--tls-listen", embedded.WS: "--ws-listen", embedded.WSS: "--wss-listen",
-}
+// HelpTopic is 'iotctl help embedded-broker': what broker --help leaves out.
+const HelpTopic = `iotctl broker: the embedded broker in detail.
 
-// NewCmdBroker returns `iotctl broker`. runF replaces brokerRun in tests.
-func NewCmdBroker(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams}
-	cmd := &cobra.Command{
-		Use:   "broker",
-		Short: "Run the embedded MQTT broker",
-		Long: `Run an MQTT broker on this machine until interrupted (Ctrl-C, SIGTERM).
+Run an MQTT broker on this machine until interrupted (Ctrl-C, SIGTERM).
 
 It listens for plain MQTT on 127.0.0.1:1883 unless --listen says otherwise
 (--listen "" turns it off); --tls-listen, --ws-listen and --wss-listen add
@@ -82,8 +74,10 @@ never holds up the others.
 On SIGINT or SIGTERM it says on stderr that it is stopping, closes every
 connection and exits 0; when it has not stopped within 2 s of the signal
 (a client or the broker itself stuck) it exits 1 saying so. A second signal
-exits at once with 130.`,
-		Example: `  # plain MQTT on 127.0.0.1:1883
+exits at once with 130.` + iotLong + `
+
+Examples:
+  # plain MQTT on 127.0.0.1:1883
   iotctl broker
 
   # every listener, on ports the system picks
@@ -94,10 +88,35 @@ exits at once with 130.`,
 
   # talk to it from another terminal
   iotctl sub -t 'test/#' &
-  iotctl pub -t test/topic -m hello`,
+  iotctl pub -t test/topic -m hello` + iotExample + "\n"
+
+// listenFlags names the flag of each listener, for error messages.
+var listenFlags = map[string]string{
+	embedded.MQTT: "--listen", embedded.MQTTS: "--tls-listen", embedded.WS: "--ws-listen", embedded.WSS: "--wss-listen",
+}
+
+// NewCmdBroker returns `iotctl broker`. runF replaces brokerRun in tests.
+func NewCmdBroker(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams}
+	var settings func() (*profile.Settings, error)
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Run the embedded MQTT broker",
+		Long: `Run an MQTT 5 and 3.1.1 broker on this machine until interrupted (Ctrl-C,
+SIGTERM). It listens for plain MQTT on 127.0.0.1:1883 (--listen; "" turns it
+off); --tls-listen, --ws-listen and --wss-listen add MQTT over TLS,
+websockets and websockets over TLS; port 0 picks a free port. Each bound
+listener is printed on stdout: "listening mqtt://127.0.0.1:1883".
+
+Every client may use every topic: it is for development and tests; --iot
+emulates AWS IoT Core instead. Logs go to stderr; -v logs each connection.
+Certificates, limits, shutdown and the IoT Core emulation: 'iotctl help
+embedded-broker'.`,
+		Example: `  iotctl broker
+  iotctl broker --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 --ws-listen 127.0.0.1:0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := f.Settings()
+			s, err := settings()
 			if err != nil {
 				return err
 			}
@@ -120,7 +139,10 @@ exits at once with 130.`,
 	fl.Uint32Var(&opts.MaxPacketSize, "max-packet-size", 0, "largest packet accepted after CONNECT, bytes (default 268435455; 149504 with --iot)")
 	fl.Uint32Var(&opts.MaxConnectSize, "max-connect-size", 0, "largest CONNECT packet, read before authentication, bytes (default 1048576)")
 	fl.IntVar(&opts.MaxQueuedMessages, "max-queued-messages", 0, "undelivered messages kept per session (default 1000000)")
-	addIoTFlags(cmd, f)
+	// -v and --region (with --iot) only: the broker reads no profile.
+	settings = f.LocalSettings(cmd, "region")
+	cmd.Flags().Lookup("region").Usage = "AWS region of the emulated ARNs and SigV4 signatures, with --iot (default us-east-1) [IOTCTL_REGION]"
+	addIoTFlags(cmd, settings)
 	return cmd
 }
 
@@ -152,7 +174,7 @@ func applyLimits(opts *Options, bo *embedded.Options) error {
 // brokerRun serves until ctx is cancelled, then closes the listeners.
 func brokerRun(ctx context.Context, opts *Options) error {
 	// Log lines come from connection goroutines: one writer, one lock.
-	errOut := &syncWriter{w: opts.IO.ErrOut}
+	errOut := &cmdutil.LockedWriter{W: opts.IO.ErrOut}
 	bo := embedded.Options{
 		Listen:    opts.Listen,
 		TLSListen: opts.TLSListen,
@@ -244,16 +266,4 @@ func stop(ctx context.Context, b io.Closer, errOut io.Writer) error {
 	}
 	fmt.Fprintf(errOut, "iotctl broker: stopped\n")
 	return nil
-}
-
-// syncWriter serializes writes from several goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

@@ -6,11 +6,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/iotctl/iotctl/cmd/cmdutil"
 	embedded "github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/broker/iot"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/policy"
+	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/spf13/cobra"
 )
 
@@ -29,7 +29,7 @@ type iotOptions struct {
 }
 
 // iotFlagNames are the flags that mean nothing without --iot.
-var iotFlagNames = []string{"aws-credentials", "authorizer", "authorizer-key", "policy", "thing", "account", "sigv4-max-age", "publish-rate-limit"}
+var iotFlagNames = []string{"region", "aws-credentials", "authorizer", "authorizer-key", "policy", "thing", "account", "sigv4-max-age", "publish-rate-limit"}
 
 const iotLong = `
 
@@ -94,7 +94,7 @@ const iotExample = `
 
 // addIoTFlags adds the --iot flags and help to the broker command. The
 // parsed options travel to brokerRun in the command's context (see applyIoT).
-func addIoTFlags(cmd *cobra.Command, f *cmdutil.Factory) {
+func addIoTFlags(cmd *cobra.Command, settings func() (*profile.Settings, error)) {
 	o := &iotOptions{}
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Enabled, "iot", false, "emulate AWS IoT Core: authentication, IoT policies and limits (see above)")
@@ -106,8 +106,6 @@ func addIoTFlags(cmd *cobra.Command, f *cmdutil.Factory) {
 	fl.StringVar(&o.Account, "account", iot.DefaultAccount, "AWS account ID of the emulated ARNs")
 	fl.DurationVar(&o.SigV4MaxAge, "sigv4-max-age", iot.DefaultSigV4MaxAge, "disconnect SigV4 and Cognito connections (0xA0) after this long")
 	fl.IntVar(&o.PublishRateLimit, "publish-rate-limit", iot.DefaultPublishRateLimit, "publishes per second per connection; more get PUBACK 0x97 (0: no limit)")
-	cmd.Long += iotLong
-	cmd.Example += iotExample
 
 	run := cmd.RunE
 	cmd.RunE = func(c *cobra.Command, args []string) error {
@@ -118,7 +116,7 @@ func addIoTFlags(cmd *cobra.Command, f *cmdutil.Factory) {
 				}
 			}
 		}
-		s, err := f.Settings()
+		s, err := settings()
 		if err != nil {
 			return err
 		}

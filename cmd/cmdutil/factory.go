@@ -1,13 +1,21 @@
 // Package cmdutil holds what commands share: the Factory of lazily built
-// dependencies, IO streams, settings flags and the error → exit-code table.
+// dependencies, IO streams, settings flags (connection flags only on the
+// commands that connect), the error → exit-code table, the auth provider,
+// a locked writer and plurals. How a command connects is its subpackage
+// connect; the CONNACK report of whoami and validate is cmd/shared.
 package cmdutil
 
 import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/profilestore"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -17,16 +25,10 @@ type Factory struct {
 	IOStreams *IOStreams
 	Version   string
 
-	// Flags is the root's persistent flag set holding the settings flags.
-	Flags *pflag.FlagSet
-
 	storeOnce sync.Once
 	store     *profilestore.Store
 
-	settingsOnce sync.Once
-	settings     *profile.Settings
-	settingsErr  error
-	verbose      atomic.Bool
+	verbose atomic.Bool
 
 	// SaysStopping is set by a command that says itself on stderr that it
 	// is stopping after a signal (broker); the root says it for the others.
@@ -46,17 +48,108 @@ func (f *Factory) Store() *profilestore.Store {
 	return f.store
 }
 
-// Settings resolves the settings once: flag > env > profile > default.
-func (f *Factory) Settings() (*profile.Settings, error) {
-	f.settingsOnce.Do(func() {
-		f.settings, f.settingsErr = profile.Resolve(f.Flags, f.Store())
-		if f.settingsErr != nil {
-			f.settingsErr = FlagError(f.settingsErr)
-		} else {
-			f.verbose.Store(f.settings.Verbose)
+// ConnectionSettings registers the connection settings as flags of cmd, a
+// command that connects (grouped in its help), and returns the resolver of
+// its settings: flag > IOTCTL_* env > profile > default, resolved once. A
+// broken profile is an error of these commands only.
+func (f *Factory) ConnectionSettings(cmd *cobra.Command) func() (*profile.Settings, error) {
+	AddConnectionFlags(cmd)
+	var (
+		once sync.Once
+		st   *profile.Settings
+		err  error
+	)
+	return func() (*profile.Settings, error) {
+		once.Do(func() {
+			st, err = profile.Resolve(SettingFlags(cmd), f.Store())
+			if err != nil {
+				err = FlagError(err)
+				return
+			}
+			f.verbose.Store(st.Verbose)
+		})
+		return st, err
+	}
+}
+
+// LocalSettings registers the named settings as flags of cmd, a command
+// that does not connect, and returns the resolver of its settings from
+// flags and IOTCTL_* variables alone: the global settings (-o, -v, --debug)
+// and the named ones. No profile is read and other variables are ignored,
+// so neither a broken profile nor a bad IOTCTL_PORT stops it; the other
+// settings keep their defaults.
+func (f *Factory) LocalSettings(cmd *cobra.Command, names ...string) func() (*profile.Settings, error) {
+	addSettingFlags(cmd, names...)
+	return func() (*profile.Settings, error) {
+		st, err := ResolveOnly(SettingFlags(cmd), append(slices.Clone(GlobalSettings), names...))
+		if err != nil {
+			return nil, FlagError(err)
 		}
-	})
-	return f.settings, f.settingsErr
+		f.verbose.Store(st.Verbose)
+		return st, nil
+	}
+}
+
+// Global resolves the global settings of cmd (-o, -v, --debug) from flags
+// and IOTCTL_* variables alone (see LocalSettings).
+func (f *Factory) Global(cmd *cobra.Command) (*profile.Settings, error) {
+	st, err := ResolveOnly(SettingFlags(cmd), GlobalSettings)
+	if err != nil {
+		return nil, FlagError(err)
+	}
+	f.verbose.Store(st.Verbose)
+	return st, nil
+}
+
+// ResolveOnly resolves the named settings from flags (those of fs) and
+// IOTCTL_* variables; every other setting has its default, whatever the
+// environment says, and no profile is read.
+func ResolveOnly(fs *pflag.FlagSet, names []string) (*profile.Settings, error) {
+	all := pflag.NewFlagSet("only", pflag.ContinueOnError)
+	AddSettingsFlags(all)
+	src := map[string]profile.Source{}
+	for _, d := range profile.Defs {
+		text, from := d.Default, profile.FromDefault
+		if slices.Contains(names, d.Name) {
+			if fl := fs.Lookup(d.Name); fl != nil && fl.Changed {
+				if sv, ok := fl.Value.(pflag.SliceValue); ok {
+					text = strings.Join(sv.GetSlice(), ",")
+				} else {
+					text = fl.Value.String()
+				}
+				from = profile.FromFlag
+			} else if env := os.Getenv(d.Env()); env != "" {
+				if err := profile.ValidateValue(d.Name, env); err != nil {
+					return nil, fmt.Errorf("%w (from %s)", err, d.Env())
+				}
+				text, from = env, profile.FromEnv
+			}
+		}
+		src[d.Name] = from
+		if text == "" { // mark it changed, so the environment is not read
+			switch d.Type {
+			case profile.Int:
+				text = "0"
+			case profile.Bool:
+				text = "false"
+			case profile.Duration:
+				text = "0s"
+			}
+		}
+		if err := all.Set(d.Name, text); err != nil {
+			return nil, fmt.Errorf("--%s: %w", d.Name, err)
+		}
+	}
+	st, err := profile.ResolveNamed(all, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	for i := range st.Entries {
+		if s, ok := src[st.Entries[i].Name]; ok && st.Entries[i].Source == profile.FromFlag {
+			st.Entries[i].Source = s
+		}
+	}
+	return st, nil
 }
 
 // Verbose reports -v when the settings were resolved already; it never

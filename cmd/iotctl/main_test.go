@@ -8,9 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/iotctl/iotctl/internal/clitest"
 )
 
 // binary is iotctl built once, stamped like a release build.
@@ -33,16 +34,11 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "iotctl")
-	if runtime.GOOS == "windows" {
-		binary += ".exe"
-	}
 	pkg := "github.com/iotctl/iotctl/internal/build"
 	ldflags := fmt.Sprintf("-X %s.Version=%s -X %s.Commit=%s -X %s.Date=%s", pkg, stampVersion, pkg, stampCommit, pkg, stampDate)
-	cmd := exec.Command("go", "build", "-o", binary, "-ldflags", ldflags, ".")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "go build:", err)
+	binary, err = clitest.BuildWith(dir, clitest.BuildOptions{LDFlags: ldflags})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()
@@ -95,17 +91,18 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 		{"unknown command", nil, []string{"bogus"}, `unknown command "bogus"`},
 		{"unknown profile subcommand", nil, []string{"profile", "bogus"}, `unknown command "bogus"`},
 		{"missing profile name", nil, []string{"profile", "use"}, "give the profile name"},
-		{"bad auth", nil, []string{"--auth", "bogus", "profile", "show"}, `invalid value "bogus" for auth`},
+		{"bad auth", nil, []string{"profile", "validate", "--auth", "bogus"}, `invalid value "bogus" for auth`},
 		{"bad output", nil, []string{"-o", "xml", "profile", "show"}, `invalid value "xml" for output`},
-		{"bad limits", nil, []string{"--limits", "x", "profile", "show"}, `invalid value "x" for limits`},
-		{"bad duration flag", nil, []string{"--keepalive", "soon", "profile", "show"}, `"soon"`},
+		{"bad limits", nil, []string{"whoami", "--limits", "x"}, `invalid value "x" for limits`},
+		{"bad duration flag", nil, []string{"sub", "--keepalive", "soon", "-t", "a"}, `"soon"`},
 		{"bad duration env", []string{"IOTCTL_KEEPALIVE=soon"}, []string{"profile", "show"}, "IOTCTL_KEEPALIVE"},
-		{"bad int", nil, []string{"--port", "eighty", "profile", "show"}, `"eighty"`},
+		{"bad int", nil, []string{"pub", "--port", "eighty", "-t", "a", "-m", "x"}, `"eighty"`},
 		{"bad enum env", []string{"IOTCTL_AUTH=bogus"}, []string{"profile", "show"}, "IOTCTL_AUTH"},
 		{"unknown profile", nil, []string{"--profile", "nope", "profile", "show"}, "known profiles: dev"},
 		{"unknown profile env", []string{"IOTCTL_PROFILE=nope"}, []string{"profile", "show"}, "known profiles: dev"},
 		{"unknown key", nil, []string{"profile", "set", "dev", "enpoint=x"}, `did you mean "endpoint"`},
 		{"unknown help topic", nil, []string{"help", "bogus"}, "unknown help topic"},
+		{"connection flag on broker", nil, []string{"broker", "--cert", "x"}, "unknown flag: --cert"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,11 +125,10 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 }
 
 func TestUnderscoreSpellings(t *testing.T) {
-	r := iotctl(t, t.TempDir(), nil, "--ca_file", "/tmp/ca.pem", "--client_id", "test-1", "--port_override", "8883",
-		"--session_expiry", "1h", "profile", "show", "-o", "json")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.errOut)
-	}
+	// whoami lists the settings given with their sources; the CA file does
+	// not exist, which it reports after the settings (exit 2).
+	r := iotctl(t, t.TempDir(), nil, "whoami", "--offline", "-o", "json", "--ca_file", "/tmp/nonexistent-ca.pem", "--client_id", "test-1", "--port_override", "8883",
+		"--session_expiry", "1h")
 	var got struct {
 		Settings []struct {
 			Name, Source string
@@ -142,7 +138,7 @@ func TestUnderscoreSpellings(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.out), &got); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"ca-file": "/tmp/ca.pem", "client-id": "test-1", "port": "8883", "session-expiry": "1h"}
+	want := map[string]string{"ca-file": "/tmp/nonexistent-ca.pem", "client-id": "test-1", "port": "8883", "session-expiry": "1h"}
 	for _, s := range got.Settings {
 		if w, ok := want[s.Name]; ok {
 			if v := fmt.Sprint(s.Value); v != w || s.Source != "flag" {

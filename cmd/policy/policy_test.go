@@ -39,8 +39,7 @@ func runEnv(t *testing.T, env map[string]string, args ...string) (stdout, stderr
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.FlagError(err) })
 	root.SetOut(ios.Out)
 	root.SetErr(ios.ErrOut)
-	cmdutil.AddSettingsFlags(root.PersistentFlags())
-	f.Flags = root.PersistentFlags()
+	cmdutil.AddGlobalFlags(root.PersistentFlags())
 	root.AddCommand(NewCmdPolicy(f))
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {

@@ -26,10 +26,10 @@ func NewCmdDelete(f *cmdutil.Factory, runF func(*DeleteOptions) error) *cobra.Co
 		Args:    nameArgs(false),
 
 		ValidArgsFunction: completeNames(f),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			opts.Store = f.Store()
-			out, err := outputFormat(f)
+			out, err := outputFormat(f, cmd)
 			if err != nil {
 				return err
 			}

@@ -24,9 +24,9 @@ func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Comman
 		Aliases: []string{"ls"},
 		Short:   "List profiles; * marks the current one",
 		Args:    cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Store = f.Store()
-			out, err := outputFormat(f)
+			out, err := outputFormat(f, cmd)
 			if err != nil {
 				return err
 			}

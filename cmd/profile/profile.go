@@ -54,14 +54,11 @@ See 'iotctl help profiles' for the file format and an example per auth method.`,
 	return cmd
 }
 
-// outputFormat resolves -o for the commands that manage profiles. They must
-// work while the selected profile is broken (that is how it gets fixed), so
-// a profile error falls back to flags, env and defaults alone.
-func outputFormat(f *cmdutil.Factory) (string, error) {
-	s, err := f.Settings()
-	if err != nil && isProfileError(err) {
-		s, err = profile.ResolveNamed(f.Flags, nil, "")
-	}
+// outputFormat resolves -o for the commands that manage profiles, from
+// flags and IOTCTL_OUTPUT alone: they must work while the selected profile
+// is broken (that is how it gets fixed).
+func outputFormat(f *cmdutil.Factory, cmd *cobra.Command) (string, error) {
+	s, err := f.Global(cmd)
 	if err != nil {
 		return "", usage(err)
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/profilestore"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
 
 type result struct {
@@ -46,8 +45,7 @@ func run(t *testing.T, stdin string, args ...string) result {
 	root := &cobra.Command{Use: "iotctl", SilenceErrors: true, SilenceUsage: true}
 	root.SetGlobalNormalizationFunc(cmdutil.NormalizeFlag)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.FlagError(err) })
-	cmdutil.AddSettingsFlags(root.PersistentFlags())
-	f.Flags = root.PersistentFlags()
+	cmdutil.AddGlobalFlags(root.PersistentFlags())
 	root.AddCommand(NewCmdProfile(f))
 	root.SetArgs(args)
 	root.SetOut(out)
@@ -88,8 +86,9 @@ func TestShowEverySettingWithSource(t *testing.T) {
 	mustRun(t, "profile", "set", "dev", "endpoint=dev.example.com", "port=8883")
 	mustRun(t, "profile", "use", "dev")
 	t.Setenv("IOTCTL_LIMITS", "mqtt5")
+	t.Setenv("IOTCTL_PORT", "443")
 
-	r := mustRun(t, "profile", "show", "-o", "json", "--port", "443")
+	r := mustRun(t, "profile", "show", "-o", "json")
 	var got showJSON
 	if err := json.Unmarshal([]byte(r.out), &got); err != nil {
 		t.Fatalf("%v\n%s", err, r.out)
@@ -99,7 +98,7 @@ func TestShowEverySettingWithSource(t *testing.T) {
 	}
 	for name, want := range map[string][2]string{
 		"endpoint":  {"dev.example.com", "profile"},
-		"port":      {"443", "flag"},
+		"port":      {"443", "env"},
 		"limits":    {"mqtt5", "env"},
 		"output":    {"json", "flag"},
 		"keepalive": {"60s", "default"},
@@ -158,13 +157,14 @@ func TestShowRedactsSecrets(t *testing.T) {
 	r := mustRun(t, args...)
 	t.Setenv("IOTCTL_KEY_PASSWORD", "kp-from-env-5")
 	t.Setenv("IOTCTL_PKCS12_PASSWORD", "p12-from-env-6")
-	all := []string{"kp-from-env-5", "p12-from-env-6", "tok-from-flag-7"}
+	t.Setenv("IOTCTL_TOKEN_VALUE", "tok-from-env-7")
+	all := []string{"kp-from-env-5", "p12-from-env-6", "tok-from-env-7"}
 	for _, v := range secrets {
 		all = append(all, v, strings.TrimPrefix(v, "cognito="))
 	}
 	outputs := []string{r.out + r.errOut}
 	for _, o := range []string{"text", "json"} {
-		r := mustRun(t, "--profile", "dev", "profile", "show", "-o", o, "--token-value", "tok-from-flag-7")
+		r := mustRun(t, "--profile", "dev", "profile", "show", "-o", o)
 		outputs = append(outputs, r.out+r.errOut)
 		if strings.Count(r.out, "****") != 7 {
 			t.Errorf("-o %s: want 7 redacted values:\n%s", o, r.out)
@@ -435,10 +435,7 @@ func TestFlagParsing(t *testing.T) {
 	home(t)
 	factory := func() *cmdutil.Factory {
 		ios, _, _, _ := cmdutil.Test()
-		f := cmdutil.NewFactory(ios, "test")
-		f.Flags = pflag.NewFlagSet("root", pflag.ContinueOnError)
-		cmdutil.AddSettingsFlags(f.Flags)
-		return f
+		return cmdutil.NewFactory(ios, "test")
 	}
 
 	var gotShow *ShowOptions
@@ -527,7 +524,8 @@ func TestShowJSONGolden(t *testing.T) {
 	}
 	mustRun(t, "profile", "set", "dev", "endpoint=dev.example.com", "port=8883", "keepalive=90",
 		"clean-start=false", "username=bob", "password=pw-S3CR3T", "alpn=a,b", "max-reconnects=3")
-	r := mustRun(t, "--profile", "dev", "profile", "show", "-o", "json", "--connect-timeout", "5s")
+	t.Setenv("IOTCTL_CONNECT_TIMEOUT", "5s") // profile show takes no connection flags
+	r := mustRun(t, "--profile", "dev", "profile", "show", "-o", "json")
 	got := strings.ReplaceAll(r.out, dir.Dir, "$IOTCTL_HOME")
 	if strings.Contains(got, "S3CR3T") {
 		t.Fatalf("secret printed:\n%s", got)

@@ -52,10 +52,10 @@ variables are the alternative that keeps them out of files.`,
 			return nil
 		},
 		ValidArgsFunction: completeAssignments(f),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name, opts.Args = args[0], args[1:]
 			opts.Store = f.Store()
-			out, err := outputFormat(f)
+			out, err := outputFormat(f, cmd)
 			if err != nil {
 				return err
 			}

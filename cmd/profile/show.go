@@ -25,21 +25,22 @@ func NewCmdShow(f *cmdutil.Factory, runF func(*ShowOptions) error) *cobra.Comman
 	return &cobra.Command{
 		Use:   "show [NAME]",
 		Short: "Show every effective setting and where it came from",
-		Long: `Show every connection setting in effect, with its source: flag, env (IOTCTL_*),
-profile or default. Secrets are shown as ****.
+		Long: `Show every connection setting in effect, with its source: env (IOTCTL_*),
+profile or default (connection flags belong to the commands that connect;
+'iotctl whoami' shows them with their flags). Secrets are shown as ****.
 
 With NAME, show that profile resolved as if --profile NAME had been given;
 without, the profile selected by --profile, IOTCTL_PROFILE or 'profile use'.`,
 		Example: `  iotctl profile show
   iotctl profile show dev -o json
-  iotctl --profile dev --port 443 profile show`,
+  IOTCTL_PORT=443 iotctl --profile dev profile show`,
 		Args:              nameArgs(true),
 		ValidArgsFunction: completeNames(f),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Name = args[0]
 			}
-			opts.Resolve = resolver(f)
+			opts.Resolve = resolver(f, cmd)
 			if runF != nil {
 				return runF(opts)
 			}
@@ -48,13 +49,18 @@ without, the profile selected by --profile, IOTCTL_PROFILE or 'profile use'.`,
 	}
 }
 
-// resolver resolves the selected profile, or a named one.
-func resolver(f *cmdutil.Factory) func(string) (*profile.Settings, error) {
+// resolver resolves the selected profile, or a named one, with cmd's
+// flags (validate's connection flags; show has none: env, profile and
+// defaults).
+func resolver(f *cmdutil.Factory, cmd *cobra.Command) func(string) (*profile.Settings, error) {
 	return func(name string) (*profile.Settings, error) {
+		var s *profile.Settings
+		var err error
 		if name == "" {
-			return f.Settings()
+			s, err = profile.Resolve(cmdutil.SettingFlags(cmd), f.Store())
+		} else {
+			s, err = profile.ResolveNamed(cmdutil.SettingFlags(cmd), f.Store(), name)
 		}
-		s, err := profile.ResolveNamed(f.Flags, f.Store(), name)
 		if err != nil {
 			return nil, cmdutil.FlagError(err)
 		}

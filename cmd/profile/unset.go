@@ -36,10 +36,10 @@ misspelt, which is how a profile with an unknown key is repaired.`,
 			return nil
 		},
 		ValidArgsFunction: completeSetKeys(f),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name, opts.Keys = args[0], args[1:]
 			opts.Store = f.Store()
-			out, err := outputFormat(f)
+			out, err := outputFormat(f, cmd)
 			if err != nil {
 				return err
 			}

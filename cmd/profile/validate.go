@@ -9,6 +9,7 @@ import (
 	"github.com/iotctl/iotctl/pkg/esc"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/cmd/shared"
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/certfile"
@@ -63,7 +64,7 @@ method cannot be built, 3 could not connect, 4 refused by the broker.`,
 			if len(args) == 1 {
 				opts.Name = args[0]
 			}
-			opts.Resolve = resolver(f)
+			opts.Resolve = resolver(f, cmd)
 			opts.Ctx = cmd.Context()
 			if runF != nil {
 				return runF(opts)
@@ -72,6 +73,7 @@ method cannot be built, 3 could not connect, 4 refused by the broker.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Connect, "connect", false, "also connect once and report the CONNACK")
+	cmdutil.AddConnectionFlags(cmd)
 	return cmd
 }
 
@@ -153,15 +155,12 @@ func connectCheck(opts *ValidateOptions, s *profile.Settings) (*shared.Connack, 
 		check.Detail = err.Error()
 		return nil, check, err
 	}
-	stderr := &shared.LockedWriter{W: opts.IO.ErrOut}
-	o := shared.ConnectOptions{Settings: s, Provider: p}
-	if s.Verbose {
-		o.Log = stderr
+	conn, err := connect.New(s, connect.Options{Stderr: &cmdutil.LockedWriter{W: opts.IO.ErrOut}, Provider: p})
+	if err != nil {
+		check.Detail = err.Error()
+		return nil, check, err
 	}
-	if s.Debug {
-		o.Debug = stderr
-	}
-	c, err := shared.Connect(ctx, o)
+	c, err := shared.Connect(ctx, conn)
 	if err != nil {
 		err = cmdutil.Interrupted(ctx, err)
 		check.Detail = err.Error()

@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
@@ -69,7 +70,7 @@ const closeTimeout = 5 * time.Second
 
 // NewCmdPub returns `iotctl pub`. runF replaces pubRun in flag tests.
 func NewCmdPub(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Settings: f.Settings, Warn: f.Warn, Count: 1, Grace: shutdown.Grace}
+	opts := &Options{IO: f.IOStreams, Warn: f.Warn, Count: 1, Grace: shutdown.Grace}
 	cmd := &cobra.Command{
 		Use:   "pub -t TOPIC (-m MSG | -f FILE | --stdin | -l | -n) [flags]",
 		Short: "Publish messages",
@@ -151,18 +152,19 @@ refused (exit 4) instead of being sent for ever.`,
 	_ = cmd.RegisterFlagCompletionFunc("qos", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"0", "1", "2"}, cobra.ShellCompDirectiveNoFileComp
 	})
+	opts.Settings = f.ConnectionSettings(cmd)
 	return cmd
 }
 
 // plan is what the flags ask for, checked, before any connection.
 type plan struct {
-	msg      session.Message // template: topic, QoS, retain, properties (and payload unless --lines)
-	lines    bool
-	count    int
-	utf8     bool
-	rules    limits.Rules
-	longRun  bool
-	clientID string
+	msg     session.Message // template: topic, QoS, retain, properties (and payload unless --lines)
+	lines   bool
+	count   int
+	utf8    bool
+	rules   limits.Rules
+	longRun bool
+	conn    *connect.Conn
 }
 
 // check validates the flags and reads -f/--stdin; nothing touches the network.
@@ -191,11 +193,11 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 	case o.MessageExpiry != 0 && (o.MessageExpiry < time.Second || o.MessageExpiry > 0xFFFFFFFF*time.Second):
 		return nil, errs.Usagef("--message-expiry %s: must be between 1s and 136 years, in whole seconds", o.MessageExpiry)
 	}
-	ep, err := profile.ParseEndpoint(st.Endpoint)
+	conn, err := connect.New(st, connect.Options{Stderr: &cmdutil.LockedWriter{W: o.IO.ErrOut}, Warn: o.Warn})
 	if err != nil {
-		return nil, errs.Usagef("--endpoint: %v", err)
+		return nil, err
 	}
-	p := &plan{lines: o.Lines, count: o.Count, rules: limits.For(st.Limits, ep.Host)}
+	p := &plan{lines: o.Lines, count: o.Count, rules: conn.Rules, conn: conn}
 	r := p.rules
 	if o.Retain {
 		err = r.RetainTopic(o.Topic)
@@ -206,16 +208,6 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 		return nil, err
 	}
 	if err := r.QoS(o.QoS); err != nil {
-		return nil, err
-	}
-	if err := r.Keepalive(st.Keepalive); err != nil {
-		return nil, err
-	}
-	p.clientID = st.ClientID
-	if !st.IsSet("client-id") { // --client-id '' asks the server to assign one
-		p.clientID = session.NewClientID(st.ClientIDPrefix)
-	}
-	if err := r.ClientID(p.clientID); err != nil {
 		return nil, err
 	}
 	m := &p.msg
@@ -309,28 +301,19 @@ func pubRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	provider, err := cmdutil.NewProvider(st, opts.Warn)
-	if err != nil {
+	conn := p.conn
+	defer conn.Close(ctx)
+	if err := conn.Start(ctx); err != nil {
 		return err
 	}
-	sst := *st
-	sst.ClientID = p.clientID
 	if p.longRun && p.msg.QoS > 0 && !st.IsSet("session-expiry") {
-		sst.SessionExpiry = longSessionExpiry
+		conn.Settings.SessionExpiry = longSessionExpiry
 	}
-	stderr := &lockedWriter{w: opts.IO.ErrOut}
+	stderr := conn.Stderr()
 	// Every pub reconnects when the connection is lost before its messages
 	// are acknowledged, at most --max-reconnects (10) times in a row; a
 	// first connection that fails is not retried.
-	so := session.Options{Settings: &sst, Provider: provider, Limits: p.rules, Reconnect: true,
-		MaxReconnects: defaultMaxReconnects, Warn: opts.Warn}
-	if st.Verbose {
-		so.Log = stderr
-	}
-	if st.Debug {
-		so.Debug = stderr
-	}
-	sess, err := session.Connect(ctx, so)
+	sess, err := conn.Connect(ctx, session.Options{Reconnect: true, MaxReconnects: defaultMaxReconnects, Warn: opts.Warn})
 	if err != nil {
 		return err
 	}
@@ -519,17 +502,17 @@ func (r *run) exit(interrupted bool, srcErr, sessErr error, unacked int64) error
 	switch {
 	case srcErr != nil && srcErr != errStopped && errs.KindOf(srcErr) == errs.Usage:
 		if unacked > 0 {
-			return fmt.Errorf("%w (and %s not acknowledged)", srcErr, plural(unacked, "message"))
+			return fmt.Errorf("%w (and %s not acknowledged)", srcErr, cmdutil.Plural(unacked, "message"))
 		}
 		return srcErr
 	case !interrupted && sessErr != nil && errs.KindOf(sessErr) == errs.Connect && unacked > 0:
 		// The session gave up reconnecting (--max-reconnects): that is the
 		// failure to report, with what it left undelivered.
-		return fmt.Errorf("%w (%s not acknowledged)", sessErr, plural(unacked, "message"))
+		return fmt.Errorf("%w (%s not acknowledged)", sessErr, cmdutil.Plural(unacked, "message"))
 	case interrupted && unacked > 0:
-		return errs.Incompletef("interrupted: %s not acknowledged", plural(unacked, "message"))
+		return errs.Incompletef("interrupted: %s not acknowledged", cmdutil.Plural(unacked, "message"))
 	case interrupted:
-		return errs.New(errs.Interrupted, fmt.Errorf("interrupted after %s", plural(r.sent, "message")))
+		return errs.New(errs.Interrupted, fmt.Errorf("interrupted after %s", cmdutil.Plural(r.sent, "message")))
 	case refused > 0:
 		r.mu.Lock()
 		first := r.firstRefusal
@@ -539,7 +522,7 @@ func (r *run) exit(interrupted bool, srcErr, sessErr error, unacked int64) error
 		}
 		return errs.New(errs.Refused, fmt.Errorf("%d of %d messages refused; the first: %w", refused, r.sent, first))
 	case unacked > 0:
-		return errs.Incompletef("%s not acknowledged%s", plural(unacked, "message"), why)
+		return errs.Incompletef("%s not acknowledged%s", cmdutil.Plural(unacked, "message"), why)
 	case sessErr != nil && srcErr == errStopped:
 		return sessErr
 	case sessErr != nil && qos == 0 && r.failed.Load() > 0:
@@ -707,23 +690,4 @@ func quoteArg(s string) string {
 		return strconv.Quote(s[:cut]) + "…"
 	}
 	return strconv.Quote(s)
-}
-
-func plural(n int64, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
-}
-
-// lockedWriter serialises writes from the session's goroutines and ours.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

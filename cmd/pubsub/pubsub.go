@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,14 +16,13 @@ import (
 
 	"github.com/iotctl/iotctl/pkg/esc"
 
-	"github.com/google/uuid"
+
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/internal/shutdown"
-	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
-	"github.com/iotctl/iotctl/pkg/session/limits"
 	"github.com/spf13/cobra"
 )
 
@@ -45,7 +43,7 @@ const closeTimeout = 5 * time.Second
 
 // NewCmdPubSub returns `iotctl pubsub`. runF replaces pubsubRun in flag tests.
 func NewCmdPubSub(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Settings: f.Settings, Warn: f.Warn}
+	opts := &Options{IO: f.IOStreams, Warn: f.Warn}
 	cmd := &cobra.Command{
 		Use:   "pubsub [flags]",
 		Short: "Run the AWS IoT SDK pub/sub sample: subscribe, publish, receive",
@@ -69,7 +67,8 @@ With no --endpoint (and none in the profile or IOTCTL_ENDPOINT), pubsub starts
 the embedded broker in-process on a free loopback port and runs against it,
 so it works on a machine with nothing else installed.
 
-The client ID defaults to test-<uuid> (the sample's policy allows client/test-*).
+The client ID is --client-id, else --client-id-prefix (default test- here, as
+the sample's policy allows client/test-*) and 12 random hex digits.
 The seed spellings --ca_file, --client_id and --port_override work.
 
 Exit codes: 0 all received, 4 the broker refused the connection, subscription
@@ -92,6 +91,7 @@ publish, 130 interrupted.`,
 	fl.IntVar(&opts.Count, "count", 10, "number of messages to publish")
 	cmdutil.DurationVar(fl, &opts.Interval, "interval", time.Second, "time between publishes")
 	cmdutil.DurationVar(fl, &opts.Timeout, "timeout", 30*time.Second, "how long to wait for the messages to come back after the last publish")
+	opts.Settings = f.ConnectionSettings(cmd)
 	return cmd
 }
 
@@ -106,43 +106,20 @@ func pubsubRun(ctx context.Context, opts *Options) (err error) {
 	if opts.Interval < 0 || opts.Timeout < 0 {
 		return errs.Usagef("--interval and --timeout must not be negative")
 	}
-	stderr := &lockedWriter{w: opts.IO.ErrOut}
-	stdout := &lockedWriter{w: opts.IO.Out}
-	sst := *st
+	stderr := &cmdutil.LockedWriter{W: opts.IO.ErrOut}
+	stdout := &cmdutil.LockedWriter{W: opts.IO.Out}
 	out := cmdutil.Output{Format: st.Output}
 	rep := &report{Topic: opts.Topic, Expected: opts.Count, Subscribed: []reason{}, Published: []published{}, Received: []received{}}
-	if st.Source("endpoint") == profile.FromDefault {
-		rep.Embedded = true
-		b, err := broker.New(broker.Options{Listen: "127.0.0.1:0"})
-		if err != nil {
-			return err
-		}
-		if err := b.Start(); err != nil {
-			cmdutil.CloseEmbedded(ctx, b, stderr)
-			return errs.Connectf("start the embedded broker: %v", err)
-		}
-		defer cmdutil.CloseEmbedded(ctx, b, stderr)
-		sst.Endpoint = b.URL(broker.MQTT)
-		fmt.Fprintf(stderr, "No endpoint given: started the embedded broker on %s\n", sst.Endpoint)
-	}
-	ep, err := profile.ParseEndpoint(sst.Endpoint)
+	// test-: the seed sample's policy allows client/test-*.
+	conn, err := connect.New(st, connect.Options{Embedded: true, ClientIDPrefix: "test-", Stderr: stderr, Warn: opts.Warn})
 	if err != nil {
-		return errs.Usagef("--endpoint: %v", err)
+		return err
 	}
-	rules := limits.For(sst.Limits, ep.Host)
+	rules := conn.Rules
 	if err := rules.Topic(opts.Topic); err != nil {
 		return err
 	}
 	if err := rules.Filter(opts.Topic); err != nil {
-		return err
-	}
-	if sst.ClientID == "" {
-		sst.ClientID = "test-" + uuid.NewString()
-	}
-	if err := rules.ClientID(sst.ClientID); err != nil {
-		return err
-	}
-	if err := rules.Keepalive(sst.Keepalive); err != nil {
 		return err
 	}
 	for i := 1; i <= opts.Count; i++ {
@@ -150,18 +127,20 @@ func pubsubRun(ctx context.Context, opts *Options) (err error) {
 			return err
 		}
 	}
-	provider, err := cmdutil.NewProvider(&sst, opts.Warn)
-	if err != nil {
+	defer conn.Close(ctx)
+	if err := conn.Start(ctx); err != nil {
 		return err
+	}
+	sst := conn.Settings
+	rep.Embedded = conn.Embedded
+	if conn.Embedded {
+		fmt.Fprintf(stderr, "No endpoint given: started the embedded broker on %s\n", sst.Endpoint)
 	}
 
 	var received atomic.Int64
 	all := make(chan struct{})
 	var allOnce sync.Once
 	so := session.Options{
-		Settings:  &sst,
-		Provider:  provider,
-		Limits:    rules,
 		Reconnect: true,
 		// A one-shot command: give up after 10 failed reconnects in a row.
 		MaxReconnects: 10,
@@ -178,18 +157,12 @@ func pubsubRun(ctx context.Context, opts *Options) (err error) {
 			return nil
 		},
 	}
-	if st.Verbose {
-		so.Log = stderr
-	}
-	if st.Debug {
-		so.Debug = stderr
-	}
 	if opts.Count == 0 {
 		allOnce.Do(func() { close(all) })
 	}
 
 	fmt.Fprintf(stderr, "Connecting to %s with client ID '%s'...\n", sst.Endpoint, sst.ClientID)
-	sess, err := session.Connect(ctx, so)
+	sess, err := conn.Connect(ctx, so)
 	if err != nil {
 		return err
 	}
@@ -360,15 +333,4 @@ func interrupted(ctx context.Context, err error) error {
 		return errs.New(errs.Interrupted, fmt.Errorf("interrupted"))
 	}
 	return err
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/iotctl/iotctl/cmd/broker"
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
@@ -18,6 +19,7 @@ func addHelpTopics(root *cobra.Command) {
 		newHelpTopic("environment", "IOTCTL_* environment variables", environmentHelp()),
 		newHelpTopic("profiles", "Profile files: format, selection, precedence, examples", profilesHelp()),
 		newHelpTopic("output", "-o json: what each command prints", outputHelp),
+		newHelpTopic("embedded-broker", "iotctl broker: certificates, limits, shutdown, AWS IoT Core emulation", broker.HelpTopic),
 	)
 	root.SetHelpCommand(newCmdHelp())
 }
@@ -41,7 +43,8 @@ func newCmdHelp() *cobra.Command {
 		Use:   "help [command | topic]",
 		Short: "Help about any command or topic",
 		Long: `Help about any command, or one of the topics: exit-codes, environment,
-profiles. 'iotctl help <command>' is the same as 'iotctl <command> --help'.`,
+profiles, embedded-broker. 'iotctl help <command>' is the same as 'iotctl
+<command> --help'.`,
 		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			cmd, _, err := c.Root().Find(args)
 			if err != nil {
@@ -117,6 +120,13 @@ func environmentHelp() string {
 profile key, in that precedence: flag > env > profile > default. The variable
 is the flag's name in upper case with - as _ (--ca-file is IOTCTL_CA_FILE).
 Empty variables are ignored.
+
+The connection flags belong to the commands that connect: pub, sub, pubsub,
+bench, whoami and profile validate (after the command name: 'iotctl whoami
+--insecure'). -o, -v, --debug and --profile are global. The other commands
+(broker, policy, profile list/show/set/..., version) read no profile and only
+the variables of the flags they have, so a broken profile or variable only
+stops the commands that use it.
 
 Selection of the profile and its folder:
 
@@ -289,6 +299,8 @@ closest valid one. Lists are YAML lists or comma-separated; durations are 30s,
 Selection: --profile NAME, else IOTCTL_PROFILE, else the current profile
 ('iotctl profile use NAME'), else none.
 Precedence of each setting: flag > IOTCTL_* variable > profile > default.
+Only the commands that connect (pub, sub, pubsub, bench, whoami, profile
+validate) read the profile; the others work while it is broken.
 'iotctl profile show' prints every effective setting with its source.
 
 Manage profiles with:

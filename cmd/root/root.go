@@ -9,7 +9,6 @@ import (
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/build"
 	"github.com/iotctl/iotctl/pkg/errs"
-	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/spf13/cobra"
 )
 
@@ -22,8 +21,10 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 Core and any MQTT5 broker. With no endpoint it talks to the embedded broker
 ('iotctl broker' on localhost, or one started in-process by pubsub and bench).
 
-Every connection setting is a flag, an IOTCTL_* variable and a profile key:
-flag > env > profile > default ('iotctl help environment', 'iotctl help profiles').`,
+Every connection setting is a flag of the commands that connect (pub, sub,
+pubsub, bench, whoami, profile validate), an IOTCTL_* variable and a profile
+key: flag > env > profile > default ('iotctl help environment', 'iotctl help
+profiles'). The other commands read no profile.`,
 		Version:       f.Version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -35,10 +36,11 @@ flag > env > profile > default ('iotctl help environment', 'iotctl help profiles
 	cmd.SetErr(f.IOStreams.ErrOut)
 	cmd.CompletionOptions.HiddenDefaultCmd = false
 
-	pf := cmd.PersistentFlags()
-	cmdutil.AddSettingsFlags(pf)
-	f.Flags = pf
-	registerCompletions(cmd, f)
+	// Only the global settings are persistent; the connection settings
+	// are flags of the commands that connect (Factory.ConnectionSettings).
+	cmdutil.AddGlobalFlags(cmd.PersistentFlags())
+	_ = cmd.RegisterFlagCompletionFunc("profile", CompleteProfiles(f))
+	cmdutil.RegisterGlobalCompletions(cmd)
 
 	cmd.AddCommand(newCmdVersion(f))
 	// Subcommands, one package each:
@@ -103,35 +105,17 @@ func newCmdVersion(f *cmdutil.Factory) *cobra.Command {
 		Use:   "version",
 		Short: "Print the version, commit and build date",
 		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Flags and env only: a broken profile must not hide the version.
-			s, err := profile.ResolveNamed(f.Flags, nil, "")
+			s, err := f.Global(cmd)
 			if err != nil {
-				return cmdutil.FlagError(err)
+				return err
 			}
 			return cmdutil.Output{Format: s.Output}.Print(f.IOStreams.Out, currentVersion(), func(w io.Writer) error {
 				_, err := fmt.Fprintln(w, versionLine())
 				return err
 			})
 		},
-	}
-}
-
-// registerCompletions completes profile names and enum values; file-valued
-// settings complete file names, the other free-text ones nothing.
-func registerCompletions(cmd *cobra.Command, f *cmdutil.Factory) {
-	_ = cmd.RegisterFlagCompletionFunc("profile", CompleteProfiles(f))
-	for _, d := range profile.Defs {
-		switch {
-		case len(d.Enum) > 0:
-			values := d.Enum
-			_ = cmd.RegisterFlagCompletionFunc(d.Name, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-				return values, cobra.ShellCompDirectiveNoFileComp
-			})
-		case d.Type == profile.Bool, d.FileValue:
-		default:
-			_ = cmd.RegisterFlagCompletionFunc(d.Name, cobra.NoFileCompletions)
-		}
 	}
 }
 

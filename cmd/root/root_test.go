@@ -3,6 +3,7 @@ package root
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,14 +11,17 @@ import (
 	"testing"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/profilestore"
+	"github.com/spf13/cobra"
 )
 
 type result struct {
 	out, errOut string
 	err         error
 	f           *cmdutil.Factory
+	cmd         *cobra.Command // the root, after Execute
 }
 
 // run executes the real command tree with test streams.
@@ -28,7 +32,7 @@ func run(t *testing.T, args ...string) result {
 	cmd := NewCmdRoot(f)
 	cmd.SetArgs(args)
 	err := cmd.Execute()
-	return result{out.String(), errOut.String(), err, f}
+	return result{out.String(), errOut.String(), err, f, cmd}
 }
 
 func home(t *testing.T) *profilestore.Store {
@@ -111,41 +115,41 @@ func TestPrecedence(t *testing.T) {
 					want, wantSrc = st.env, profile.FromEnv
 				}
 				t.Setenv(profile.EnvName(st.name), env)
-				args := []string{"profile", "show", "-o", "json"}
+				// whoami --offline lists the settings that are not
+				// defaults with their sources; it takes the connection flags.
+				args := []string{"whoami", "--offline", "-o", "json"}
 				if hasFlag {
 					args = append(args, st.flag...)
 					want, wantSrc = st.flagText, profile.FromFlag
 				}
 
 				r := run(t, args...)
-				if r.err != nil {
+				// An empty endpoint is whoami's error, reported in its JSON.
+				if r.err != nil && !(st.name == "endpoint" && want == "") {
 					t.Fatalf("%v\n%s", r.err, r.errOut)
-				}
-				type entry struct { // -o json: numbers and booleans typed
-					Name   string
-					Value  any
-					Source profile.Source
 				}
 				var got struct {
 					Profile  string
-					Settings []entry
+					Settings []profile.Entry
 				}
 				if err := json.Unmarshal([]byte(r.out), &got); err != nil {
 					t.Fatalf("%v: %s", err, r.out)
 				}
-				i := slices.IndexFunc(got.Settings, func(e entry) bool { return e.Name == st.name })
-				if i < 0 {
+				i := slices.IndexFunc(got.Settings, func(e profile.Entry) bool { return e.Name == st.name })
+				switch {
+				case i < 0 && wantSrc != profile.FromDefault:
 					t.Fatalf("%s missing from %s", st.name, r.out)
+				case i >= 0:
+					if e := got.Settings[i]; e.Value != want || e.Source != wantSrc {
+						t.Errorf("%s = %q from %s, want %q from %s", st.name, e.Value, e.Source, want, wantSrc)
+					}
 				}
-				sameDuration := func(a, b string) bool { // bare seconds are shown with their unit
-					da, err1 := profile.ParseDuration(a)
-					db, err2 := profile.ParseDuration(b)
-					return err1 == nil && err2 == nil && da == db
+				// The typed value, resolved from whoami's flags as the command did.
+				whoami, _, err := r.cmd.Find([]string{"whoami"})
+				if err != nil {
+					t.Fatal(err)
 				}
-				if e := got.Settings[i]; fmt.Sprint(e.Value) != want && !sameDuration(fmt.Sprint(e.Value), want) || e.Source != wantSrc {
-					t.Errorf("%s = %v from %s, want %q from %s", st.name, e.Value, e.Source, want, wantSrc)
-				}
-				s, err := r.f.Settings()
+				s, err := profile.Resolve(cmdutil.SettingFlags(whoami), store)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -166,13 +170,14 @@ func TestCompletions(t *testing.T) {
 		want []string
 	}{
 		{[]string{"--profile", ""}, []string{"dev", "prod", ":4"}},
-		{[]string{"--auth", ""}, profile.Defs[2].Enum},
-		{[]string{"--limits", ""}, []string{"auto", "aws-iot", "mqtt5"}},
+		{[]string{"pub", "--auth", ""}, profile.Defs[2].Enum},
+		{[]string{"sub", "--limits", ""}, []string{"auto", "aws-iot", "mqtt5"}},
 		{[]string{"-o", ""}, []string{"text", "json"}},
 		{[]string{"--output", ""}, []string{"text", "json"}},
-		{[]string{"--transport", ""}, []string{"tcp", "websocket"}},
-		{[]string{"--endpoint", ""}, []string{":4"}},
-		{[]string{"help", ""}, []string{"exit-codes", "environment", "profiles", "profile"}},
+		{[]string{"whoami", "--transport", ""}, []string{"tcp", "websocket"}},
+		{[]string{"bench", "--endpoint", ""}, []string{":4"}},
+		{[]string{"help", ""}, []string{"exit-codes", "environment", "profiles", "embedded-broker", "profile"}},
+		{[]string{"profile", "validate", "--auth", ""}, profile.Defs[2].Enum},
 		{[]string{"profile", "use", ""}, []string{"dev", "prod"}},
 	}
 	for _, tt := range tests {
@@ -188,7 +193,7 @@ func TestCompletions(t *testing.T) {
 		}
 	}
 	// --cert completes file names: cobra's default directive (0).
-	if r := run(t, "__complete", "--cert", ""); !strings.Contains(r.out, ":0\n") {
+	if r := run(t, "__complete", "pubsub", "--cert", ""); !strings.Contains(r.out, ":0\n") {
 		t.Errorf("--cert completion: %s", r.out)
 	}
 }
@@ -298,5 +303,92 @@ func TestReadme(t *testing.T) {
 	}
 	if !strings.HasPrefix(readme, "# iotctl\n\n```sh\ngo run ./cmd/iotctl pubsub\ngo test ./...\n```\n") {
 		t.Errorf("README does not open with the two commands")
+	}
+}
+
+// pubsub and bench start the embedded broker the same way: a broker that
+// cannot listen is exit 3 for both, said in one line.
+func TestEmbeddedBrokerStartFailureSameExitCode(t *testing.T) {
+	home(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	old := connect.EmbeddedListen
+	connect.EmbeddedListen = busy.Addr().String()
+	defer func() { connect.EmbeddedListen = old }()
+	for _, args := range [][]string{{"pubsub", "--count", "1"}, {"bench", "--count", "1"}} {
+		r := run(t, args...)
+		if code := cmdutil.ExitCode(r.err); code != 3 || !strings.Contains(r.err.Error(), "start the embedded broker") {
+			t.Errorf("%s: err %v (exit %d), want exit 3", args[0], r.err, code)
+		}
+	}
+}
+
+// Connection settings are flags of the commands that connect only: the
+// broker's help fits on one screen and takes none of them.
+func TestConnectionFlagsOnlyWhereTheyBelong(t *testing.T) {
+	home(t)
+	r := run(t, "broker", "--help")
+	if n := strings.Count(r.out, "\n"); r.err != nil || n >= 60 {
+		t.Errorf("broker --help: %d lines (err %v):\n%s", n, r.err, r.out)
+	}
+	for _, args := range [][]string{
+		{"broker", "--cert", "x"},
+		{"policy", "gen", "--cert", "x"},
+		{"profile", "list", "--endpoint", "x"},
+		{"version", "--port", "1"},
+		{"bench", "merge", "--endpoint", "x", "a.json"},
+	} {
+		r := run(t, args...)
+		if code := cmdutil.ExitCode(r.err); code != 2 || !strings.Contains(fmt.Sprint(r.err), "unknown flag") {
+			t.Errorf("%q: err %v (exit %d), want unknown flag (exit 2)", args, r.err, code)
+		}
+	}
+	for _, c := range []string{"pub", "sub", "pubsub", "bench", "whoami", "profile validate"} {
+		r := run(t, append(strings.Fields(c), "--help")...)
+		for _, want := range []string{"\nConnection flags:\n", "\nTLS and certificates flags:\n", "\nAWS flags:\n", "\nCustom authorizer flags:\n", "\nProxy flags:\n", "\nSession flags:\n", "--endpoint", "\nGlobal Flags:\n"} {
+			if !strings.Contains(r.out, want) {
+				t.Errorf("%s --help lacks %q", c, want)
+			}
+		}
+	}
+}
+
+// A malformed current profile, or a bad IOTCTL_* connection variable,
+// breaks only the commands that connect, with an error naming the file.
+func TestBrokenProfileBreaksOnlyWhatConnects(t *testing.T) {
+	store := home(t)
+	if err := store.Save("dev", map[string]string{"endpoint": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Use("dev"); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(store.Dir, "profiles", "dev.yaml")
+	if err := os.WriteFile(file, []byte("endpoint: [unclosed\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("IOTCTL_PORT", "not-a-port")
+
+	r := run(t, "policy", "gen", "--topic", "a", "--client-id", "c", "--account", "123456789012", "--region", "us-east-1")
+	if r.err != nil || !strings.Contains(r.out, "iot:Connect") {
+		t.Errorf("policy gen: %v\n%s", r.err, r.out)
+	}
+	// The broker gets past its settings to its own checks.
+	r = run(t, "broker", "--max-packet-size", "1")
+	if r.err == nil || !strings.Contains(r.err.Error(), "--max-packet-size") {
+		t.Errorf("broker: %v", r.err)
+	}
+	for _, args := range [][]string{{"version"}, {"profile", "list"}, {"bench", "merge", "/nonexistent.json"}} {
+		if r := run(t, args...); r.err != nil && strings.Contains(r.err.Error(), "profile") {
+			t.Errorf("%q: %v", args, r.err)
+		}
+	}
+	t.Setenv("IOTCTL_PORT", "")
+	r = run(t, "pub", "-t", "a", "-m", "x")
+	if code := cmdutil.ExitCode(r.err); code != 2 || !strings.Contains(fmt.Sprint(r.err), file) {
+		t.Errorf("pub: err %v (exit %d), want exit 2 naming %s", r.err, code, file)
 	}
 }

@@ -1,35 +1,27 @@
-// Package shared holds what several commands share: one connection to
-// describe the broker's CONNACK, for whoami and profile validate --connect.
+// Package shared describes a broker's CONNACK, for whoami and profile
+// validate --connect: one connection (made by connect.Conn, as every
+// command connects), its CONNACK as a report, and the target URL. The rest
+// of what commands share is in cmdutil.
 package shared
 
 import (
 	"context"
 	"fmt"
-	"github.com/iotctl/iotctl/pkg/esc"
-	"io"
 	"math"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 
+	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
+	"github.com/iotctl/iotctl/pkg/esc"
+
 	"github.com/iotctl/iotctl/pkg/auth"
-	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
-	"github.com/iotctl/iotctl/pkg/session/limits"
 )
 
 // closeTimeout bounds the DISCONNECT after the CONNACK.
 const closeTimeout = 5 * time.Second
-
-// ConnectOptions are the inputs of Connect.
-type ConnectOptions struct {
-	Settings *profile.Settings
-	Provider auth.Provider
-	// Log and Debug receive -v progress and the --debug trace (nil: none).
-	Log, Debug io.Writer
-}
 
 // Connack is a successful CONNACK as whoami and validate report it.
 type Connack struct {
@@ -78,27 +70,11 @@ func Target(st *profile.Settings, d *auth.Dial) (string, error) {
 	return scheme + "://" + net.JoinHostPort(t.Host, strconv.Itoa(t.Port)), nil
 }
 
-// Connect connects once (no reconnect), reads the CONNACK and disconnects
-// with reason 0x00. A generated client ID is used when none is set, as pub
-// does. Failures are the session's typed errors: errs.Connect (exit 3),
-// errs.Refused (exit 4) or errs.Usage.
-func Connect(ctx context.Context, o ConnectOptions) (*Connack, error) {
-	st := *o.Settings
-	ep, err := profile.ParseEndpoint(st.Endpoint)
-	if err != nil {
-		return nil, errs.Usagef("--endpoint: %v", err)
-	}
-	rules := limits.For(st.Limits, ep.Host)
-	if st.ClientID == "" {
-		st.ClientID = session.NewClientID(st.ClientIDPrefix)
-	}
-	if err := rules.ClientID(st.ClientID); err != nil {
-		return nil, err
-	}
-	if err := rules.Keepalive(st.Keepalive); err != nil {
-		return nil, err
-	}
-	sess, err := session.Connect(ctx, session.Options{Settings: &st, Provider: o.Provider, Limits: rules, Log: o.Log, Debug: o.Debug})
+// Connect connects once through conn (no reconnect), reads the CONNACK
+// and disconnects with reason 0x00. Failures are the session's typed
+// errors: errs.Connect (exit 3), errs.Refused (exit 4) or errs.Usage.
+func Connect(ctx context.Context, conn *connect.Conn) (*Connack, error) {
+	sess, err := conn.Connect(ctx, session.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -178,17 +154,4 @@ func FormatLatency(d time.Duration) string {
 		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + "ms"
 	}
 	return d.Round(10 * time.Millisecond).String()
-}
-
-// LockedWriter serialises writes from the session's goroutines and the
-// command's own.
-type LockedWriter struct {
-	mu sync.Mutex
-	W  io.Writer
-}
-
-func (l *LockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.W.Write(p)
 }

@@ -2,56 +2,19 @@ package sub
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/clitest"
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/pkg/session"
 )
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// iotctlBinary builds iotctl once per test run.
-func iotctlBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "iotctl-sub-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "iotctl")
-		if runtime.GOOS == "windows" {
-			binPath += ".exe"
-		}
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goBin); err != nil {
-			goBin = "go"
-		}
-		cmd := exec.Command(goBin, "build", "-o", binPath, "./cmd/iotctl")
-		cmd.Dir = filepath.Join("..", "..")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = errors.New(err.Error() + "\n" + string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build iotctl: %v", buildErr)
-	}
-	return binPath
-}
 
 // binRun is the binary running in the background.
 type binRun struct {
@@ -63,7 +26,7 @@ type binRun struct {
 func startBinary(t *testing.T, args ...string) *binRun {
 	t.Helper()
 	r := &binRun{stdout: newSyncBuffer(), stderr: newSyncBuffer(), done: make(chan struct{})}
-	r.cmd = exec.Command(iotctlBinary(t), args...)
+	r.cmd = exec.Command(clitest.Lazy(t), args...)
 	r.cmd.Stdout, r.cmd.Stderr = r.stdout, r.stderr
 	r.cmd.Env = append(os.Environ(), "IOTCTL_VERBOSE=1")
 	if err := r.cmd.Start(); err != nil {

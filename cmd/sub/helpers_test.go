@@ -19,10 +19,8 @@ import (
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/broker"
-	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
 
 func TestMain(m *testing.M) {
@@ -75,9 +73,7 @@ func testRoot(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.FlagError(err) })
 	root.SetOut(f.IOStreams.Out)
 	root.SetErr(f.IOStreams.ErrOut)
-	pf := root.PersistentFlags()
-	cmdutil.AddSettingsFlags(pf)
-	f.Flags = pf
+	cmdutil.AddGlobalFlags(root.PersistentFlags())
 	root.AddCommand(NewCmdSub(f, runF))
 	return root
 }
@@ -190,26 +186,10 @@ func startMosquitto(t *testing.T, cfg testpeer.MosquittoConfig) *testpeer.Mosqui
 	return testpeer.StartMosquitto(t, cfg)
 }
 
-// settings resolves settings from flag arguments.
-func settings(t *testing.T, args ...string) *profile.Settings {
-	t.Helper()
-	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	fs.SetNormalizeFunc(cmdutil.NormalizeFlag)
-	cmdutil.AddSettingsFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	st, err := profile.Resolve(fs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 // publish sends messages with pkg/session and waits for their acks.
 func publish(t *testing.T, endpoint string, msgs ...*session.Message) {
 	t.Helper()
-	st := settings(t, "--endpoint", endpoint)
+	st := testenv.Settings(t, "--endpoint", endpoint)
 	p, err := auth.New(st)
 	if err != nil {
 		t.Fatal(err)

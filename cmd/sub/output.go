@@ -2,7 +2,6 @@ package sub
 
 import (
 	"io"
-	"sync"
 	"time"
 
 	"github.com/iotctl/iotctl/pkg/session"
@@ -169,16 +168,4 @@ func (o *output) finish(d time.Duration) error {
 	err := o.flushLocked()
 	o.closed = true
 	return err
-}
-
-// syncWriter serialises writes to stderr from the session's goroutines and ours.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

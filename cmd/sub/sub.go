@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
@@ -59,7 +60,7 @@ const (
 
 // NewCmdSub returns `iotctl sub`. runF replaces subRun in flag tests.
 func NewCmdSub(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Settings: f.Settings}
+	opts := &Options{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "sub -t FILTER [-t FILTER…] [flags]",
 		Short: "Subscribe to topic filters and print the messages",
@@ -106,7 +107,8 @@ retained message received, which deletes it (as mosquitto_sub
 --remove-retained); its subscriptions are no-local so the deletions are not
 received back. With a fixed --client-id, --clean-start=false and
 --session-expiry, messages published while sub was away are delivered when it
-comes back. The connection is re-established when lost, and the
+comes back; --clean-start=false without --client-id is a usage error (exit 2),
+as in mosquitto_sub, since a generated client ID never resumes a session. The connection is re-established when lost, and the
 subscriptions with it.
 
 In sub, -v/--verbose means "print the topic"; progress lines on stderr come
@@ -138,6 +140,7 @@ with IOTCTL_VERBOSE=1 or --debug.`,
 	fl.BoolVar(&opts.RetainedOnly, "retained-only", false, "print retained messages only and exit at the first live one or when quiet")
 	fl.BoolVar(&opts.RemoveRetained, "remove-retained", false, "delete each retained message received (publish an empty retained message)")
 	cmdutil.DurationVar(fl, &opts.RetainedQuiet, "retained-quiet", time.Second, "with --retained-only, exit after this long without a message")
+	opts.Settings = f.ConnectionSettings(cmd)
 	return cmd
 }
 
@@ -207,38 +210,30 @@ func subRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	ep, err := profile.ParseEndpoint(st.Endpoint)
-	if err != nil {
-		return errs.Usagef("--endpoint: %v", err)
+	if !st.CleanStart && !st.IsSet("client-id") {
+		return errs.Usagef("--clean-start=false without --client-id: a generated client ID could never resume the session: give --client-id")
 	}
-	rules := limits.For(st.Limits, ep.Host)
+	stderr := &cmdutil.LockedWriter{W: opts.IO.ErrOut}
+	warn := func(msg string) { fmt.Fprintf(stderr, "iotctl: warning: %s\n", msg) }
+	conn, err := connect.New(st, connect.Options{Stderr: stderr, Warn: warn})
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	rules := conn.Rules
 	subs, err := opts.subscriptions(rules)
 	if err != nil {
 		return err
 	}
-	if !st.IsSet("client-id") { // --client-id '' asks the server to assign one
-		sst := *st
-		sst.ClientID = session.NewClientID(st.ClientIDPrefix)
-		st = &sst
-	}
-	if err := rules.ClientID(st.ClientID); err != nil {
-		return err
-	}
-	if err := rules.Keepalive(st.Keepalive); err != nil {
-		return err
-	}
+	st = conn.Settings
 	fm, err := newFormatter(opts.Format, opts.Verbose, opts.NoNewline, st.Output)
 	if err != nil {
 		return err
 	}
-	provider, err := cmdutil.NewProvider(st, func(msg string) {
-		fmt.Fprintf(opts.IO.ErrOut, "iotctl: warning: %s\n", msg)
-	})
-	if err != nil {
+	if err := conn.Start(ctx); err != nil {
 		return err
 	}
 
-	stderr := &syncWriter{w: opts.IO.ErrOut}
 	if _, ok := opts.IO.Out.(*os.File); ok {
 		// A closed pipe is a write error to handle (stop acknowledging,
 		// disconnect, exit 141), not a signal that kills iotctl with
@@ -266,22 +261,12 @@ func subRun(ctx context.Context, opts *Options) error {
 		cctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	so := session.Options{
-		Settings:  st,
-		Provider:  provider,
-		Limits:    rules,
+	sess, err := conn.Connect(cctx, session.Options{
 		Reconnect: true,
 		Handler:   r.handle,
 		Drained:   r.drained,
-		Warn:      func(msg string) { fmt.Fprintf(stderr, "iotctl: warning: %s\n", msg) },
-	}
-	if st.Verbose {
-		so.Log = stderr
-	}
-	if st.Debug {
-		so.Debug = stderr
-	}
-	sess, err := session.Connect(cctx, so)
+		Warn:      warn,
+	})
 	if err != nil {
 		return r.startErr(ctx, deadline, "connect to "+st.Endpoint, err)
 	}
@@ -371,9 +356,9 @@ subscribe:
 	case errors.As(result, &we) || (errors.As(outErr, &we) && result != errInterrupted):
 		return r.writeErr(we.err)
 	case result == errInterrupted && outErr == errBlocked:
-		return errs.New(errs.Interrupted, fmt.Errorf("interrupted after %s; stdout did not accept the last ones within %s: they were not acknowledged", plural(n, "message"), outputGrace))
+		return errs.New(errs.Interrupted, fmt.Errorf("interrupted after %s; stdout did not accept the last ones within %s: they were not acknowledged", cmdutil.Plural(n, "message"), outputGrace))
 	case result == errInterrupted:
-		return errs.New(errs.Interrupted, fmt.Errorf("interrupted after %s", plural(n, "message")))
+		return errs.New(errs.Interrupted, fmt.Errorf("interrupted after %s", cmdutil.Plural(n, "message")))
 	case result != nil:
 		return result
 	case outErr == errBlocked:
@@ -538,7 +523,7 @@ func (r *runner) writeErr(err error) error {
 	r.out.unlock()
 	n += int(r.dropped.Load())
 	n0 += int(r.dropped0.Load())
-	what := plural(int64(n), "message") + " received but not written"
+	what := cmdutil.Plural(int64(n), "message") + " received but not written"
 	switch {
 	case n == 0:
 	case n0 == n:
@@ -706,11 +691,4 @@ func quoteList(list []string) string {
 		q[i] = fmt.Sprintf("%q", s)
 	}
 	return strings.Join(q, ", ")
-}
-
-func plural(n int64, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }

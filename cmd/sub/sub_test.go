@@ -113,6 +113,8 @@ func TestSubUsageErrors(t *testing.T) {
 		{"mosquitto format", []string{"-t", "a", "-F", "%t %p"}, "looks like a mosquitto_sub format"},
 		{"bad template", []string{"-t", "a", "-F", "{{.Nope}}"}, "bad template"},
 		{"bad endpoint", []string{"-t", "a", "--endpoint", "ftp://x"}, "--endpoint"},
+		// As mosquitto_sub: a generated client ID could never resume.
+		{"resume without client id", []string{"-t", "a", "--clean-start=false"}, "--clean-start=false without --client-id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -70,8 +70,7 @@ func run(t *testing.T, args ...string) result {
 	root := &cobra.Command{Use: "iotctl", SilenceErrors: true, SilenceUsage: true}
 	root.SetGlobalNormalizationFunc(cmdutil.NormalizeFlag)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.FlagError(err) })
-	cmdutil.AddSettingsFlags(root.PersistentFlags())
-	f.Flags = root.PersistentFlags()
+	cmdutil.AddGlobalFlags(root.PersistentFlags())
 	root.AddCommand(NewCmdWhoami(f, nil))
 	root.SetArgs(args)
 	root.SetOut(out)

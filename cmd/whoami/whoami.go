@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/cmd/shared"
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/profile"
@@ -27,7 +28,7 @@ type Options struct {
 
 // NewCmdWhoami returns `iotctl whoami`. runF replaces whoamiRun in flag tests.
 func NewCmdWhoami(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Settings: f.Settings, Now: time.Now}
+	opts := &Options{IO: f.IOStreams, Now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "whoami [--offline]",
 		Short: "Show the identity and settings the endpoint will see",
@@ -77,6 +78,7 @@ every case; with -o json one document is printed, with "error" set on failure.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Offline, "offline", false, "make no network call: no STS, Cognito or broker connection")
+	opts.Settings = f.ConnectionSettings(cmd)
 	return cmd
 }
 
@@ -88,7 +90,7 @@ func whoamiRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	stderr := &shared.LockedWriter{W: opts.IO.ErrOut}
+	stderr := &cmdutil.LockedWriter{W: opts.IO.ErrOut}
 	r := &state{opts: opts, st: st, stderr: stderr, text: st.Output != "json", now: opts.Now()}
 	r.rep = newReport(st)
 	err = r.describe(ctx)
@@ -177,15 +179,12 @@ func (r *state) connect(ctx context.Context) error {
 			return err
 		}
 	}
-	o := shared.ConnectOptions{Settings: r.st, Provider: r.provider}
-	if r.st.Verbose {
-		o.Log = r.stderr
-	}
-	if r.st.Debug {
-		o.Debug = r.stderr
+	conn, err := connect.New(r.st, connect.Options{Stderr: r.stderr, Warn: r.warn, Provider: r.provider})
+	if err != nil {
+		return err
 	}
 	r.attempted = true
-	c, err := shared.Connect(ctx, o)
+	c, err := shared.Connect(ctx, conn)
 	if err != nil {
 		return err
 	}

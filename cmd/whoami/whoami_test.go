@@ -14,7 +14,6 @@ import (
 	"github.com/iotctl/iotctl/internal/testpki"
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/errs"
-	"github.com/spf13/pflag"
 )
 
 func TestMTLS(t *testing.T) {
@@ -251,7 +250,7 @@ func TestConnectFailure(t *testing.T) {
 
 func TestInsecureWarns(t *testing.T) {
 	isolate(t)
-	r := mustRun(t, "--endpoint", "mqtts://example.com", "--insecure", "whoami", "--offline")
+	r := mustRun(t, "whoami", "--endpoint", "mqtts://example.com", "--insecure", "--offline")
 	if !strings.Contains(r.errOut, "iotctl: warning: --insecure") || !strings.Contains(r.out, "\nWarnings\n  --insecure") {
 		t.Errorf("stdout:\n%s\nstderr:\n%s", r.out, r.errOut)
 	}
@@ -285,7 +284,6 @@ func TestEndpointUserinfo(t *testing.T) {
 func TestFlagParsing(t *testing.T) {
 	ios, _, _, _ := cmdutil.Test()
 	f := cmdutil.NewFactory(ios, "test")
-	f.Flags = pflag.NewFlagSet("root", pflag.ContinueOnError)
 	var got *Options
 	cmd := NewCmdWhoami(f, func(_ context.Context, o *Options) error { got = o; return nil })
 	cmd.SetArgs([]string{"--offline"})

@@ -16,7 +16,7 @@ import (
 	"github.com/iotctl/iotctl/internal/testenv"
 	"github.com/iotctl/iotctl/internal/testpki"
 	"github.com/iotctl/iotctl/pkg/broker"
-	"github.com/iotctl/iotctl/tests/internal/clitest"
+	"github.com/iotctl/iotctl/internal/clitest"
 )
 
 func TestMain(m *testing.M) { os.Exit(clitest.Main(m)) }

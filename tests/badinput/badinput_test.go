@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iotctl/iotctl/tests/internal/clitest"
+	"github.com/iotctl/iotctl/internal/clitest"
 )
 
 func TestMain(m *testing.M) { os.Exit(clitest.Main(m)) }

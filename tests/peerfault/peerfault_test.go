@@ -16,7 +16,7 @@ import (
 	"testing"
 
 	"github.com/eclipse/paho.golang/packets"
-	"github.com/iotctl/iotctl/tests/internal/clitest"
+	"github.com/iotctl/iotctl/internal/clitest"
 )
 
 func TestMain(m *testing.M) { os.Exit(clitest.Main(m)) }

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/clitest"
 	"github.com/iotctl/iotctl/internal/testpeer"
-	"github.com/iotctl/iotctl/tests/internal/clitest"
 )
 
 // TestSubBacklogOnResume: a persistent session comes back to a backlog of

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/clitest"
 	"github.com/iotctl/iotctl/internal/relay"
 	"github.com/iotctl/iotctl/internal/testpeer"
-	"github.com/iotctl/iotctl/tests/internal/clitest"
 )
 
 // TestNetworkCuts: pub --lines at QoS 1 and sub at QoS 1 each reach

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iotctl/iotctl/tests/internal/clitest"
+	"github.com/iotctl/iotctl/internal/clitest"
 )
 
 const allowAll = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}`

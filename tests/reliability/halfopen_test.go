@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/clitest"
 	"github.com/iotctl/iotctl/pkg/broker"
-	"github.com/iotctl/iotctl/tests/internal/clitest"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 

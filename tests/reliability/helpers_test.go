@@ -21,13 +21,10 @@ import (
 
 	"github.com/iotctl/iotctl/internal/testenv"
 
-	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/internal/clitest"
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/broker"
-	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
-	"github.com/iotctl/iotctl/tests/internal/clitest"
-	"github.com/spf13/pflag"
 )
 
 func TestMain(m *testing.M) { os.Exit(clitest.Main(m)) }
@@ -245,16 +242,7 @@ func hostPort(url string) string {
 // for observers the tests need besides the binary.
 func goSession(t *testing.T, ctx context.Context, handler func(*session.Message) error, args ...string) *session.Session {
 	t.Helper()
-	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	fs.SetNormalizeFunc(cmdutil.NormalizeFlag)
-	cmdutil.AddSettingsFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	st, err := profile.Resolve(fs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testenv.Settings(t, args...)
 	p, err := auth.New(st)
 	if err != nil {
 		t.Fatal(err)

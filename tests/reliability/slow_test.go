@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/clitest"
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/pkg/session"
-	"github.com/iotctl/iotctl/tests/internal/clitest"
 	"go.uber.org/goleak"
 )
 

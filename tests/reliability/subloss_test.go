@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/clitest"
 	"github.com/iotctl/iotctl/internal/testpeer"
-	"github.com/iotctl/iotctl/tests/internal/clitest"
 )
 
 // The tests below end `iotctl sub` (QoS 1 or 2, persistent session on

@@ -9,9 +9,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/iotctl/iotctl/internal/clitest"
 	"github.com/iotctl/iotctl/internal/testpki"
 	"github.com/iotctl/iotctl/pkg/broker"
-	"github.com/iotctl/iotctl/tests/internal/clitest"
 )
 
 // TestProfileStoreModes: after every write (set, unset, use, delete) the
@@ -94,7 +94,7 @@ func TestInsecureWarnsEveryRun(t *testing.T) {
 	ep := []string{"--endpoint", b.URL(broker.MQTTS)}
 	warnRE := regexp.MustCompile(`^iotctl: warning: .*--insecure.*not verified`)
 
-	r := clitest.Run(t, clitest.Opts{Args: append(append([]string{}, ep...), "pub", "-t", "insecure/t", "-m", "x")})
+	r := clitest.Run(t, clitest.Opts{Args: append([]string{"pub", "-t", "insecure/t", "-m", "x"}, ep...)})
 	if r.Code != 3 || !strings.Contains(r.Stderr, "--ca-file") {
 		t.Errorf("without --insecure: exit %d, want 3 naming --ca-file: %s", r.Code, r.Stderr)
 	}
@@ -104,7 +104,7 @@ func TestInsecureWarnsEveryRun(t *testing.T) {
 		{"sub", "-t", "insecure/retained", "-C", "1"},
 		{"pubsub", "-t", "insecure/ps", "--count", "1", "--interval", "0"},
 	} {
-		r := clitest.Run(t, clitest.Opts{Args: append(append(append([]string{}, ep...), "--insecure"), c...)})
+		r := clitest.Run(t, clitest.Opts{Args: append(append(append([]string{}, c...), ep...), "--insecure")})
 		if r.Code != 0 {
 			t.Errorf("%s --insecure: exit %d: %s", c[0], r.Code, r.Stderr)
 			continue

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/clitest"
 	"github.com/iotctl/iotctl/pkg/profile"
-	"github.com/iotctl/iotctl/tests/internal/clitest"
 )
 
 func TestMain(m *testing.M) { os.Exit(clitest.Main(m)) }
@@ -82,6 +82,9 @@ type command struct {
 	// connects: the command uses the credentials, so a wrong secret
 	// must make it fail.
 	connects bool
+	// noConnFlags: the command takes no connection flags (it does not
+	// connect); the settings given as flags reach it as IOTCTL_* variables.
+	noConnFlags bool
 }
 
 func commands(w *world, tag string) []command {
@@ -92,10 +95,10 @@ func commands(w *world, tag string) []command {
 		{connects: true, name: "sub", args: []string{"sub", "-t", "secrets/retained", "-C", "1", "-W", "30s"}, code: 0},
 		{name: "sub refused", args: []string{"sub", "-t", "secrets/retained", "-C", "1", "--client-id", "deny-sub"}, code: 4},
 		{connects: true, name: "pubsub", args: []string{"pubsub", "-t", "secrets/ps-" + tag, "--count", "1", "--interval", "0"}, code: 0},
-		{name: "profile show", args: []string{"profile", "show"}, code: 0},
+		{name: "profile show", args: []string{"profile", "show"}, code: 0, noConnFlags: true},
 		{name: "profile validate", args: []string{"profile", "validate"}, code: -1},
 		{name: "profile validate --connect", args: []string{"profile", "validate", "--connect"}, code: -1},
-		{name: "policy check", args: []string{"policy", "check", "-p", w.policyFile, "-a", "iot:Connect", "-r", "client/x"}, code: 0},
+		{name: "policy check", args: []string{"policy", "check", "-p", w.policyFile, "-a", "iot:Connect", "-r", "client/x"}, code: 0, noConnFlags: true},
 		{name: "whoami", args: []string{"whoami"}, code: -1, optional: true},
 		{name: "bench", args: []string{"bench", "pub", "--count", "1"}, code: -1, optional: true},
 	}
@@ -159,7 +162,8 @@ func runMethod(t *testing.T, w *world, m method, src string, wrong bool) int {
 	forbidden = append(forbidden, secLogin, secPassword, secProxy)
 
 	var global []string
-	flag := func(k, v string) { global = append(global, "--"+k, v) }
+	var flagKVs [][2]string // the settings given as flags
+	flag := func(k, v string) { global = append(global, "--"+k, v); flagKVs = append(flagKVs, [2]string{k, v}) }
 	switch src {
 	case "flag":
 		for _, s := range append(settings, secretKVs...) {
@@ -192,12 +196,24 @@ func runMethod(t *testing.T, w *world, m method, src string, wrong bool) int {
 		if c.name == "policy check" && src != "flag" || wrong && !c.connects && c.name != "profile validate --connect" {
 			continue
 		}
-		args := append(append([]string{}, global...), c.args...)
+		// Connection flags follow the command name.
+		args := append(append([]string{}, c.args...), global...)
+		cenv := env
+		if c.noConnFlags {
+			args = append(append([]string{}, c.args...), "--debug")
+			if src == "profile" {
+				args = append(args, "--profile", "leaky")
+			}
+			cenv = append([]string(nil), env...)
+			for _, kv := range flagKVs {
+				cenv = append(cenv, profile.EnvName(kv[0])+"="+kv[1])
+			}
+		}
 		stdin := ""
 		if c.name == "pub --lines" {
 			stdin = "line one\nline two\n"
 		}
-		r := clitest.Run(t, clitest.Opts{Args: args, Env: clitest.Env(home, env...), Stdin: strings.NewReader(stdin)})
+		r := clitest.Run(t, clitest.Opts{Args: args, Env: clitest.Env(home, cenv...), Stdin: strings.NewReader(stdin)})
 		runs++
 		if r.Elapsed > 2*time.Second {
 			t.Logf("SLOW %s: %s", c.name, r.Elapsed.Round(time.Millisecond))

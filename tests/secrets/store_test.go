@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/iotctl/iotctl/internal/clitest"
 	"github.com/iotctl/iotctl/pkg/profilestore"
-	"github.com/iotctl/iotctl/tests/internal/clitest"
 )
 
 // TestConcurrentProfileSet: two iotctl processes run 'profile set' on the

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/iotctl/iotctl/internal/clitest"
 	"github.com/iotctl/iotctl/internal/testpeer"
-	"github.com/iotctl/iotctl/tests/internal/clitest"
 )
 
 // TestEndpointUserinfo: mqtt://user:password@host sends that username and

@@ -37,7 +37,7 @@ type Options struct {
 
 // NewCmdCheck returns `iotctl policy check`; runF replaces checkRun in tests.
 func NewCmdCheck(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Settings: f.Settings}
+	opts := &Options{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "check --policy FILE... --action ACTION --resource RESOURCE [flags]",
 		Short: "Check whether AWS IoT policies allow an action on a resource",
@@ -89,6 +89,11 @@ Exit status: 0 when allowed, 4 when denied, 2 for a bad flag or policy.`,
 		}
 		return names, cobra.ShellCompDirectiveNoFileComp
 	})
+	opts.Settings = f.LocalSettings(cmd, "client-id", "region", "endpoint")
+	fl = cmd.Flags()
+	fl.Lookup("client-id").Usage = "client ID of the connection, for ${iot:ClientId} [IOTCTL_CLIENT_ID]"
+	fl.Lookup("region").Usage = "AWS region of the ARNs (default: the --endpoint's, else us-east-1) [IOTCTL_REGION]"
+	fl.Lookup("endpoint").Usage = "AWS IoT endpoint whose region the ARNs take without --region [IOTCTL_ENDPOINT]"
 	return cmd
 }
 

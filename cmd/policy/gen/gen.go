@@ -38,7 +38,7 @@ type Options struct {
 
 // NewCmdGen returns `iotctl policy gen`; runF replaces genRun in tests.
 func NewCmdGen(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Settings: f.Settings}
+	opts := &Options{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "gen --client-id ID [--topic T | --publish T | --subscribe F | --receive T]... [flags]",
 		Short: "Generate a least-privilege AWS IoT policy",
@@ -99,6 +99,12 @@ The policy goes to stdout, notes to stderr. A policy over 2048 characters
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{FormatJSON, FormatCloudFormation, FormatTerraform}, cobra.ShellCompDirectiveNoFileComp
 	})
+	opts.Settings = f.LocalSettings(cmd, "client-id", "client-id-prefix", "region", "endpoint")
+	fl = cmd.Flags()
+	fl.Lookup("client-id").Usage = "client ID, or a prefix ending in * ('test-*'), the policy allows to connect [IOTCTL_CLIENT_ID]"
+	fl.Lookup("client-id-prefix").Usage = "without --client-id: allow client IDs with this prefix [IOTCTL_CLIENT_ID_PREFIX]"
+	fl.Lookup("region").Usage = "AWS region of the ARNs (default: the --endpoint's, else us-east-1) [IOTCTL_REGION]"
+	fl.Lookup("endpoint").Usage = "AWS IoT endpoint whose region the ARNs take without --region [IOTCTL_ENDPOINT]"
 	return cmd
 }
 

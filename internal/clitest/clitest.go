@@ -1,7 +1,8 @@
-// Package clitest runs the built iotctl binary for the black-box test
-// packages under tests/: it builds the binary once per test package (with
-// -race when the tests run under -race), runs it with a private, clean
-// environment, and watches its output.
+// Package clitest builds and runs the iotctl binary for the tests that
+// need the real process (tests/, e2e, cmd/iotctl, cmd/sub): it builds the
+// binary once per test package (with -race when the tests run under -race,
+// unless told otherwise), runs it with a private, clean environment, and
+// watches its output. It is the one place tests build iotctl.
 package clitest
 
 import (
@@ -39,11 +40,30 @@ func Main(m *testing.M) int {
 	return m.Run()
 }
 
-// Build builds ./cmd/iotctl into dir and sets Binary.
+// Build builds ./cmd/iotctl into dir (with -race under -race) and sets
+// Binary.
 func Build(dir string) error {
-	root, err := ModuleRoot()
+	bin, err := BuildWith(dir, BuildOptions{Race: Race})
 	if err != nil {
 		return err
+	}
+	Binary = bin
+	return nil
+}
+
+// BuildOptions change how BuildWith builds.
+type BuildOptions struct {
+	// Race builds with the race detector.
+	Race bool
+	// LDFlags are go build's -ldflags (e.g. -X stamps of internal/build).
+	LDFlags string
+}
+
+// BuildWith builds ./cmd/iotctl into dir and returns the binary's path.
+func BuildWith(dir string, o BuildOptions) (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
 	}
 	bin := filepath.Join(dir, "iotctl")
 	if runtime.GOOS == "windows" {
@@ -54,17 +74,45 @@ func Build(dir string) error {
 		goBin = "go"
 	}
 	args := []string{"build", "-o", bin}
-	if Race {
+	if o.Race {
 		args = append(args, "-race")
+	}
+	if o.LDFlags != "" {
+		args = append(args, "-ldflags", o.LDFlags)
 	}
 	args = append(args, "./cmd/iotctl")
 	cmd := exec.Command(goBin, args...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		return "", fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	Binary = bin
-	return nil
+	return bin, nil
+}
+
+var (
+	lazyOnce sync.Once
+	lazyBin  string
+	lazyErr  error
+)
+
+// Lazy builds the binary (without -race) the first time a test of the
+// package asks for it, into a folder that outlives the tests (the system's
+// temporary folder cleans it), for packages that need it in a few tests
+// only and have no TestMain.
+func Lazy(t testing.TB) string {
+	t.Helper()
+	lazyOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "iotctl-clitest-lazy-")
+		if err != nil {
+			lazyErr = err
+			return
+		}
+		lazyBin, lazyErr = BuildWith(dir, BuildOptions{})
+	})
+	if lazyErr != nil {
+		t.Fatalf("build iotctl: %v", lazyErr)
+	}
+	return lazyBin
 }
 
 // ModuleRoot is the folder holding go.mod, found upwards from the working
