@@ -16,7 +16,6 @@ import (
 
 	"github.com/iotctl/iotctl/pkg/esc"
 
-
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/internal/shutdown"
