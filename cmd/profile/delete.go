@@ -28,16 +28,7 @@ func NewCmdDelete(f *cmdutil.Factory, runF func(*DeleteOptions) error) *cobra.Co
 		ValidArgsFunction: completeNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
-			opts.Store = f.Store()
-			out, err := outputFormat(f, cmd)
-			if err != nil {
-				return err
-			}
-			opts.Output = out
-			if runF != nil {
-				return runF(opts)
-			}
-			return deleteRun(opts)
+			return runProfileCmd(f, cmd, &opts.Store, &opts.Output, opts, runF, deleteRun)
 		},
 	}
 }

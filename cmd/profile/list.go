@@ -25,16 +25,7 @@ func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Comman
 		Short:   "List profiles; * marks the current one",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.Store = f.Store()
-			out, err := outputFormat(f, cmd)
-			if err != nil {
-				return err
-			}
-			opts.Output = out
-			if runF != nil {
-				return runF(opts)
-			}
-			return listRun(opts)
+			return runProfileCmd(f, cmd, &opts.Store, &opts.Output, opts, runF, listRun)
 		},
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/profilestore"
 	"github.com/spf13/cobra"
 )
 
@@ -63,6 +64,22 @@ func outputFormat(f *cmdutil.Factory, cmd *cobra.Command) (string, error) {
 		return "", usage(err)
 	}
 	return s.Output, nil
+}
+
+// runProfileCmd is the RunE body the profile subcommands share: it fills
+// in the store and the output format, then runs runF when a test gave one,
+// else run.
+func runProfileCmd[O any](f *cmdutil.Factory, cmd *cobra.Command, store **profilestore.Store, output *string, opts O, runF, run func(O) error) error {
+	*store = f.Store()
+	out, err := outputFormat(f, cmd)
+	if err != nil {
+		return err
+	}
+	*output = out
+	if runF != nil {
+		return runF(opts)
+	}
+	return run(opts)
 }
 
 func isProfileError(err error) bool {

@@ -54,16 +54,7 @@ variables are the alternative that keeps them out of files.`,
 		ValidArgsFunction: completeAssignments(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name, opts.Args = args[0], args[1:]
-			opts.Store = f.Store()
-			out, err := outputFormat(f, cmd)
-			if err != nil {
-				return err
-			}
-			opts.Output = out
-			if runF != nil {
-				return runF(opts)
-			}
-			return setRun(opts)
+			return runProfileCmd(f, cmd, &opts.Store, &opts.Output, opts, runF, setRun)
 		},
 	}
 }

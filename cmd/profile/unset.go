@@ -38,16 +38,7 @@ misspelt, which is how a profile with an unknown key is repaired.`,
 		ValidArgsFunction: completeSetKeys(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name, opts.Keys = args[0], args[1:]
-			opts.Store = f.Store()
-			out, err := outputFormat(f, cmd)
-			if err != nil {
-				return err
-			}
-			opts.Output = out
-			if runF != nil {
-				return runF(opts)
-			}
-			return unsetRun(opts)
+			return runProfileCmd(f, cmd, &opts.Store, &opts.Output, opts, runF, unsetRun)
 		},
 	}
 }

@@ -28,16 +28,7 @@ The selection is stored in ~/.iotctl/current.`,
 		ValidArgsFunction: completeNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
-			opts.Store = f.Store()
-			out, err := outputFormat(f, cmd)
-			if err != nil {
-				return err
-			}
-			opts.Output = out
-			if runF != nil {
-				return runF(opts)
-			}
-			return useRun(opts)
+			return runProfileCmd(f, cmd, &opts.Store, &opts.Output, opts, runF, useRun)
 		},
 	}
 }
