@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/packets"
+	"github.com/iotctl/iotctl/internal/fakepeer"
 	"github.com/iotctl/iotctl/internal/testenv"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
@@ -21,51 +22,26 @@ import (
 // multiFake accepts connections for ever, answers each CONNECT with
 // connack (or a plain CONNACK when nil) and hands the connection, numbered
 // from 0, to script.
-type multiFake struct {
-	ln    net.Listener
-	conns atomic.Int32
-}
+type multiFake struct{ *fakepeer.Server }
 
 func startMultiFake(t *testing.T, connack []byte, script func(n int, c net.Conn, r *bufio.Reader)) *multiFake {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if connack == nil {
+		connack = []byte{0x20, 3, 0, 0, 0}
 	}
-	f := &multiFake{ln: ln}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n := int(f.conns.Add(1)) - 1
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				r := bufio.NewReader(c)
-				if _, err := packets.ReadPacket(r); err != nil {
-					return
-				}
-				if connack == nil {
-					connack = []byte{0x20, 3, 0, 0, 0}
-				}
-				if _, err := c.Write(connack); err != nil {
-					return
-				}
-				script(n, c, r)
-			}()
+	return &multiFake{fakepeer.Listen(t, func(n int, c net.Conn) {
+		r := bufio.NewReader(c)
+		if _, err := packets.ReadPacket(r); err != nil {
+			return
 		}
-	}()
-	return f
+		if _, err := c.Write(connack); err != nil {
+			return
+		}
+		script(n, c, r)
+	})}
 }
 
-func (f *multiFake) endpoint() string { return f.ln.Addr().String() }
+func (f *multiFake) endpoint() string { return f.Addr() }
 
 // rawPacket is a fixed header byte, a Remaining Length and body.
 func rawPacket(b0 byte, body []byte) []byte {
@@ -137,7 +113,7 @@ func TestMalformedPacketsFromTheBroker(t *testing.T) {
 			if !matches(tc.want, pe.Error()) {
 				t.Errorf("violation %q does not match %q", pe.Error(), tc.want)
 			}
-			if n := f.conns.Load(); n != 3 {
+			if n := f.Conns(); n != 3 {
 				t.Errorf("%d connections, want 3 (the first and 2 reconnects)", n)
 			}
 			mu.Lock()
@@ -164,7 +140,7 @@ func TestGiveUpOnConnectionsThatFailAtOnce(t *testing.T) {
 	if err := s.Err(); errs.KindOf(err) != errs.Connect || !strings.Contains(err.Error(), "(--max-reconnects 3)") {
 		t.Fatalf("Err() = %v, want a Connect error naming --max-reconnects 3", err)
 	}
-	if n := f.conns.Load(); n != 4 {
+	if n := f.Conns(); n != 4 {
 		t.Errorf("%d connections, want 4", n)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/fakepeer"
 	"github.com/iotctl/iotctl/internal/testenv"
 
 	"github.com/iotctl/iotctl/internal/testpeer"
@@ -232,25 +233,10 @@ func startTLS11(t *testing.T, ca *testpki.CA) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				_ = c.(*tls.Conn).Handshake()
-				c.Close()
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	fakepeer.Serve(t, ln, func(_ int, c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_ = c.(*tls.Conn).Handshake()
+	})
 	return "mqtts://" + ln.Addr().String()
 }
 

@@ -12,62 +12,37 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/iotctl/iotctl/internal/clitest"
+	"github.com/iotctl/iotctl/internal/fakepeer"
 )
 
 func TestMain(m *testing.M) { os.Exit(clitest.Main(m)) }
 
 // fake accepts connections until the test ends; each gets the connack
 // bytes after its CONNECT and is then handed, numbered from 0, to script.
-type fake struct {
-	ln    net.Listener
-	conns atomic.Int32
-}
+type fake struct{ *fakepeer.Server }
 
 func startFake(t *testing.T, connack []byte, script func(n int, c net.Conn, r *bufio.Reader)) *fake {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	if connack == nil {
 		connack = []byte{0x20, 3, 0, 0, 0} // success, no properties
 	}
-	f := &fake{ln: ln}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n := int(f.conns.Add(1)) - 1
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				r := bufio.NewReader(c)
-				if cp, err := packets.ReadPacket(r); err != nil || cp.Type != packets.CONNECT {
-					return
-				}
-				if _, err := c.Write(connack); err != nil {
-					return
-				}
-				script(n, c, r)
-			}()
+	return &fake{fakepeer.Listen(t, func(n int, c net.Conn) {
+		r := bufio.NewReader(c)
+		if cp, err := packets.ReadPacket(r); err != nil || cp.Type != packets.CONNECT {
+			return
 		}
-	}()
-	return f
+		if _, err := c.Write(connack); err != nil {
+			return
+		}
+		script(n, c, r)
+	})}
 }
 
-func (f *fake) endpoint() string { return f.ln.Addr().String() }
+func (f *fake) endpoint() string { return f.Addr() }
 
 // until reads packets until one of type typ; false when the client left.
 func until(r *bufio.Reader, typ byte) (*packets.ControlPacket, bool) {
@@ -194,7 +169,7 @@ func TestMalformedPackets(t *testing.T) {
 				if len(res.other) > 0 {
 					t.Errorf("stray stderr lines %q", res.other)
 				}
-				if n := f.conns.Load(); n != 3 {
+				if n := f.Conns(); n != 3 {
 					t.Errorf("%d connections, want 3: the first and 2 reconnects", n)
 				}
 			})

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/fakepeer"
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/internal/testpki"
 	"github.com/iotctl/iotctl/pkg/errs"
@@ -102,27 +103,12 @@ func echoServer(t *testing.T, greeting string) (addr string, port int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				if greeting != "" {
-					c.Write([]byte(greeting))
-				}
-				io.Copy(c, c)
-			}()
+	fakepeer.Serve(t, l, func(_ int, c net.Conn) {
+		if greeting != "" {
+			c.Write([]byte(greeting))
 		}
-	}()
+		io.Copy(c, c)
+	})
 	return l.Addr().String(), l.Addr().(*net.TCPAddr).Port
 }
 
@@ -225,33 +211,18 @@ func tlsFront(t *testing.T, backend string) (addr string, roots *x509.CertPool) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				b, err := net.Dial("tcp", backend)
-				if err != nil {
-					return
-				}
-				defer b.Close()
-				done := make(chan struct{})
-				go func() { io.Copy(b, c); b.(*net.TCPConn).CloseWrite(); close(done) }()
-				io.Copy(c, b)
-				c.Close()
-				<-done
-			}()
+	fakepeer.Serve(t, l, func(_ int, c net.Conn) {
+		b, err := net.Dial("tcp", backend)
+		if err != nil {
+			return
 		}
-	}()
+		defer b.Close()
+		done := make(chan struct{})
+		go func() { io.Copy(b, c); b.(*net.TCPConn).CloseWrite(); close(done) }()
+		io.Copy(c, b)
+		c.Close()
+		<-done
+	})
 	roots = x509.NewCertPool()
 	roots.AddCert(ca.Cert)
 	return l.Addr().String(), roots
