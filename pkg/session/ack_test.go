@@ -85,50 +85,34 @@ func TestDeferredAck(t *testing.T) {
 // the handler acknowledges the first copy; that acknowledgement answers
 // the redelivery on the new connection.
 func TestDeferredQoS2Redelivery(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	steps := make(chan string, 8)
 	proceed := make(chan struct{})
-	go func() {
-		for conn := 0; conn < 2; conn++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			r := bufio.NewReader(c)
-			packets.ReadPacket(r)
-			ack := packets.NewControlPacket(packets.CONNACK)
-			ack.Content.(*packets.Connack).SessionPresent = conn == 1
-			ack.WriteTo(c)
-			if conn == 0 {
-				publishPacket(7, 2, false, "one").WriteTo(c)
-				steps <- "sent"
-				<-proceed // the handler has it
-				c.Close()
-				continue
-			}
-			publishPacket(7, 2, true, "one").WriteTo(c)
-			expectSilence(t, c, r, 300*time.Millisecond, "for a redelivery the handler still holds")
-			steps <- "silent"
-			if cp := readUntil(t, r, packets.PUBREC); cp == nil || cp.PacketID() != 7 {
-				return
-			}
-			rel := packets.NewControlPacket(packets.PUBREL)
-			rel.Content.(*packets.Pubrel).PacketID = 7
-			rel.WriteTo(c)
-			if cp := readUntil(t, r, packets.PUBCOMP); cp != nil {
-				steps <- "pubcomp"
-			}
-			readUntil(t, r, packets.DISCONNECT)
+	addr := serveReconnects(t, func(conn int, c net.Conn, r *bufio.Reader) {
+		if conn == 0 {
+			publishPacket(7, 2, false, "one").WriteTo(c)
+			steps <- "sent"
+			<-proceed // the handler has it
 			c.Close()
+			return
 		}
-	}()
+		publishPacket(7, 2, true, "one").WriteTo(c)
+		expectSilence(t, c, r, 300*time.Millisecond, "for a redelivery the handler still holds")
+		steps <- "silent"
+		if cp := readUntil(t, r, packets.PUBREC); cp == nil || cp.PacketID() != 7 {
+			return
+		}
+		rel := packets.NewControlPacket(packets.PUBREL)
+		rel.Content.(*packets.Pubrel).PacketID = 7
+		rel.WriteTo(c)
+		if cp := readUntil(t, r, packets.PUBCOMP); cp != nil {
+			steps <- "pubcomp"
+		}
+		readUntil(t, r, packets.DISCONNECT)
+		c.Close()
+	})
 	acks := make(chan Ack, 8)
 	s := dialSession(t, Options{Reconnect: true, Handler: func(m *Message) error { acks <- m.Ack(); return DeferAck }},
-		"--endpoint", ln.Addr().String(), "--client-id", "q2", "--session-expiry", "60")
+		"--endpoint", addr, "--client-id", "q2", "--session-expiry", "60")
 	wait := func(ch <-chan string, want string) {
 		t.Helper()
 		select {

@@ -55,6 +55,34 @@ func startFake(t *testing.T, script func(c net.Conn, r *bufio.Reader)) *fakeBrok
 
 func (f *fakeBroker) endpoint() string { return "127.0.0.1:" + strconv.Itoa(f.port) }
 
+// serveReconnects serves the first two connections to 127.0.0.1, one
+// after the other: it reads each CONNECT, answers CONNACK with Session
+// Present on the second (conn 1), and hands the connection to script,
+// which closes it. It returns the address.
+func serveReconnects(t *testing.T, script func(conn int, c net.Conn, r *bufio.Reader)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for conn := 0; conn < 2; conn++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r := bufio.NewReader(c)
+			packets.ReadPacket(r)
+			ack := packets.NewControlPacket(packets.CONNACK)
+			ack.Content.(*packets.Connack).SessionPresent = conn == 1
+			ack.WriteTo(c)
+			script(conn, c, r)
+		}
+	}()
+	return ln.Addr().String()
+}
+
 func publishPacket(id uint16, qos byte, dup bool, payload string) *packets.ControlPacket {
 	cp := packets.NewControlPacket(packets.PUBLISH)
 	p := cp.Content.(*packets.Publish)
@@ -139,57 +167,41 @@ func TestInboundQoS2ExactlyOnceAndAckAfterHandler(t *testing.T) {
 // With Session Present 1, unacknowledged messages are sent again with DUP
 // and QoS 2 messages past PUBREC get a PUBREL.
 func TestResendWithDupOnSessionPresent(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	got := make(chan string, 16)
-	go func() {
-		for conn := 0; conn < 2; conn++ {
-			c, err := ln.Accept()
+	addr := serveReconnects(t, func(conn int, c net.Conn, r *bufio.Reader) {
+		if conn == 0 {
+			p1 := readUntil(t, r, packets.PUBLISH) // QoS 1: never acked
+			p2 := readUntil(t, r, packets.PUBLISH) // QoS 2: PUBREC only
+			_ = p1
+			rec := packets.NewControlPacket(packets.PUBREC)
+			rec.Content.(*packets.Pubrec).PacketID = p2.PacketID()
+			rec.WriteTo(c)
+			readUntil(t, r, packets.PUBREL)
+			c.Close()
+			return
+		}
+		for i := 0; i < 2; i++ {
+			cp, err := packets.ReadPacket(r)
 			if err != nil {
 				return
 			}
-			r := bufio.NewReader(c)
-			packets.ReadPacket(r)
-			ack := packets.NewControlPacket(packets.CONNACK)
-			ack.Content.(*packets.Connack).SessionPresent = conn == 1
-			ack.WriteTo(c)
-			if conn == 0 {
-				p1 := readUntil(t, r, packets.PUBLISH) // QoS 1: never acked
-				p2 := readUntil(t, r, packets.PUBLISH) // QoS 2: PUBREC only
-				_ = p1
-				rec := packets.NewControlPacket(packets.PUBREC)
-				rec.Content.(*packets.Pubrec).PacketID = p2.PacketID()
-				rec.WriteTo(c)
-				readUntil(t, r, packets.PUBREL)
-				c.Close()
-				continue
+			switch p := cp.Content.(type) {
+			case *packets.Publish:
+				got <- "publish dup=" + strconv.FormatBool(p.Duplicate)
+				a := packets.NewControlPacket(packets.PUBACK)
+				a.Content.(*packets.Puback).PacketID = p.PacketID
+				a.WriteTo(c)
+			case *packets.Pubrel:
+				got <- "pubrel"
+				a := packets.NewControlPacket(packets.PUBCOMP)
+				a.Content.(*packets.Pubcomp).PacketID = p.PacketID
+				a.WriteTo(c)
 			}
-			for i := 0; i < 2; i++ {
-				cp, err := packets.ReadPacket(r)
-				if err != nil {
-					return
-				}
-				switch p := cp.Content.(type) {
-				case *packets.Publish:
-					got <- "publish dup=" + strconv.FormatBool(p.Duplicate)
-					a := packets.NewControlPacket(packets.PUBACK)
-					a.Content.(*packets.Puback).PacketID = p.PacketID
-					a.WriteTo(c)
-				case *packets.Pubrel:
-					got <- "pubrel"
-					a := packets.NewControlPacket(packets.PUBCOMP)
-					a.Content.(*packets.Pubcomp).PacketID = p.PacketID
-					a.WriteTo(c)
-				}
-			}
-			readUntil(t, r, packets.DISCONNECT)
-			c.Close()
 		}
-	}()
-	s := dialSession(t, Options{Reconnect: true}, "--endpoint", ln.Addr().String(), "--client-id", "dup", "--session-expiry", "60")
+		readUntil(t, r, packets.DISCONNECT)
+		c.Close()
+	})
+	s := dialSession(t, Options{Reconnect: true}, "--endpoint", addr, "--client-id", "dup", "--session-expiry", "60")
 	s.Publish(context.Background(), &Message{Topic: "a", Payload: []byte("1"), QoS: 1}, nil)
 	s.Publish(context.Background(), &Message{Topic: "a", Payload: []byte("2"), QoS: 2}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
