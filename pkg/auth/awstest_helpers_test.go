@@ -14,7 +14,22 @@ import (
 // this package cannot import).
 func settingsForAWSTest(t *testing.T, flags map[string][]string) *profile.Settings {
 	t.Helper()
+	s, err := profile.Resolve(settingsFlags(t, flags), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// settingsFlags is a flag set with the settings flags (registered like
+// cmdutil.AddSettingsFlags) and the string flags extra, after setting
+// every value of flags in turn.
+func settingsFlags(t *testing.T, flags map[string][]string, extra ...string) *pflag.FlagSet {
+	t.Helper()
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	for _, name := range extra {
+		fs.String(name, "", "")
+	}
 	for _, d := range profile.Defs {
 		switch d.Type {
 		case profile.Strings:
@@ -30,11 +45,16 @@ func settingsForAWSTest(t *testing.T, flags map[string][]string) *profile.Settin
 			}
 		}
 	}
-	s, err := profile.Resolve(fs, nil)
-	if err != nil {
-		t.Fatal(err)
+	return fs
+}
+
+// oneEach is flags with one value each, for settingsFlags.
+func oneEach(flags map[string]string) map[string][]string {
+	m := make(map[string][]string, len(flags))
+	for k, v := range flags {
+		m[k] = []string{v}
 	}
-	return s
+	return m
 }
 
 // wantKind fails unless err is of kind k.

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/iotctl/iotctl/internal/testpki"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
@@ -25,20 +23,7 @@ import (
 // that IsSet and the defaults behave as in the binary.
 func certSettings(t *testing.T, flags map[string]string) *profile.Settings {
 	t.Helper()
-	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	for _, d := range profile.Defs {
-		if d.Type == profile.Strings {
-			fs.StringArray(d.Name, nil, "")
-		} else {
-			fs.String(d.Name, d.Default, "")
-		}
-	}
-	for name, v := range flags {
-		if err := fs.Set(name, v); err != nil {
-			t.Fatalf("--%s %s: %v", name, v, err)
-		}
-	}
-	s, err := profile.Resolve(fs, nil)
+	s, err := profile.Resolve(settingsFlags(t, oneEach(flags)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/pflag"
-
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/profilestore"
 )
@@ -25,20 +23,7 @@ func leveled(t *testing.T, flags, env, prof map[string]string) *profile.Settings
 	for k, v := range env {
 		t.Setenv(profile.EnvName(k), v)
 	}
-	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	fs.String("profile", "", "")
-	for _, d := range profile.Defs {
-		if d.Type == profile.Strings {
-			fs.StringArray(d.Name, nil, "")
-		} else {
-			fs.String(d.Name, d.Default, "")
-		}
-	}
-	for name, v := range flags {
-		if err := fs.Set(name, v); err != nil {
-			t.Fatalf("--%s %s: %v", name, v, err)
-		}
-	}
+	fs := settingsFlags(t, oneEach(flags), "profile")
 	var store profile.Profiles
 	if prof != nil {
 		st := &profilestore.Store{Dir: filepath.Join(t.TempDir(), "home")}
