@@ -51,14 +51,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	sigs <- syscall.SIGINT
 	<-ctx.Done()
 	sigs <- syscall.SIGINT
-	select {
-	case code := <-exits:
-		if code != 130 {
-			t.Errorf("exit %d, want 130", code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no exit on the second signal")
-	}
+	wantExit(t, exits, 130, "no exit on the second signal")
 	if got := errOut.String(); got != "iotctl: SIGINT: stopping (send it again to exit at once)\niotctl: SIGINT again: exiting at once\n" {
 		t.Errorf("stderr %q", got)
 	}
@@ -68,14 +61,7 @@ func TestStuckRunExitsAfterTheLimit(t *testing.T) {
 	ctx, sigs, exits, errOut, _ := startStopper(t, 10*time.Millisecond, echoWindow, false)
 	sigs <- syscall.SIGTERM
 	<-ctx.Done()
-	select {
-	case code := <-exits:
-		if code != 1 {
-			t.Errorf("exit %d, want 1", code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no exit after the limit")
-	}
+	wantExit(t, exits, 1, "no exit after the limit")
 	if got := errOut.String(); !strings.Contains(got, "iotctl: still not stopped 10ms after SIGTERM: exiting without a clean shutdown") {
 		t.Errorf("stderr %q", got)
 	}
@@ -88,15 +74,22 @@ func TestSignalEchoIsNotASecondSignal(t *testing.T) {
 	sigs <- syscall.SIGTERM
 	sigs <- syscall.SIGINT // a real second signal
 	<-ctx.Done()
-	select {
-	case code := <-exits:
-		if code != 130 {
-			t.Errorf("exit %d, want 130", code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no exit on the second signal")
-	}
+	wantExit(t, exits, 130, "no exit on the second signal")
 	if got := errOut.String(); got != "iotctl: SIGINT again: exiting at once\n" {
 		t.Errorf("stderr %q: the echo counted as the second signal", got)
+	}
+}
+
+// wantExit fails unless the stopper exits with code within 10 s; missing
+// says what did not happen.
+func wantExit(t *testing.T, exits <-chan int, code int, missing string) {
+	t.Helper()
+	select {
+	case got := <-exits:
+		if got != code {
+			t.Errorf("exit %d, want %d", got, code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal(missing)
 	}
 }
