@@ -5,23 +5,12 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/iotctl/iotctl/internal/testflags"
 	"github.com/spf13/pflag"
 )
 
 // flagSet mimics the root's settings flags for the settings a test uses.
-func flagSet(t *testing.T, args ...string) *pflag.FlagSet {
-	t.Helper()
-	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	fs.String("profile", "", "")
-	fs.String("endpoint", "localhost", "")
-	fs.StringArray("alpn", nil, "")
-	fs.Int("port", 0, "")
-	fs.String("cert", "", "")
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	return fs
-}
+func flagSet(t *testing.T, args ...string) *pflag.FlagSet { return testflags.FlagSet(t, args...) }
 
 func TestResolveExpandsHomeInFiles(t *testing.T) {
 	home := t.TempDir()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/testflags"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/spf13/pflag"
 )
@@ -16,19 +17,7 @@ import (
 // store supplies the profiles.
 
 // flagSet mimics the root's settings flags for the settings a test uses.
-func flagSet(t *testing.T, args ...string) *pflag.FlagSet {
-	t.Helper()
-	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	fs.String("profile", "", "")
-	fs.String("endpoint", "localhost", "")
-	fs.StringArray("alpn", nil, "")
-	fs.Int("port", 0, "")
-	fs.String("cert", "", "")
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	return fs
-}
+func flagSet(t *testing.T, args ...string) *pflag.FlagSet { return testflags.FlagSet(t, args...) }
 
 func TestResolveProfileSelection(t *testing.T) {
 	s, _ := newStore(t)
