@@ -154,27 +154,11 @@ func newWorld(t *testing.T) *world {
 	// A TLS broker whose certificate names other.test only.
 	srv := ca.Server(t, "other.test")
 	sc, sk := srv.Files(t, w.dir, "server")
-	tb, err := broker.New(broker.Options{TLSListen: "127.0.0.1:0", TLSCert: sc, TLSKey: sk, Home: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tb.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tb.Close() })
-	w.tlsURL = tb.URL(broker.MQTTS)
+	w.tlsURL = startTLSBroker(t, broker.Options{TLSListen: "127.0.0.1:0", TLSCert: sc, TLSKey: sk, Home: t.TempDir()})
 
 	// A TLS broker with the certificate it generates for localhost and
 	// 127.0.0.1, signed by a CA the client is not told about.
-	sb, err := broker.New(broker.Options{TLSListen: "127.0.0.1:0", Home: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sb.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Close() })
-	w.selfSignedURL = sb.URL(broker.MQTTS)
+	w.selfSignedURL = startTLSBroker(t, broker.Options{TLSListen: "127.0.0.1:0", Home: t.TempDir()})
 
 	w.tls11URL = startTLS11(t, ca)
 	w.softhsm(t)
@@ -217,6 +201,21 @@ func unreadableFile(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// startTLSBroker starts a broker with only the TLS listener of opts (no
+// plain one, unlike testenv.StartBroker) and returns its mqtts:// URL.
+func startTLSBroker(t *testing.T, opts broker.Options) string {
+	t.Helper()
+	b, err := broker.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b.URL(broker.MQTTS)
 }
 
 // startTLS11 serves TLS 1.0-1.1 only on a loopback port and fails every
