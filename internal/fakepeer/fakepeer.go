@@ -59,3 +59,23 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Conns is how many connections it has accepted.
 func (s *Server) Conns() int32 { return s.conns.Load() }
+
+// Packet is an MQTT packet as bytes: the fixed header byte b0, the
+// Remaining Length of body and body; it builds the packets a well-behaved
+// encoder refuses to.
+func Packet(b0 byte, body []byte) []byte {
+	out := []byte{b0}
+	n := len(body)
+	for {
+		b := byte(n % 128)
+		n /= 128
+		if n > 0 {
+			b |= 0x80
+		}
+		out = append(out, b)
+		if n == 0 {
+			break
+		}
+	}
+	return append(out, body...)
+}

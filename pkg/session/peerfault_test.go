@@ -44,22 +44,7 @@ func startMultiFake(t *testing.T, connack []byte, script func(n int, c net.Conn,
 func (f *multiFake) endpoint() string { return f.Addr() }
 
 // rawPacket is a fixed header byte, a Remaining Length and body.
-func rawPacket(b0 byte, body []byte) []byte {
-	out := []byte{b0}
-	n := len(body)
-	for {
-		b := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			b |= 0x80
-		}
-		out = append(out, b)
-		if n == 0 {
-			break
-		}
-	}
-	return append(out, body...)
-}
+func rawPacket(b0 byte, body []byte) []byte { return fakepeer.Packet(b0, body) }
 
 // malformed are packets no broker may send, by what is wrong with them.
 var malformed = []struct {

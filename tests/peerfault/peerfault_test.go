@@ -66,22 +66,7 @@ func drain(r *bufio.Reader) {
 }
 
 // raw is a packet: fixed header byte, Remaining Length, body.
-func raw(b0 byte, body []byte) []byte {
-	out := []byte{b0}
-	n := len(body)
-	for {
-		b := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			b |= 0x80
-		}
-		out = append(out, b)
-		if n == 0 {
-			break
-		}
-	}
-	return append(out, body...)
-}
+func raw(b0 byte, body []byte) []byte { return fakepeer.Packet(b0, body) }
 
 func suback(id uint16) []byte { return raw(0x90, []byte{byte(id >> 8), byte(id), 0, 1}) }
 
