@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/internal/clitest"
 	"github.com/iotctl/iotctl/pkg/profile"
-	"github.com/spf13/cobra"
 )
 
 // run executes `iotctl <args>` on a root like cmd/root's (settings flags,
@@ -34,13 +34,7 @@ func runEnv(t *testing.T, env map[string]string, args ...string) (stdout, stderr
 	}
 	ios, _, out, errOut := cmdutil.Test()
 	f := cmdutil.NewFactory(ios, "test")
-	root := &cobra.Command{Use: "iotctl", SilenceErrors: true, SilenceUsage: true}
-	root.SetGlobalNormalizationFunc(cmdutil.NormalizeFlag)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.FlagError(err) })
-	root.SetOut(ios.Out)
-	root.SetErr(ios.ErrOut)
-	cmdutil.AddGlobalFlags(root.PersistentFlags())
-	root.AddCommand(NewCmdPolicy(f))
+	root := clitest.Root(NewCmdPolicy(f), ios.Out, ios.ErrOut)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		errOut.WriteString(cmdutil.Message(err) + "\n")

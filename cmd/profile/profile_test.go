@@ -18,7 +18,6 @@ import (
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/profilestore"
-	"github.com/spf13/cobra"
 )
 
 type result struct {
@@ -43,14 +42,8 @@ func run(t *testing.T, stdin string, args ...string) result {
 	ios, in, out, errOut := cmdutil.Test()
 	in.WriteString(stdin)
 	f := cmdutil.NewFactory(ios, "test")
-	root := &cobra.Command{Use: "iotctl", SilenceErrors: true, SilenceUsage: true}
-	root.SetGlobalNormalizationFunc(cmdutil.NormalizeFlag)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.FlagError(err) })
-	cmdutil.AddGlobalFlags(root.PersistentFlags())
-	root.AddCommand(NewCmdProfile(f))
+	root := clitest.Root(NewCmdProfile(f), out, errOut)
 	root.SetArgs(args)
-	root.SetOut(out)
-	root.SetErr(errOut)
 	err := root.Execute()
 	return result{out.String(), errOut.String(), err}
 }

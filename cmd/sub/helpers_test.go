@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/clitest"
 	"github.com/iotctl/iotctl/internal/testenv"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
@@ -68,14 +69,7 @@ func (s *syncBuffer) String() string {
 
 // testRoot mirrors cmd/root: persistent settings flags, normalisation, sub.
 func testRoot(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	root := &cobra.Command{Use: "iotctl", SilenceErrors: true, SilenceUsage: true}
-	root.SetGlobalNormalizationFunc(cmdutil.NormalizeFlag)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.FlagError(err) })
-	root.SetOut(f.IOStreams.Out)
-	root.SetErr(f.IOStreams.ErrOut)
-	cmdutil.AddGlobalFlags(root.PersistentFlags())
-	root.AddCommand(NewCmdSub(f, runF))
-	return root
+	return clitest.Root(NewCmdSub(f, runF), f.IOStreams.Out, f.IOStreams.ErrOut)
 }
 
 // subProc is one `iotctl sub` run in-process.

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/awsfake"
 	"github.com/iotctl/iotctl/internal/clitest"
 	"github.com/iotctl/iotctl/internal/testenv"
 
@@ -32,7 +33,6 @@ import (
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/broker/iot"
 	"github.com/iotctl/iotctl/pkg/policy"
-	"github.com/spf13/cobra"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -68,14 +68,8 @@ func run(t *testing.T, args ...string) result {
 	out, errOut := &bytes.Buffer{}, &testenv.SyncBuffer{}
 	ios := &cmdutil.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut}
 	f := cmdutil.NewFactory(ios, "test")
-	root := &cobra.Command{Use: "iotctl", SilenceErrors: true, SilenceUsage: true}
-	root.SetGlobalNormalizationFunc(cmdutil.NormalizeFlag)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.FlagError(err) })
-	cmdutil.AddGlobalFlags(root.PersistentFlags())
-	root.AddCommand(NewCmdWhoami(f, nil))
+	root := clitest.Root(NewCmdWhoami(f, nil), out, errOut)
 	root.SetArgs(args)
-	root.SetOut(out)
-	root.SetErr(errOut)
 	err := root.Execute()
 	return result{out.String(), errOut.String(), err}
 }
@@ -132,6 +126,17 @@ type world struct {
 	b        *broker.Broker
 	authzDir string // the custom authorizer's event.json
 	authzKey *rsa.PrivateKey
+}
+
+// startAWSWorld is startWorld, isolated, with the env AWS credentials
+// set and a fake STS for account 123456789012.
+func startAWSWorld(t *testing.T) (*world, *awsfake.STS) {
+	t.Helper()
+	isolate(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", envAKID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", envSecret)
+	t.Setenv("AWS_SESSION_TOKEN", envToken)
+	return startWorld(t, nil), awsfake.NewSTS(t, "123456789012", "arn:aws:iam::123456789012:user/dev")
 }
 
 // startWorld starts the emulator; setup may complete its configuration.
