@@ -39,12 +39,7 @@ var secretSettings = []struct{ name, value string }{
 // with -v and --debug, in text and JSON, and finds none of them in stdout
 // or stderr, also when the connection fails or is refused.
 func TestNoSecretInOutput(t *testing.T) {
-	isolate(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", envAKID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", envSecret)
-	t.Setenv("AWS_SESSION_TOKEN", envToken)
-	w := startWorld(t, nil)
-	sts := awsfake.NewSTS(t, "123456789012", "arn:aws:iam::123456789012:user/dev")
+	w, sts := startAWSWorld(t)
 	cog := awsfake.NewCognito(t, awsfake.Identities(map[string]awsfake.Identity{identityID: {
 		Logins: map[string]string{"accounts.google.com": loginToken},
 		Credentials: func() awsfake.CognitoCredentials {

@@ -102,12 +102,7 @@ func TestCertificateID(t *testing.T) {
 }
 
 func TestSigV4(t *testing.T) {
-	isolate(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", envAKID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", envSecret)
-	t.Setenv("AWS_SESSION_TOKEN", envToken)
-	w := startWorld(t, nil)
-	sts := awsfake.NewSTS(t, "123456789012", "arn:aws:iam::123456789012:user/dev")
+	w, sts := startAWSWorld(t)
 	names := map[string]string{w.dir: "<world>"}
 	args := []string{"--auth", "sigv4", "--endpoint", "wss://" + w.addr(broker.WSS), "--region", "us-east-1", "--ca-file", w.caFile, "--sts-endpoint", sts.URL, "whoami"}
 
