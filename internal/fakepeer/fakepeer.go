@@ -54,6 +54,33 @@ func Serve(t testing.TB, ln net.Listener, serve func(n int, c net.Conn)) *Server
 	return s
 }
 
+// ServeOne listens on a fresh TCP port of 127.0.0.1, accepts one
+// connection and hands it to serve; the connection is closed when serve
+// returns. At the end of the test the listener is closed and ServeOne
+// waits for serve to return.
+func ServeOne(t testing.TB, serve func(c net.Conn)) *Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{ln: ln}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		s.conns.Add(1)
+		defer c.Close()
+		serve(c)
+	}()
+	return s
+}
+
 // Addr is the address the server listens on, host:port.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 

@@ -5,11 +5,11 @@ import (
 	"context"
 	"net"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/fakepeer"
 	"github.com/iotctl/iotctl/internal/testenv"
 
 	"github.com/eclipse/paho.golang/packets"
@@ -19,27 +19,12 @@ import (
 // fakeBroker accepts one connection, answers CONNECT, then hands the
 // connection to script.
 type fakeBroker struct {
-	ln   net.Listener
 	port int
 }
 
 func startFake(t *testing.T, script func(c net.Conn, r *bufio.Reader)) *fakeBroker {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var wg sync.WaitGroup
-	t.Cleanup(wg.Wait)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	srv := fakepeer.ServeOne(t, func(c net.Conn) {
 		r := bufio.NewReader(c)
 		if _, err := packets.ReadPacket(r); err != nil {
 			return
@@ -49,8 +34,10 @@ func startFake(t *testing.T, script func(c net.Conn, r *bufio.Reader)) *fakeBrok
 			return
 		}
 		script(c, r)
-	}()
-	return &fakeBroker{ln: ln, port: ln.Addr().(*net.TCPAddr).Port}
+	})
+	_, port, _ := net.SplitHostPort(srv.Addr())
+	n, _ := strconv.Atoi(port)
+	return &fakeBroker{port: n}
 }
 
 func (f *fakeBroker) endpoint() string { return "127.0.0.1:" + strconv.Itoa(f.port) }

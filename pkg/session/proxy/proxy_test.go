@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -260,21 +259,8 @@ func TestHTTPSProxy(t *testing.T) {
 // then echoes; got receives the request head it read.
 func fakeProxy(t *testing.T, reply string, hold <-chan struct{}) (addr string, got <-chan string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	heads := make(chan string, 1)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	srv := fakepeer.ServeOne(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		var head strings.Builder
 		for {
@@ -294,8 +280,8 @@ func fakeProxy(t *testing.T, reply string, hold <-chan struct{}) (addr string, g
 		}
 		c.Write([]byte(reply))
 		io.Copy(c, br)
-	}()
-	return l.Addr().String(), heads
+	})
+	return srv.Addr(), heads
 }
 
 func TestBytesAfterReplyAreKept(t *testing.T) {
