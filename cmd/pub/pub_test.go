@@ -122,7 +122,9 @@ func TestExitCodes(t *testing.T) {
 		{"interrupted acked", []string{"--endpoint", ep}, func(o *Options) { o.Topic, o.Lines, o.QoS = "ok", true, 1 },
 			io.MultiReader(strings.NewReader("1\n2\n3\n"), blockingReader{}), 300 * time.Millisecond, 130, "interrupted"},
 		{"interrupted window full", []string{"--endpoint", ep}, func(o *Options) { o.Topic, o.Lines, o.QoS, o.Grace = "withheld", true, 1, 100*time.Millisecond },
-			bytes.NewReader(numberedLines(5000)), 500 * time.Millisecond, 6, "1024 messages not acknowledged"},
+			// As many as were in flight when the signal came: the broker's
+			// window (1024) on an idle machine, fewer on a starved one.
+			bytes.NewReader(numberedLines(5000)), 500 * time.Millisecond, 6, "messages not acknowledged"},
 	}
 	// Every case in text and in JSON: -o json prints the summary on stdout
 	// and changes no exit code.
