@@ -135,8 +135,30 @@ func (c *conn) stop(err error) {
 		c.closing = true
 		c.mu.Unlock()
 		close(c.stopped)
-		c.nc.Close()
+		closeHard(c.nc)
 	})
+}
+
+// closeHard closes the innermost connection first: closing a TLS or
+// websocket connection politely writes a close_notify or close frame, which
+// waits (up to 5 s for TLS) on a client that stopped reading.
+func closeHard(nc net.Conn) {
+	inner := nc
+	for {
+		u, ok := inner.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		next := u.NetConn()
+		if next == nil || next == inner {
+			break
+		}
+		inner = next
+	}
+	if inner != nc {
+		inner.Close()
+	}
+	nc.Close()
 }
 
 // disconnect sends DISCONNECT with code (MQTT 5; MQTT 3 has none) after

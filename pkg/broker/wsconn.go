@@ -83,6 +83,9 @@ func (c *wsConn) Write(p []byte) (int, error) {
 }
 
 // Close sends a close frame when it can and closes the connection.
+// NetConn is the connection under the websocket, for closing it hard.
+func (c *wsConn) NetConn() net.Conn { return c.ws.NetConn() }
+
 func (c *wsConn) Close() error {
 	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
