@@ -136,7 +136,7 @@ embedded-broker'.`,
 	fl.StringVar(&opts.ClientCA, "client-ca", "", "CA certificates (PEM): TLS listeners require client certificates they signed")
 	fl.StringVar(&opts.WSListen, "ws-listen", "", "address of the MQTT over websocket listener, e.g. 127.0.0.1:8080")
 	fl.StringVar(&opts.WSSListen, "wss-listen", "", "address of the MQTT over secure websocket listener, e.g. 127.0.0.1:8443")
-	fl.Uint32Var(&opts.MaxPacketSize, "max-packet-size", 0, "largest packet accepted after CONNECT, bytes (default 268435455; 149504 with --iot)")
+	fl.Uint32Var(&opts.MaxPacketSize, "max-packet-size", 0, "largest packet accepted after CONNECT, bytes (default 268435456 = 256 MiB; 149504 with --iot)")
 	fl.Uint32Var(&opts.MaxConnectSize, "max-connect-size", 0, "largest CONNECT packet, read before authentication, bytes (default 1048576)")
 	fl.IntVar(&opts.MaxQueuedMessages, "max-queued-messages", 0, "undelivered messages kept per session (default 1000000)")
 	// -v and --region (with --iot) only: the broker reads no profile.
