@@ -89,6 +89,19 @@ func TestShutdownSignals(t *testing.T) {
 			}
 			if tc.hold {
 				h.close()
+				// Signal only once the broker holds a publish: on a starved
+				// machine pub may not have sent anything since the gate
+				// closed, and an empty window rightly exits 130.
+				deadline := time.Now().Add(20 * time.Second)
+				for {
+					h.mu.Lock()
+					held := h.held
+					h.mu.Unlock()
+					if held > 0 || time.Now().After(deadline) {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
 			}
 			if err := pub.Signal(tc.sig); err != nil {
 				t.Fatal(err)
