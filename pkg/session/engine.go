@@ -448,7 +448,13 @@ func (s *Session) forgetMsg(om *outMsg) {
 	delete(s.byID, om.id)
 	s.store.remove(om)
 	s.store.put(om)
-	s.wakeSpace()
+	// Wake a waiting publisher when a quarter of the window is free, not
+	// per acknowledgement: it then refills the window in one burst (one
+	// write, one hand-over to the writer) instead of a packet per PUBACK.
+	// Flush waits for an empty store.
+	if s.store.n == 0 || s.window-s.store.n >= max(1, s.window/4) {
+		s.wakeSpace()
+	}
 }
 
 // sendWindow is how many QoS>=1 messages may be in flight now.
