@@ -313,7 +313,7 @@ func pubRun(ctx context.Context, opts *Options) error {
 	// Every pub reconnects when the connection is lost before its messages
 	// are acknowledged, at most --max-reconnects (10) times in a row; a
 	// first connection that fails is not retried.
-	sess, err := conn.Connect(ctx, session.Options{Reconnect: true, MaxReconnects: defaultMaxReconnects, Warn: opts.Warn})
+	sess, err := conn.Connect(ctx, session.Options{Reconnect: true, MaxReconnects: defaultMaxReconnects, Warn: opts.Warn, Coalesce: true})
 	if err != nil {
 		return err
 	}

@@ -265,6 +265,7 @@ func subRun(ctx context.Context, opts *Options) error {
 		Reconnect: true,
 		Handler:   r.handle,
 		Drained:   r.drained,
+		Coalesce:  true,
 		Warn:      warn,
 	})
 	if err != nil {

@@ -37,8 +37,25 @@ type qos2State struct {
 // Ack sends the acknowledgements of messages a Handler deferred with
 // DeferAck, in order. It does not block on the network.
 func (s *Session) Ack(acks ...Ack) {
-	for _, a := range acks {
-		s.sendAck(a)
+	for len(acks) > 0 {
+		// A run of PUBACKs for one connection is one hand-over to its
+		// writer, not one per message.
+		a, n := acks[0], 1
+		if a.typ == packets.PUBACK && a.c != nil {
+			for n < len(acks) && acks[n].typ == packets.PUBACK && acks[n].c == a.c {
+				n++
+			}
+		}
+		if n == 1 {
+			s.sendAck(a)
+		} else {
+			ids := make([]uint16, n)
+			for i, b := range acks[:n] {
+				ids[i] = b.id
+			}
+			_ = a.c.enqueue(s.ctx, wItem{typ: packets.PUBACK, ids: ids})
+		}
+		acks = acks[n:]
 	}
 }
 

@@ -299,26 +299,25 @@ func (f frame) decode() (*packets.ControlPacket, error) {
 // payload at once for a large message); here a large payload is the
 // frame's own buffer, not copied at all, and a small one is copied once
 // out of the reused read buffer.
-func (f frame) decodePublish() (*packets.Publish, []byte, error) {
-	p := &packets.Publish{
-		QoS:        (f.b0 >> 1) & 0x03,
-		Duplicate:  f.b0&0x08 != 0,
-		Retain:     f.b0&0x01 != 0,
-		Properties: &packets.Properties{},
+func (f frame) decodePublish(cv *carver) (packets.Publish, []byte, error) {
+	p := packets.Publish{
+		QoS:       (f.b0 >> 1) & 0x03,
+		Duplicate: f.b0&0x08 != 0,
+		Retain:    f.b0&0x01 != 0,
 	}
 	b := f.body
 	bad := func(what string) error { return fmt.Errorf("%w: PUBLISH: %s", errMalformed, what) }
 	if len(b) < 2 {
-		return nil, nil, bad("no topic")
+		return p, nil, bad("no topic")
 	}
 	off := 2 + (int(b[0])<<8 | int(b[1]))
 	if off > len(b) {
-		return nil, nil, bad("topic longer than the packet")
+		return p, nil, bad("topic longer than the packet")
 	}
-	p.Topic = string(b[2:off])
+	p.Topic = cv.str(b[2:off])
 	if p.QoS > 0 {
 		if off+2 > len(b) {
-			return nil, nil, bad("no packet ID")
+			return p, nil, bad("no packet ID")
 		}
 		p.PacketID = uint16(b[off])<<8 | uint16(b[off+1])
 		off += 2
@@ -326,7 +325,7 @@ func (f frame) decodePublish() (*packets.Publish, []byte, error) {
 	pl, vl := 0, 0
 	for mult := 1; ; mult *= 128 {
 		if off+vl >= len(b) || vl == 4 {
-			return nil, nil, bad("bad property length")
+			return p, nil, bad("bad property length")
 		}
 		c := b[off+vl]
 		vl++
@@ -337,17 +336,18 @@ func (f frame) decodePublish() (*packets.Publish, []byte, error) {
 	}
 	end := off + vl + pl
 	if end > len(b) {
-		return nil, nil, bad("properties longer than the packet")
+		return p, nil, bad("properties longer than the packet")
 	}
 	if pl > 0 {
 		// Properties.Unpack copies what it keeps (strings, correlation data).
+		p.Properties = &packets.Properties{}
 		if err := p.Properties.Unpack(bytes.NewBuffer(b[off:end]), packets.PUBLISH); err != nil {
-			return nil, nil, bad(err.Error())
+			return p, nil, bad(err.Error())
 		}
 	}
 	payload := b[end:]
 	if !f.owned {
-		payload = bytes.Clone(payload)
+		payload = cv.bytes(payload)
 	}
 	if payload == nil {
 		payload = []byte{}
@@ -355,9 +355,61 @@ func (f frame) decodePublish() (*packets.Publish, []byte, error) {
 	return p, payload, nil
 }
 
+// carver gives inbound messages their memory without an allocation each:
+// small payloads are copied into shared 64 KiB slabs, Messages come from
+// arrays, and a topic equal to the previous one shares its string. A slab
+// or array is freed once no message in it is referenced. Only the
+// connection's reader uses it; a nil carver allocates plainly.
+type carver struct {
+	slab  []byte
+	msgs  []Message
+	topic string
+}
+
+const (
+	carveSlab = 64 << 10
+	carveMax  = 4 << 10 // larger payloads get their own buffer
+	carveMsgs = 64
+)
+
+func (cv *carver) bytes(b []byte) []byte {
+	if cv == nil || len(b) > carveMax {
+		return bytes.Clone(b)
+	}
+	if cap(cv.slab)-len(cv.slab) < len(b) {
+		cv.slab = make([]byte, 0, carveSlab)
+	}
+	n := len(cv.slab)
+	cv.slab = append(cv.slab, b...)
+	return cv.slab[n:len(cv.slab):len(cv.slab)] // an append by the holder copies
+}
+
+func (cv *carver) str(b []byte) string {
+	if cv == nil {
+		return string(b)
+	}
+	if string(b) != cv.topic { // compared without converting
+		cv.topic = string(b)
+	}
+	return cv.topic
+}
+
+func (cv *carver) message() *Message {
+	if cv == nil {
+		return &Message{}
+	}
+	if len(cv.msgs) == 0 {
+		cv.msgs = make([]Message, carveMsgs)
+	}
+	m := &cv.msgs[0]
+	cv.msgs = cv.msgs[1:]
+	return m
+}
+
 // inbound converts a decoded PUBLISH to a Message.
-func inbound(p *packets.Publish, payload []byte) *Message {
-	m := &Message{Topic: p.Topic, Payload: payload, QoS: p.QoS, Retain: p.Retain}
+func inbound(p *packets.Publish, payload []byte, cv *carver) *Message {
+	m := cv.message()
+	*m = Message{Topic: p.Topic, Payload: payload, QoS: p.QoS, Retain: p.Retain}
 	if pr := p.Properties; pr != nil {
 		m.Props = Properties{
 			ContentType:     pr.ContentType,

@@ -45,11 +45,11 @@ func TestPublishEncodingMatchesPaho(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				p, payload, err := f.decodePublish()
+				p, payload, err := f.decodePublish(nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				back := inbound(p, payload)
+				back := inbound(&p, payload, nil)
 				back.Props.SubscriptionIDs = nil
 				if !reflect.DeepEqual(back.Props, m.Props) || back.Topic != m.Topic || !bytes.Equal(back.Payload, m.Payload) || back.Retain != m.Retain {
 					t.Fatalf("round trip %+v", back)
@@ -63,7 +63,7 @@ func TestPublishEncodingMatchesPaho(t *testing.T) {
 					t.Fatal(err)
 				}
 				pp := cp.Content.(*packets.Publish)
-				if pp.Topic != p.Topic || pp.PacketID != p.PacketID || !bytes.Equal(pp.Payload, payload) || !reflect.DeepEqual(pp.Properties, p.Properties) {
+				if pp.Topic != p.Topic || pp.PacketID != p.PacketID || !bytes.Equal(pp.Payload, payload) || !(reflect.DeepEqual(pp.Properties, p.Properties) || p.Properties == nil && reflect.DeepEqual(*pp.Properties, packets.Properties{})) {
 					t.Fatalf("paho decodes %+v, we %+v", pp, p)
 				}
 			}
@@ -147,7 +147,7 @@ func TestDecodePublishPayloadBuffer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, payload, err := f.decodePublish()
+		_, payload, err := f.decodePublish(nil)
 		if err != nil || len(payload) != n {
 			t.Fatalf("%d: %d bytes, %v", n, len(payload), err)
 		}
@@ -187,7 +187,7 @@ func TestDecodePublishMalformed(t *testing.T) {
 		{0, 1, 'a', 0, 1, 2, 0x7f, 0}, // unknown property
 	} {
 		f := frame{b0: packets.PUBLISH<<4 | 1<<1, body: body}
-		if _, _, err := f.decodePublish(); !errors.Is(err, errMalformed) {
+		if _, _, err := f.decodePublish(nil); !errors.Is(err, errMalformed) {
 			t.Errorf("% x: %v", body, err)
 		}
 	}

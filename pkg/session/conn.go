@@ -26,6 +26,7 @@ type wItem struct {
 	dup     bool
 	reason  byte
 	id      uint16
+	ids     []uint16 // PUBACK: several, all reason 0 (Session.Ack)
 	m       *Message
 	done    func(error) // QoS 0 PUBLISH: called after the write
 	pkt     *packets.ControlPacket
@@ -58,6 +59,7 @@ type conn struct {
 	reads   atomic.Uint64
 	writes  atomic.Uint64
 	blocked atomic.Bool // the reader waits for the handler: not a dead peer
+	carve   carver      // the reader's: memory for inbound messages
 
 	// progress: the broker answered something on this connection (an
 	// acknowledgement, a message, a PINGRESP), so it was not a failure.
@@ -249,6 +251,14 @@ func (c *conn) writer() {
 var unbufferedWrites bool
 
 func (c *conn) writeUnbuffered(it wItem) error {
+	for _, id := range it.ids {
+		if _, err := pahoAck(it.typ, id, 0).WriteTo(c.nc); err != nil {
+			return c.netErr("write", err)
+		}
+	}
+	if it.ids != nil {
+		return nil
+	}
 	var cp *packets.ControlPacket
 	switch it.typ {
 	case packets.PUBLISH:
@@ -284,9 +294,17 @@ func (c *conn) write(it wItem) error {
 			it.done(nil)
 		}
 	case packets.PUBACK, packets.PUBREC, packets.PUBREL, packets.PUBCOMP:
-		writeAck(c.bw, it.typ, it.id, it.reason)
-		if tr != nil {
-			traceOut(tr, packetName(it.typ), fmt.Sprintf("id=%d reason=0x%02X", it.id, it.reason))
+		if it.ids == nil {
+			writeAck(c.bw, it.typ, it.id, it.reason)
+			if tr != nil {
+				traceOut(tr, packetName(it.typ), fmt.Sprintf("id=%d reason=0x%02X", it.id, it.reason))
+			}
+		}
+		for _, id := range it.ids {
+			writeAck(c.bw, it.typ, id, 0)
+			if tr != nil {
+				traceOut(tr, packetName(it.typ), fmt.Sprintf("id=%d reason=0x00", id))
+			}
 		}
 	case packets.PINGREQ:
 		_, _ = c.bw.Write([]byte{packets.PINGREQ << 4, 0})
@@ -366,14 +384,14 @@ func (c *conn) handle(f frame) error {
 		if err := checkPublish(f); err != nil {
 			return c.protocolErr(t, err)
 		}
-		p, payload, err := f.decodePublish()
+		p, payload, err := f.decodePublish(&c.carve)
 		if err != nil {
 			return c.protocolErr(t, err)
 		}
 		if tr != nil {
 			traceIn(tr, "PUBLISH", fmt.Sprintf("id=%d qos=%d dup=%t retain=%t topic=%q bytes=%d", p.PacketID, p.QoS, p.Duplicate, p.Retain, p.Topic, len(payload)))
 		}
-		s.onPublish(c, p, payload)
+		s.onPublish(c, &p, payload)
 	case packets.SUBACK, packets.UNSUBACK:
 		cp, err := f.decode()
 		if err != nil {
@@ -507,7 +525,7 @@ func (s *Session) onAck(c *conn, typ byte, id uint16, rc byte, rs string) {
 }
 
 func (s *Session) onPublish(c *conn, p *packets.Publish, payload []byte) {
-	m := inbound(p, payload)
+	m := inbound(p, payload, &c.carve)
 	it := inItem{m: m}
 	switch p.QoS {
 	case 1:

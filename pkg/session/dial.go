@@ -351,7 +351,11 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 	}
 	// The handshake obeys the same deadline; cancelling ctx interrupts it.
 	stop := context.AfterFunc(actx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	br := bufio.NewReaderSize(nc, ioBufferSize)
+	var rd io.Reader = nc
+	if s.o.Coalesce {
+		rd = &pacedReader{r: nc}
+	}
+	br := bufio.NewReaderSize(rd, ioBufferSize)
 	c := &conn{s: s, nc: nc, br: br, addr: addr, done: make(chan struct{}), finished: make(chan struct{})}
 	c.bw = bufio.NewWriterSize(errWriter{c}, ioBufferSize)
 
