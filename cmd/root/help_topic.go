@@ -45,6 +45,8 @@ func newCmdHelp() *cobra.Command {
 		Long: `Help about any command, or one of the topics: exit-codes, environment,
 profiles, embedded-broker. 'iotctl help <command>' is the same as 'iotctl
 <command> --help'.`,
+		Example: `  iotctl help environment
+  iotctl help sub`,
 		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			cmd, _, err := c.Root().Find(args)
 			if err != nil {
@@ -59,8 +61,13 @@ profiles, embedded-broker. 'iotctl help <command>' is the same as 'iotctl
 			return out, cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			cmd, _, err := c.Root().Find(args)
-			if cmd == nil || err != nil {
+			cmd, rest, err := c.Root().Find(args)
+			if cmd == nil || err != nil || len(rest) > 0 {
+				if cmd != nil && len(rest) > 0 {
+					if err := cmdutil.UnknownCommand(cmd, rest[0], cmdutil.SubcommandNames(cmd)); len(cmdutil.Suggest(rest[0], cmdutil.SubcommandNames(cmd))) > 0 {
+						return err
+					}
+				}
 				return errs.Usagef("unknown help topic %q: run 'iotctl help' for the commands and topics", strings.Join(args, " "))
 			}
 			cmd.InitDefaultHelpFlag()

@@ -1,6 +1,7 @@
 package root
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -30,8 +31,7 @@ func run(t *testing.T, args ...string) result {
 	ios, _, out, errOut := cmdutil.Test()
 	f := cmdutil.NewFactory(ios, "test")
 	cmd := NewCmdRoot(f)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
+	err := Execute(context.Background(), cmd, args)
 	return result{out.String(), errOut.String(), err, f, cmd}
 }
 
