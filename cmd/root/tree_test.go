@@ -167,3 +167,53 @@ func TestMosquittoHabits(t *testing.T) {
 		t.Error("a command connected despite the usage error")
 	}
 }
+
+// Every closed choice completes its values (cobra's __complete, as the
+// shells call it), and nothing else.
+func TestClosedValueCompletions(t *testing.T) {
+	home(t)
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"sub", "-q", ""}, []string{"0", "1", "2"}},
+		{[]string{"sub", "--qos", ""}, []string{"0", "1", "2"}},
+		{[]string{"bench", "-q", ""}, []string{"0", "1", "2"}},
+		{[]string{"pub", "-q", ""}, []string{"0", "1", "2"}},
+		{[]string{"sub", "-F", ""}, []string{"raw", "json"}},
+		{[]string{"sub", "--retain-handling", ""}, []string{"0", "1", "2"}},
+		{[]string{"sub", "--transport", ""}, []string{"tcp", "websocket"}},
+		{[]string{"pub", "--payload-format", ""}, []string{"utf8", "bytes"}},
+		{[]string{"pub", "--will-qos", ""}, []string{"0", "1", "2"}},
+		{[]string{"policy", "gen", "--format", ""}, []string{"json", "cloudformation", "terraform"}},
+		{[]string{"bench", ""}, []string{"merge", "roundtrip", "pub", "sub", "conn"}},
+		{[]string{"pub", "--verbosity", ""}, []string{"Trace", "Debug", "Info", "Warn", "Error", "Fatal", "None"}},
+		{[]string{"completion", ""}, []string{"bash", "fish", "powershell", "zsh"}},
+	}
+	for _, tt := range tests {
+		r := run(t, append([]string{"__complete"}, tt.args...)...)
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(r.out), "\n") {
+			if !strings.HasPrefix(l, ":") {
+				v, _, _ := strings.Cut(l, "\t")
+				got = append(got, v)
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+			t.Errorf("complete %q: %q, want %q", tt.args, got, tt.want)
+		}
+		if !strings.Contains(r.out, ":4\n") && !strings.Contains(r.out, ":36\n") {
+			t.Errorf("complete %q: file names offered too:\n%s", tt.args, r.out)
+		}
+	}
+	// Completion and validation share the list.
+	c := cmdutil.Choice{Flag: "qos", Values: cmdutil.QoS}
+	for _, v := range c.Values {
+		if c.Check(v) != nil {
+			t.Errorf("%s rejected", v)
+		}
+	}
+	if err := c.Check("3"); cmdutil.ExitCode(err) != 2 || err.Error() != "--qos 3: use 0, 1 or 2" {
+		t.Errorf("Check(3): %v", err)
+	}
+}
