@@ -183,8 +183,48 @@ The sigv4 and cognito methods also use the AWS SDK's own configuration
 (AWS_PROFILE, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 AWS_SESSION_TOKEN, ~/.aws/config) for what the IOTCTL_* settings leave open.
 `, wrapList(secrets, 70))
+	b.WriteString(otherEnvHelp)
 	return b.String()
 }
+
+// otherEnvHelp documents the variables of other tools that iotctl honours.
+const otherEnvHelp = `
+Other tools' variables iotctl honours:
+
+Proxies (as curl, the AWS CLI and Go's net/http read them; lower-case
+spellings too, upper case first):
+  HTTPS_PROXY                 proxy for TLS and wss:// connections
+  HTTP_PROXY                  proxy for plain mqtt:// and ws:// connections
+  ALL_PROXY                   proxy for both, when the one above is unset;
+                              http://, https:// or socks5:// / socks5h://
+  NO_PROXY                    hosts reached directly: host names, domain
+                              suffixes (.example.com), IPs, CIDRs, or *
+  --proxy overrides them all; --proxy '' turns them off. whoami and --debug
+  say which proxy was used and where it came from.
+
+AWS (sigv4, cognito, whoami, policy gen):
+  AWS_REGION                  region when neither --region nor the endpoint
+  AWS_DEFAULT_REGION          names one (AWS_REGION first), before the
+                              shared config profile's region
+  AWS_PROFILE                 shared config profile, like --aws-profile
+                              (which wins)
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+  AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE
+                              as the AWS CLI reads them
+
+TLS:
+  SSLKEYLOGFILE               append the TLS session keys of mqtts:// and
+                              wss:// connections to this file (NSS key log
+                              format, as curl and browsers do), so Wireshark
+                              can decrypt a capture; a warning says so once
+                              per run. Never set it where others can read.
+
+Terminal:
+  TERM                        TERM=dumb (or a terminal of width 0): bench
+                              progress is plain lines, no cursor movement.
+                              iotctl prints no colours, so NO_COLOR changes
+                              nothing.
+`
 
 // wrapList joins items with ", ", breaking lines before width.
 func wrapList(items []string, width int) string {

@@ -4,7 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -215,5 +219,33 @@ func TestClosedValueCompletions(t *testing.T) {
 	}
 	if err := c.Check("3"); cmdutil.ExitCode(err) != 2 || err.Error() != "--qos 3: use 0, 1 or 2" {
 		t.Errorf("Check(3): %v", err)
+	}
+}
+
+// Every IOTCTL_* variable the program's code names is in 'iotctl help
+// environment' (the settings' come from profile.Defs).
+func TestEveryVariableDocumented(t *testing.T) {
+	home(t)
+	help := run(t, "help", "environment").out
+	re := regexp.MustCompile(`"(IOTCTL_[A-Z0-9_]*[A-Z0-9])"`)
+	for _, dir := range []string{"../../cmd", "../../pkg"} {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range re.FindAllStringSubmatch(string(data), -1) {
+				if !strings.Contains(help, m[1]) {
+					t.Errorf("%s names %s, not in 'iotctl help environment'", path, m[1])
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
