@@ -2,8 +2,14 @@ package cmdutil
 
 import (
 	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/spf13/cobra"
 )
 
@@ -27,6 +33,7 @@ var sdkAliases = map[string]string{
 	"slot-id":                          "pkcs11-slot",
 	"key-label":                        "pkcs11-key-label",
 	"port-override":                    "port",
+	"proxy-username":                   "proxy-user-name",
 }
 
 // sdkLevels maps the samples' --verbosity (the CRT's log levels) onto
@@ -47,6 +54,51 @@ func AddSDKAliases(root *cobra.Command) {
 	fs.String("is-ci", "", "the AWS IoT SDK samples' CI switch: ignored")
 	_ = fs.MarkHidden("is-ci")
 	Choice{Flag: "verbosity", Values: []string{"Trace", "Debug", "Info", "Warn", "Error", "Fatal", "None"}}.Register(root)
+}
+
+// addProxyCredentialFlags adds the samples' --proxy_user_name (also
+// --proxy_username) and --proxy_password, hidden: proxyCredentials puts
+// them into the proxy URL.
+func addProxyCredentialFlags(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.String("proxy-user-name", "", "the AWS IoT SDK samples' proxy user: prefer --proxy http://user:pass@host:port")
+	fs.String("proxy-password", "", "the AWS IoT SDK samples' proxy password: prefer --proxy http://user:pass@host:port")
+	_ = fs.MarkHidden("proxy-user-name")
+	_ = fs.MarkHidden("proxy-password")
+}
+
+// proxyCredentials composes --proxy_host, --proxy_port, --proxy_user_name
+// and --proxy_password (the samples' spellings) into the proxy URL, or adds
+// the user to --proxy's.
+func proxyCredentials(cmd *cobra.Command, st *profile.Settings) error {
+	user, pass := cmd.Flags().Lookup("proxy-user-name"), cmd.Flags().Lookup("proxy-password")
+	if user == nil || pass == nil || (!user.Changed && !pass.Changed) {
+		return nil
+	}
+	info := url.UserPassword(user.Value.String(), pass.Value.String())
+	switch {
+	case st.Proxy != "":
+		u, err := url.Parse(st.Proxy)
+		if err != nil || u.Host == "" {
+			return errs.Usagef("--proxy_user_name: --proxy is not a URL: give --proxy http://user:pass@host:port")
+		}
+		if u.User != nil {
+			return errs.Usagef("--proxy_user_name: --proxy has a user already: give it in one place")
+		}
+		u.User = info
+		st.Proxy = u.String()
+	case st.ProxyHost != "" && st.ProxyPort > 0:
+		st.Proxy = (&url.URL{Scheme: "http", User: info, Host: net.JoinHostPort(st.ProxyHost, strconv.Itoa(st.ProxyPort))}).String()
+		st.ProxyHost, st.ProxyPort = "", 0
+	default:
+		return errs.Usagef("--proxy_user_name/--proxy_password without a proxy: give --proxy_host and --proxy_port, or --proxy http://USER:PASSWORD@host:port")
+	}
+	// What whoami and -v report: the one proxy setting, from flags.
+	st.Entries = slices.DeleteFunc(st.Entries, func(e profile.Entry) bool {
+		return e.Name == "proxy" || e.Name == "proxy-host" || e.Name == "proxy-port"
+	})
+	st.Entries = append(st.Entries, profile.Entry{Name: "proxy", Value: st.Proxy, Source: profile.FromFlag, URL: true})
+	return nil
 }
 
 type verbosityValue struct {

@@ -101,6 +101,7 @@ func AddConnectionFlags(cmd *cobra.Command) {
 		_ = fs.SetAnnotation(d.Name, groupAnnotation, []string{settingGroup(d.Name)})
 		registerCompletion(cmd, d)
 	}
+	addProxyCredentialFlags(cmd)
 	cmd.SetUsageTemplate(groupedUsageTemplate)
 }
 

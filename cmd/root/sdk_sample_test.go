@@ -2,14 +2,17 @@ package root
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/testenv"
+	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/internal/testpki"
 	"github.com/iotctl/iotctl/pkg/broker"
 )
@@ -50,6 +53,27 @@ func TestSDKSampleCommandLine(t *testing.T) {
 	}
 	if !strings.Contains(string(log), "CONNECT") || strings.Contains(r.errOut, "CONNACK") {
 		t.Errorf("--log_file: the trace belongs in the file, not on stderr:\nfile:\n%s\nstderr:\n%s", log, r.errOut)
+	}
+
+	// The C++ samples' proxy flags, through a real tinyproxy with Basic auth.
+	port, _ := strconv.Atoi(u.Port())
+	proxy := testpeer.StartTinyproxy(t, testpeer.TinyproxyConfig{User: "bob", Pass: "s3cret", ConnectPorts: []int{port}})
+	host, pport, _ := net.SplitHostPort(proxy.Addr())
+	sample := func(pass string) result {
+		return run(t, "pubsub", "--endpoint", "localhost", "--port", u.Port(),
+			"--ca_file", caFile, "--cert", cert, "--key", key, "--client_id", "test-sample-2",
+			"--topic", "sdk/test/proxy", "--count", "1",
+			"--proxy_host", host, "--proxy_port", pport, "--proxy_user_name", "bob", "--proxy_password", pass)
+	}
+	if r := sample("s3cret"); r.err != nil || strings.Count(r.out, "Received message") != 1 {
+		t.Errorf("through the proxy: %v\n%s\n%s", r.err, r.errOut, proxy.Log())
+	}
+	if !strings.Contains(proxy.Log(), "CONNECT localhost:"+u.Port()) {
+		t.Errorf("the proxy was not used:\n%s", proxy.Log())
+	}
+	r = sample("wrong")
+	if cmdutil.ExitCode(r.err) != 3 || strings.Contains(cmdutil.Message(r.err), "wrong") {
+		t.Errorf("wrong proxy password: exit %d: %v", cmdutil.ExitCode(r.err), r.err)
 	}
 }
 
