@@ -39,14 +39,11 @@ func Distance(a, b string) int {
 	return prev[len(rb)]
 }
 
-// Suggest returns the candidates close to typed: within 2 edits (1 for
-// names of up to 3 letters), or starting with it; the closest first.
+// Suggest returns the candidates close to typed: within one edit per three
+// letters (at least 1, at most 2), or starting with it; the closest first.
 func Suggest(typed string, candidates []string) []string {
 	typed = strings.ToLower(typed)
-	limit := 2
-	if len([]rune(typed)) <= 3 {
-		limit = 1
-	}
+	limit := min(max(1, len([]rune(typed))/3), 2)
 	type scored struct {
 		name string
 		d    int

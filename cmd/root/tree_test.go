@@ -94,6 +94,7 @@ func TestSuggestionsGolden(t *testing.T) {
 		{"bench", "rountrip"},
 		{"bench", "mrege"},
 		{"policy", "gne"},
+		{"completion", "zssh"},
 		{"pub", "--tpoic", "a", "-m", "b"},
 		{"sub", "--retian-handling", "1"},
 		{"bench", "--subscriber", "2"},
