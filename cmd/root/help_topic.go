@@ -16,7 +16,7 @@ import (
 func addHelpTopics(root *cobra.Command) {
 	root.AddCommand(
 		newHelpTopic("exit-codes", "Exit codes and what they mean", exitCodesHelp()),
-		newHelpTopic("environment", "IOTCTL_* environment variables", environmentHelp()),
+		newHelpTopic("environment", "Environment variables: IOTCTL_*, proxies, AWS, SSLKEYLOGFILE, TERM", environmentHelp()),
 		newHelpTopic("profiles", "Profile files: format, selection, precedence, examples", profilesHelp()),
 		newHelpTopic("output", "-o json: what each command prints", outputHelp),
 		newHelpTopic("embedded-broker", "iotctl broker: certificates, limits, shutdown, AWS IoT Core emulation", broker.HelpTopic),
