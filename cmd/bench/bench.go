@@ -89,6 +89,7 @@ func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 	cmdutil.DurationVar(fl, &opts.AckTimeout, "ack-timeout", 0, "wait this long for outstanding acknowledgements (default 10s)")
 	cmdutil.DurationVar(fl, &opts.Drain, "drain", 0, "end receiving after this long without a message once publishing ended (default 2s)")
 	cmd.AddCommand(newCmdMerge(f, nil))
+	cmdutil.Choice{Flag: "qos", Values: cmdutil.QoS}.Register(cmd)
 	opts.Settings = f.ConnectionSettings(cmd)
 	return cmd
 }

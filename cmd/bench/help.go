@@ -88,7 +88,8 @@ refused, ack_timeouts, received, lost, duplicated, out_of_order, publish_rate,
 receive_rate, bytes_per_second, behind_schedule_max_us, latency_us
 {end_to_end, publish_ack, connect: p50 p90 p99 p999 max count}, connections
 {opened, failed, reconnects}). Nothing else goes to stdout. Live progress is
-shown on stderr when it is a terminal (--no-progress: none).`
+shown on stderr when it is a terminal (--no-progress: none); with TERM=dumb
+or a terminal of width 0, as one plain line a second.`
 
 const examples = `  iotctl bench                                   # embedded broker, 1 → 1, QoS 0
   iotctl bench --endpoint localhost:1883 -q 1 -c 4 --subscribers 4 --count 100000

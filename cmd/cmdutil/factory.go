@@ -66,6 +66,9 @@ func (f *Factory) ConnectionSettings(cmd *cobra.Command) func() (*profile.Settin
 				err = FlagError(err)
 				return
 			}
+			if err = proxyCredentials(cmd, st); err != nil {
+				return
+			}
 			f.verbose.Store(st.Verbose)
 		})
 		return st, err

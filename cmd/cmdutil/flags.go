@@ -101,6 +101,7 @@ func AddConnectionFlags(cmd *cobra.Command) {
 		_ = fs.SetAnnotation(d.Name, groupAnnotation, []string{settingGroup(d.Name)})
 		registerCompletion(cmd, d)
 	}
+	addProxyCredentialFlags(cmd)
 	cmd.SetUsageTemplate(groupedUsageTemplate)
 }
 
@@ -132,6 +133,7 @@ func addSetting(fs *pflag.FlagSet, d profile.Def) {
 		def, _ := profile.ParseDuration(d.Default)
 		v := durationValue(def)
 		fs.VarP(&v, d.Name, d.Short, usage)
+		zeroDefault(fs, d.Name)
 	case profile.Strings:
 		fs.StringArrayP(d.Name, d.Short, nil, usage)
 	default:
@@ -224,11 +226,12 @@ Use "{{.CommandPath}} [command] --help" for more information about a command.{{e
 `
 
 // NormalizeFlag lets every flag be spelled with underscores (--ca_file) and
-// accepts the seed sample's --port_override.
+// accepts the AWS IoT SDK samples' names (sdkAliases: --port_override,
+// --signing_region, --custom_auth_username …).
 func NormalizeFlag(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 	name = strings.ReplaceAll(name, "_", "-")
-	if name == "port-override" {
-		name = "port"
+	if to, ok := sdkAliases[name]; ok {
+		name = to
 	}
 	return pflag.NormalizedName(name)
 }
@@ -243,6 +246,16 @@ func DurationVar(fs *pflag.FlagSet, p *time.Duration, name string, value time.Du
 func DurationVarP(fs *pflag.FlagSet, p *time.Duration, name, short string, value time.Duration, usage string) {
 	*p = value
 	fs.VarP((*durationValue)(p), name, short, usage)
+	zeroDefault(fs, name)
+}
+
+// zeroDefault makes a zero duration's default "0", which pflag takes for
+// the zero value: help then shows no "(default 0s)", so a usage that says
+// its own default ("(default 10s)") shows one default, not two.
+func zeroDefault(fs *pflag.FlagSet, name string) {
+	if f := fs.Lookup(name); f != nil && f.DefValue == "0s" {
+		f.DefValue = "0"
+	}
 }
 
 // durationValue is a time.Duration flag that also takes bare seconds.

@@ -18,6 +18,8 @@ offline: no AWS credentials and no network.
 
 Policies use IAM-style wildcards: * matches any characters (across topic
 levels), ? one character. MQTT + and # are plain characters in a policy.`,
+		Example: `  iotctl policy gen -t 'sensors/+/data' --client-id 'test-*' --region eu-west-1 --account 123456789012
+  iotctl policy check --policy policy.json --action iot:Publish --resource topic/sensors/1/data`,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(gen.NewCmdGen(f, nil))

@@ -23,6 +23,7 @@ func NewCmdDelete(f *cmdutil.Factory, runF func(*DeleteOptions) error) *cobra.Co
 		Use:     "delete NAME",
 		Aliases: []string{"rm"},
 		Short:   "Delete a profile (and the current selection, if it was current)",
+		Example: "  iotctl profile delete old-dev",
 		Args:    nameArgs(false),
 
 		ValidArgsFunction: completeNames(f),

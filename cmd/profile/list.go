@@ -23,6 +23,7 @@ func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Comman
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List profiles; * marks the current one",
+		Example: "  iotctl profile list\n  iotctl profile list -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runProfileCmd(f, cmd, &opts.Store, &opts.Output, opts, runF, listRun)

@@ -22,6 +22,8 @@ func NewCmdUse(f *cmdutil.Factory, runF func(*UseOptions) error) *cobra.Command 
 	return &cobra.Command{
 		Use:   "use NAME",
 		Short: "Select the current profile",
+		Example: `  iotctl profile use dev
+  iotctl pub -t test/topic -m hello      # now connects with profile dev`,
 		Long: `Select the profile used when neither --profile nor IOTCTL_PROFILE is given.
 The selection is stored in ~/.iotctl/current.`,
 		Args:              nameArgs(false),

@@ -146,12 +146,8 @@ refused (exit 4) instead of being sent for ever.`,
 	fl.StringVar(&opts.CorrelationData, "correlation-data", "", "MQTT5 correlation data")
 	cmdutil.DurationVar(fl, &opts.MessageExpiry, "message-expiry", 0, "MQTT5 message expiry interval (whole seconds, e.g. 1h)")
 	fl.StringVar(&opts.PayloadFormat, "payload-format", "", "MQTT5 payload format indicator: utf8 or bytes")
-	_ = cmd.RegisterFlagCompletionFunc("payload-format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return []string{"utf8", "bytes"}, cobra.ShellCompDirectiveNoFileComp
-	})
-	_ = cmd.RegisterFlagCompletionFunc("qos", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return []string{"0", "1", "2"}, cobra.ShellCompDirectiveNoFileComp
-	})
+	cmdutil.Choice{Flag: "payload-format", Values: []string{"utf8", "bytes"}}.Register(cmd)
+	cmdutil.Choice{Flag: "qos", Values: cmdutil.QoS}.Register(cmd)
 	opts.Settings = f.ConnectionSettings(cmd)
 	return cmd
 }

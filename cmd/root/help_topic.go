@@ -16,7 +16,7 @@ import (
 func addHelpTopics(root *cobra.Command) {
 	root.AddCommand(
 		newHelpTopic("exit-codes", "Exit codes and what they mean", exitCodesHelp()),
-		newHelpTopic("environment", "IOTCTL_* environment variables", environmentHelp()),
+		newHelpTopic("environment", "Environment variables: IOTCTL_*, proxies, AWS, SSLKEYLOGFILE, TERM", environmentHelp()),
 		newHelpTopic("profiles", "Profile files: format, selection, precedence, examples", profilesHelp()),
 		newHelpTopic("output", "-o json: what each command prints", outputHelp),
 		newHelpTopic("embedded-broker", "iotctl broker: certificates, limits, shutdown, AWS IoT Core emulation", broker.HelpTopic),
@@ -45,6 +45,8 @@ func newCmdHelp() *cobra.Command {
 		Long: `Help about any command, or one of the topics: exit-codes, environment,
 profiles, embedded-broker. 'iotctl help <command>' is the same as 'iotctl
 <command> --help'.`,
+		Example: `  iotctl help environment
+  iotctl help sub`,
 		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			cmd, _, err := c.Root().Find(args)
 			if err != nil {
@@ -59,8 +61,13 @@ profiles, embedded-broker. 'iotctl help <command>' is the same as 'iotctl
 			return out, cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			cmd, _, err := c.Root().Find(args)
-			if cmd == nil || err != nil {
+			cmd, rest, err := c.Root().Find(args)
+			if cmd == nil || err != nil || len(rest) > 0 {
+				if cmd != nil && len(rest) > 0 {
+					if err := cmdutil.UnknownCommand(cmd, rest[0], cmdutil.SubcommandNames(cmd)); len(cmdutil.Suggest(rest[0], cmdutil.SubcommandNames(cmd))) > 0 {
+						return err
+					}
+				}
 				return errs.Usagef("unknown help topic %q: run 'iotctl help' for the commands and topics", strings.Join(args, " "))
 			}
 			cmd.InitDefaultHelpFlag()
@@ -176,8 +183,48 @@ The sigv4 and cognito methods also use the AWS SDK's own configuration
 (AWS_PROFILE, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 AWS_SESSION_TOKEN, ~/.aws/config) for what the IOTCTL_* settings leave open.
 `, wrapList(secrets, 70))
+	b.WriteString(otherEnvHelp)
 	return b.String()
 }
+
+// otherEnvHelp documents the variables of other tools that iotctl honours.
+const otherEnvHelp = `
+Other tools' variables iotctl honours:
+
+Proxies (as curl, the AWS CLI and Go's net/http read them; lower-case
+spellings too, upper case first):
+  HTTPS_PROXY                 proxy for TLS and wss:// connections
+  HTTP_PROXY                  proxy for plain mqtt:// and ws:// connections
+  ALL_PROXY                   proxy for both, when the one above is unset;
+                              http://, https:// or socks5:// / socks5h://
+  NO_PROXY                    hosts reached directly: host names, domain
+                              suffixes (.example.com), IPs, CIDRs, or *
+  --proxy overrides them all; --proxy '' turns them off. whoami and --debug
+  say which proxy was used and where it came from.
+
+AWS (sigv4, cognito, whoami, policy gen):
+  AWS_REGION                  region when neither --region nor the endpoint
+  AWS_DEFAULT_REGION          names one (AWS_REGION first), before the
+                              shared config profile's region
+  AWS_PROFILE                 shared config profile, like --aws-profile
+                              (which wins)
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+  AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE
+                              as the AWS CLI reads them
+
+TLS:
+  SSLKEYLOGFILE               append the TLS session keys of mqtts:// and
+                              wss:// connections to this file (NSS key log
+                              format, as curl and browsers do), so Wireshark
+                              can decrypt a capture; a warning says so once
+                              per run. Never set it where others can read.
+
+Terminal:
+  TERM                        TERM=dumb (or a terminal of width 0): bench
+                              progress is plain lines, no cursor movement.
+                              iotctl prints no colours, so NO_COLOR changes
+                              nothing.
+`
 
 // wrapList joins items with ", ", breaking lines before width.
 func wrapList(items []string, width int) string {

@@ -2,8 +2,10 @@
 package root
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
@@ -15,7 +17,7 @@ import (
 // NewCmdRoot returns the root command with every subcommand.
 func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "iotctl <command> [flags]",
+		Use:   "iotctl",
 		Short: "MQTT5 command line for AWS IoT Core and any MQTT5 broker",
 		Long: `iotctl publishes, subscribes, benchmarks and checks policies against AWS IoT
 Core and any MQTT5 broker. With no endpoint it talks to the embedded broker
@@ -25,13 +27,19 @@ Every connection setting is a flag of the commands that connect (pub, sub,
 pubsub, bench, whoami, profile validate), an IOTCTL_* variable and a profile
 key: flag > env > profile > default ('iotctl help environment', 'iotctl help
 profiles'). The other commands read no profile.`,
+		Example: `  iotctl pubsub                                  # round trip on the embedded broker
+  iotctl sub -t 'sensors/#' -v --endpoint broker.example
+  iotctl pub -t sensors/1 -m '{"t":21.5}' -q 1 --endpoint broker.example
+  iotctl profile set dev endpoint=a1b2c3d4e5f6g7-ats.iot.us-east-1.amazonaws.com cert=thing.pem key=thing.key
+  iotctl --profile dev whoami
+  iotctl bench -q 1 -c 4 --subscribers 4`,
 		Version:       f.Version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
 	cmd.SetVersionTemplate(versionLine() + "\n")
 	cmd.SetGlobalNormalizationFunc(cmdutil.NormalizeFlag)
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.FlagError(err) })
+	cmd.SetFlagErrorFunc(cmdutil.FlagErrorFunc)
 	cmd.SetOut(f.IOStreams.Out)
 	cmd.SetErr(f.IOStreams.ErrOut)
 	cmd.CompletionOptions.HiddenDefaultCmd = false
@@ -46,7 +54,25 @@ profiles'). The other commands read no profile.`,
 	// Subcommands, one package each:
 	addCommands(cmd, f)
 	addHelpTopics(cmd)
+	addCompletionCmd(cmd)
+	groupCommands(cmd)
+	cmdutil.SuggestSubcommands(cmd)
+	cmdutil.AddSDKAliases(cmd)
 	return cmd
+}
+
+// Execute runs the command tree with args, after catching mosquitto's
+// -h HOST, -p PORT and -i ID (cmdutil.CheckHabits) and an unknown
+// subcommand before its flags (cmdutil.CheckSubcommand).
+func Execute(ctx context.Context, cmd *cobra.Command, args []string) error {
+	if err := cmdutil.CheckHabits(cmd, args); err != nil {
+		return err
+	}
+	if err := cmdutil.CheckSubcommand(cmd, args); err != nil {
+		return err
+	}
+	cmd.SetArgs(args)
+	return cmd.ExecuteContext(ctx)
 }
 
 // Main runs iotctl with the process's arguments and returns the exit code.
@@ -59,7 +85,7 @@ func Main() int {
 	})
 	cmd := NewCmdRoot(f)
 	// A step cut short by the signal says only "context canceled".
-	err := cmdutil.Interrupted(ctx, cmd.ExecuteContext(ctx))
+	err := cmdutil.Interrupted(ctx, Execute(ctx, cmd, os.Args[1:]))
 	stop()
 	if err == nil {
 		return 0
@@ -104,7 +130,9 @@ func newCmdVersion(f *cmdutil.Factory) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version, commit and build date",
-		Args:  cobra.NoArgs,
+		Example: `  iotctl version
+  iotctl version -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Flags and env only: a broken profile must not hide the version.
 			s, err := f.Global(cmd)

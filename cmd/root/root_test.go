@@ -1,6 +1,7 @@
 package root
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -30,8 +31,7 @@ func run(t *testing.T, args ...string) result {
 	ios, _, out, errOut := cmdutil.Test()
 	f := cmdutil.NewFactory(ios, "test")
 	cmd := NewCmdRoot(f)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
+	err := Execute(context.Background(), cmd, args)
 	return result{out.String(), errOut.String(), err, f, cmd}
 }
 
@@ -211,7 +211,8 @@ func TestHelpTopics(t *testing.T) {
 	}
 
 	r = run(t, "help", "environment")
-	for _, want := range []string{"IOTCTL_PROFILE", "IOTCTL_HOME", "IOTCTL_PASSWORD", "IOTCTL_PKCS11_PIN", "IOTCTL_PKCS12_PASSWORD", "flag > env > profile > default"} {
+	for _, want := range []string{"IOTCTL_PROFILE", "IOTCTL_HOME", "IOTCTL_PASSWORD", "IOTCTL_PKCS11_PIN", "IOTCTL_PKCS12_PASSWORD", "flag > env > profile > default",
+		"HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "SSLKEYLOGFILE", "TERM=dumb"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("environment lacks %s", want)
 		}

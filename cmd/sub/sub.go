@@ -140,6 +140,11 @@ with IOTCTL_VERBOSE=1 or --debug.`,
 	fl.BoolVar(&opts.RetainedOnly, "retained-only", false, "print retained messages only and exit at the first live one or when quiet")
 	fl.BoolVar(&opts.RemoveRetained, "remove-retained", false, "delete each retained message received (publish an empty retained message)")
 	cmdutil.DurationVar(fl, &opts.RetainedQuiet, "retained-quiet", time.Second, "with --retained-only, exit after this long without a message")
+	cmdutil.Choice{Flag: "qos", Values: cmdutil.QoS}.Register(cmd)
+	cmdutil.Choice{Flag: "format", Values: []string{"raw", "json"}, Descriptions: map[string]string{
+		"raw": "payload and a newline", "json": "one object per line"}}.Register(cmd)
+	cmdutil.Choice{Flag: "retain-handling", Values: []string{"0", "1", "2"}, Descriptions: map[string]string{
+		"0": "send retained messages", "1": "only for a new subscription", "2": "never"}}.Register(cmd)
 	opts.Settings = f.ConnectionSettings(cmd)
 	return cmd
 }

@@ -14,7 +14,7 @@ import (
 func Root(cmd *cobra.Command, out, errOut io.Writer) *cobra.Command {
 	root := &cobra.Command{Use: "iotctl", SilenceErrors: true, SilenceUsage: true}
 	root.SetGlobalNormalizationFunc(cmdutil.NormalizeFlag)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.FlagError(err) })
+	root.SetFlagErrorFunc(cmdutil.FlagErrorFunc)
 	root.SetOut(out)
 	root.SetErr(errOut)
 	cmdutil.AddGlobalFlags(root.PersistentFlags())

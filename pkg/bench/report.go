@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"sort"
@@ -67,8 +68,24 @@ func (s Settings) Banner() string {
 	return b.String()
 }
 
-// WriteText writes the banner, rates, counters and latency percentiles.
+// WriteText writes the banner, rates, counters and latency percentiles,
+// with no spaces at the ends of lines (tabwriter pads the last column).
 func (r *Result) WriteText(w io.Writer) error {
+	var b bytes.Buffer
+	if err := r.writeText(&b); err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(b.String(), "\n")
+	for i, l := range lines {
+		if strings.HasSuffix(l, "\n") {
+			lines[i] = strings.TrimRight(l[:len(l)-1], " ") + "\n"
+		}
+	}
+	_, err := io.WriteString(w, strings.Join(lines, ""))
+	return err
+}
+
+func (r *Result) writeText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	p := func(format string, a ...any) { fmt.Fprintf(tw, format, a...) }
 	fmt.Fprintln(w, r.Settings.Banner())

@@ -91,6 +91,7 @@ var Defs = []Def{
 	{Name: "output", Short: "o", Default: "text", Usage: "output format", Enum: []string{"text", "json"}},
 	{Name: "verbose", Short: "v", Type: Bool, Default: "false", Usage: "progress on stderr"},
 	{Name: "debug", Type: Bool, Default: "false", Usage: "packet trace on stderr (secrets redacted)"},
+	{Name: "log-file", Usage: "append the -v progress and the --debug trace to this file instead of stderr (the AWS IoT SDK samples' --log_file)", Hidden: true},
 }
 
 // Lookup returns the definition of a setting.

@@ -80,6 +80,7 @@ type Settings struct {
 	Output            string        `setting:"output"`
 	Verbose           bool          `setting:"verbose"`
 	Debug             bool          `setting:"debug"`
+	LogFile           string        `setting:"log-file"`
 
 	// Profile is the selected profile's name ("" for none).
 	Profile string

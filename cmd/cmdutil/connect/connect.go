@@ -11,6 +11,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
@@ -76,6 +77,8 @@ type Conn struct {
 
 	opts      Options
 	broker    *broker.Broker
+	logFile   *os.File // --log-file, opened by Start
+	log       io.Writer
 	closeOnce sync.Once
 }
 
@@ -126,6 +129,13 @@ func ClientID(st *profile.Settings, prefix string) string {
 // exit 3, as any connection that cannot be made) and builds the provider.
 // Call Close after it, also when it fails.
 func (c *Conn) Start(ctx context.Context) error {
+	if c.Settings.LogFile != "" && c.logFile == nil {
+		f, err := os.OpenFile(c.Settings.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return errs.Usagef("--log-file: %v: give a file you can write", err)
+		}
+		c.logFile, c.log = f, &cmdutil.LockedWriter{W: f}
+	}
 	if c.Embedded && c.broker == nil {
 		var logger *slog.Logger
 		if c.opts.Stderr != nil {
@@ -171,6 +181,9 @@ func (c *Conn) Close(ctx context.Context) {
 			}
 			cmdutil.CloseEmbedded(ctx, c.broker, errOut)
 		}
+		if c.logFile != nil {
+			_ = c.logFile.Close()
+		}
 	})
 }
 
@@ -186,7 +199,15 @@ func (c *Conn) Connect(ctx context.Context, o session.Options) (*session.Session
 	if o.Limits.Name == "" {
 		o.Limits = c.Rules
 	}
-	if c.opts.Stderr != nil {
+	switch {
+	case c.log != nil: // --log-file: the -v log even without -v
+		if o.Log == nil {
+			o.Log = c.log
+		}
+		if o.Debug == nil && o.Settings.Debug {
+			o.Debug = c.log
+		}
+	case c.opts.Stderr != nil:
 		if o.Log == nil && o.Settings.Verbose {
 			o.Log = c.opts.Stderr
 		}
