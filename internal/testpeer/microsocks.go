@@ -39,26 +39,33 @@ func (p *Microsocks) Log() string {
 	return p.log.String()
 }
 
-// WaitLog waits until the log holds substring, up to timeout; it reports
+// Wait waits until cond holds for the log, up to timeout, and reports
 // whether it does. microsocks may print a tunnel's line after the client
-// is already using it.
-func (p *Microsocks) WaitLog(substring string, timeout time.Duration) bool {
-	deadline := time.AfterFunc(timeout, func() {
+// is already using the tunnel.
+func (p *Microsocks) Wait(cond func(log string) bool, timeout time.Duration) bool {
+	expired := false
+	timer := time.AfterFunc(timeout, func() {
 		p.mu.Lock()
+		expired = true
 		p.cond.Broadcast()
 		p.mu.Unlock()
 	})
-	defer deadline.Stop()
-	end := time.Now().Add(timeout)
+	defer timer.Stop()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for !strings.Contains(p.log.String(), substring) {
-		if !time.Now().Before(end) {
+	for !cond(p.log.String()) {
+		if expired {
 			return false
 		}
 		p.cond.Wait()
 	}
 	return true
+}
+
+// WaitTunnels waits until microsocks has opened n tunnels in all, up to
+// timeout, and reports whether it has.
+func (p *Microsocks) WaitTunnels(n int, timeout time.Duration) bool {
+	return p.Wait(func(log string) bool { return strings.Count(log, ": connected to ") >= n }, timeout)
 }
 
 // Tunnels counts the tunnels microsocks opened so far.
