@@ -190,3 +190,126 @@ func TestSOCKS5Mosquitto(t *testing.T) {
 		}
 	}
 }
+
+// nonLoopbackIP is an IPv4 address of this machine that is not loopback:
+// the proxy variables never apply to loopback targets, so the tests that
+// check them need a broker on another address.
+func nonLoopbackIP(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Skipf("no interface addresses: %v", err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			if l, err := net.Listen("tcp", net.JoinHostPort(n.IP.String(), "0")); err == nil {
+				l.Close()
+				return n.IP.String()
+			}
+		}
+	}
+	t.Skip("this machine has no non-loopback IPv4 address to run a broker on")
+	return ""
+}
+
+// The proxy variables, end to end: HTTPS_PROXY carries TLS and wss,
+// HTTP_PROXY plain and ws (a real tinyproxy, counting its CONNECTs),
+// ALL_PROXY either (a real microsocks, counting its tunnels); NO_PROXY,
+// --no-proxy and --proxy '' connect directly; --proxy wins over them.
+func TestProxyFromEnvironment(t *testing.T) {
+	noProxyEnv(t)
+	ip := nonLoopbackIP(t)
+	b := testenv.StartBroker(t, broker.Options{Listen: ip + ":0", TLSListen: ip + ":0", WSListen: ip + ":0", WSSListen: ip + ":0", Home: t.TempDir()})
+	var ports []int
+	for _, s := range []string{broker.MQTT, broker.MQTTS, broker.WS, broker.WSS} {
+		ports = append(ports, portOf(t, b.URL(s)))
+	}
+	tp := testpeer.StartTinyproxy(t, testpeer.TinyproxyConfig{User: "u", Pass: "pw-http", ConnectPorts: ports})
+	ms := testpeer.StartMicrosocks(t, testpeer.MicrosocksConfig{User: "u", Pass: "pw-socks"})
+	connects := func(url string) int {
+		return strings.Count(tp.Log(), "CONNECT "+url[strings.Index(url, "://")+3:]+" ")
+	}
+	args := func(scheme string, extra ...string) []string {
+		a := []string{"--endpoint", b.URL(scheme)}
+		if scheme == broker.MQTTS || scheme == broker.WSS {
+			// The test certificate names localhost and 127.0.0.1 only.
+			a = append(a, "--insecure")
+		}
+		return append(a, extra...)
+	}
+	const httpProxy = "http://u:pw-http@"
+
+	t.Run("HTTPS_PROXY and HTTP_PROXY", func(t *testing.T) {
+		t.Setenv("HTTPS_PROXY", httpProxy+tp.Addr())
+		t.Setenv("http_proxy", httpProxy+tp.Addr())
+		t.Setenv("ALL_PROXY", "socks5://u:pw-socks@"+ms.Addr())
+		for _, scheme := range []string{broker.MQTT, broker.MQTTS, broker.WS, broker.WSS} {
+			roundTrip(t, args(scheme)...)
+			// tinyproxy's log reaches us through a pipe, maybe after the
+			// tunnel is in use.
+			eventually(func() bool { return connects(b.URL(scheme)) >= 1 })
+			if n := connects(b.URL(scheme)); n != 1 {
+				t.Errorf("%s: tinyproxy tunnelled %d connections, want 1:\n%s", scheme, n, tp.Log())
+			}
+		}
+		if n := ms.Tunnels(); n != 0 {
+			t.Errorf("ALL_PROXY was used %d times though HTTPS_PROXY and HTTP_PROXY are set", n)
+		}
+	})
+	t.Run("ALL_PROXY", func(t *testing.T) {
+		t.Setenv("ALL_PROXY", "socks5h://u:pw-socks@"+ms.Addr())
+		for i, scheme := range []string{broker.MQTT, broker.WSS} {
+			roundTrip(t, args(scheme)...)
+			if !ms.WaitTunnels(i+1, 10*time.Second) {
+				t.Errorf("%s: microsocks opened %d tunnels, want %d", scheme, ms.Tunnels(), i+1)
+			}
+		}
+	})
+	direct := func(t *testing.T, extra ...string) {
+		t.Helper()
+		before, tunnels := connects(b.URL(broker.MQTTS)), ms.Tunnels()
+		roundTrip(t, args(broker.MQTTS, extra...)...)
+		if connects(b.URL(broker.MQTTS)) != before || ms.Tunnels() != tunnels {
+			t.Errorf("the connection went through a proxy")
+		}
+	}
+	t.Run("NO_PROXY", func(t *testing.T) {
+		t.Setenv("HTTPS_PROXY", httpProxy+tp.Addr())
+		t.Setenv("ALL_PROXY", "socks5://u:pw-socks@"+ms.Addr())
+		t.Setenv("no_proxy", "example.com,"+ip)
+		direct(t)
+	})
+	t.Run("--no-proxy", func(t *testing.T) {
+		t.Setenv("HTTPS_PROXY", httpProxy+tp.Addr())
+		direct(t, "--no-proxy")
+	})
+	t.Run("--proxy ''", func(t *testing.T) {
+		t.Setenv("HTTPS_PROXY", "http://u:pw@127.0.0.1:1")
+		direct(t, "--proxy", "")
+	})
+	t.Run("--proxy wins", func(t *testing.T) {
+		t.Setenv("HTTPS_PROXY", "http://u:pw@127.0.0.1:1")
+		t.Setenv("NO_PROXY", "*")
+		before := connects(b.URL(broker.MQTTS))
+		roundTrip(t, args(broker.MQTTS, "--proxy", httpProxy+tp.Addr())...)
+		eventually(func() bool { return connects(b.URL(broker.MQTTS)) > before })
+		if connects(b.URL(broker.MQTTS)) != before+1 {
+			t.Errorf("--proxy was not used")
+		}
+	})
+	t.Run("wrong password from the environment", func(t *testing.T) {
+		t.Setenv("ALL_PROXY", "socks5://u:env-wrong@"+ms.Addr())
+		err := connectErr(t, args(broker.MQTT)...)
+		if errs.KindOf(err) != errs.Connect || strings.Contains(err.Error(), "env-wrong") || !strings.Contains(err.Error(), "refused the user and password") {
+			t.Errorf("got %v", err)
+		}
+	})
+}
+
+// eventually polls cond for up to 10 s, for logs that have no event to
+// wait on.
+func eventually(cond func() bool) {
+	for end := time.Now().Add(10 * time.Second); !cond() && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
