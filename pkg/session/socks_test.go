@@ -215,7 +215,7 @@ func nonLoopbackIP(t *testing.T) string {
 // The proxy variables, end to end: HTTPS_PROXY carries TLS and wss,
 // HTTP_PROXY plain and ws (a real tinyproxy, counting its CONNECTs),
 // ALL_PROXY either (a real microsocks, counting its tunnels); NO_PROXY,
-// --no-proxy and --proxy ” connect directly; --proxy wins over them.
+// --no-proxy and an empty --proxy connect directly; --proxy wins over them.
 func TestProxyFromEnvironment(t *testing.T) {
 	noProxyEnv(t)
 	ip := nonLoopbackIP(t)
