@@ -9,7 +9,7 @@ import (
 	"github.com/iotctl/iotctl/pkg/session/proxy"
 )
 
-// The rule: --proxy over the environment; --no-proxy and --proxy ”
+// The rule: --proxy over the environment; --no-proxy and an empty --proxy
 // turn the environment off; HTTPS_PROXY for TLS targets, HTTP_PROXY for
 // plain ones, ALL_PROXY for either when its own is unset; upper case
 // before lower case; NO_PROXY as httpproxy reads it; loopback never
