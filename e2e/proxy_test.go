@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/internal/testpki"
@@ -12,7 +13,8 @@ import (
 	"github.com/iotctl/iotctl/pkg/broker/iot"
 )
 
-// TestProxy reaches the emulator through a real tinyproxy with Basic auth.
+// TestProxy reaches the emulator through a real tinyproxy with Basic auth
+// and a real microsocks with user/password auth.
 func TestProxy(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("the test authorizers are sh command lines")
@@ -33,6 +35,7 @@ func TestProxy(t *testing.T) {
 	}
 	proxy := testpeer.StartTinyproxy(t, testpeer.TinyproxyConfig{User: "e2e", Pass: "proxy-pass", ConnectPorts: ports})
 	good := "http://e2e:proxy-pass@" + proxy.Addr()
+	socks := testpeer.StartMicrosocks(t, testpeer.MicrosocksConfig{User: "e2e", Pass: "socks-pass"})
 
 	methods := []struct {
 		name string
@@ -56,6 +59,19 @@ func TestProxy(t *testing.T) {
 			}
 			if strings.Contains(p.stderr.String(), "badPass123") {
 				t.Errorf("stderr shows the proxy password: %s", p.stderr.String())
+			}
+		})
+		t.Run(m.name+" socks5h", func(t *testing.T) {
+			before := socks.Tunnels()
+			w.roundTrip(t, m.env, append(m.args, "--proxy", "socks5h://e2e:socks-pass@"+socks.Addr())...)
+			if !socks.WaitTunnels(before+1, 10*time.Second) {
+				t.Errorf("microsocks opened %d tunnels, want %d", socks.Tunnels(), before+1)
+			}
+		})
+		t.Run(m.name+" socks5 wrong password", func(t *testing.T) {
+			p := refused(t, m.env, []int{3}, append(m.args, "--proxy", "socks5://e2e:badSocks123@"+socks.Addr())...)
+			if e := p.stderr.String(); !strings.Contains(e, "socks5://e2e:****@"+socks.Addr()+" refused the user and password") || strings.Contains(e, "badSocks123") {
+				t.Errorf("stderr: %s", e)
 			}
 		})
 		t.Run(m.name+" no proxy credentials", func(t *testing.T) {
