@@ -168,6 +168,22 @@ URL are the MQTT username and password (as with mosquitto_pub -L), unless
 --username or --password/--password-file are set (by flag, IOTCTL_* variable
 or profile), which win. Percent-encode @ : / ? # in them (%%40 %%3A %%2F %%3F %%23).
 
+Proxies: with no --proxy (IOTCTL_PROXY, or a profile's proxy), iotctl reads
+the variables curl and Go read, as golang.org/x/net/http/httpproxy does:
+
+`, wrapList(secrets, 70))
+	row("HTTPS_PROXY, https_proxy", "proxy for TLS: mqtts, wss, AWS IoT, STS, Cognito")
+	row("HTTP_PROXY, http_proxy", "proxy for plain mqtt:// and ws://")
+	row("ALL_PROXY, all_proxy", "proxy for either when its own variable is unset")
+	row("NO_PROXY, no_proxy", "direct to: host, .domain, CIDR, host:port, *")
+	b.WriteString(`
+Upper case wins over lower case. Proxies are http://, https://, socks5://
+(the name resolved here) or socks5h:// (resolved by the proxy); no scheme
+means http://. The variables never apply to localhost or loopback addresses.
+--proxy applies to every connection, NO_PROXY or not; --no-proxy
+(IOTCTL_NO_PROXY) or --proxy '' ignores the variables. 'iotctl whoami' and
+--debug say which proxy is used and where it came from.
+
 Formats: lists (IOTCTL_ALPN, IOTCTL_COGNITO_LOGIN) are comma-separated;
 booleans are true/false or 1/0; durations are 30s, 5m, 1h or a bare number of
 seconds.
@@ -175,7 +191,7 @@ seconds.
 The sigv4 and cognito methods also use the AWS SDK's own configuration
 (AWS_PROFILE, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 AWS_SESSION_TOKEN, ~/.aws/config) for what the IOTCTL_* settings leave open.
-`, wrapList(secrets, 70))
+`)
 	return b.String()
 }
 

@@ -70,7 +70,7 @@ var Defs = []Def{
 	{Name: "pkcs12-password", Usage: "PKCS#12 password", Secret: true},
 	{Name: "cert-store", Usage: `Windows certificate store path, e.g. CurrentUser\MY\<thumbprint>`},
 	{Name: "transport", Default: "tcp", Usage: "tcp or websocket, where both are possible", Enum: []string{"tcp", "websocket"}},
-	{Name: "proxy", URL: true, Usage: "proxy http://[user:pass@]host:port, https://…, socks5://… or socks5h://… (resolved by the proxy); '' ignores HTTPS_PROXY/HTTP_PROXY/ALL_PROXY (the password is never printed)"},
+	{Name: "proxy", URL: true, Usage: "proxy http://[user:pass@]host:port, https://…, socks5://… or socks5h://…; '' ignores HTTPS_PROXY and the like (password never printed)"},
 	{Name: "proxy-ca-file", Usage: "CA certificates of an https:// proxy", FileValue: true},
 	{Name: "proxy-host", Usage: "proxy host (seed spelling; prefer --proxy)", Hidden: true},
 	{Name: "proxy-port", Type: Int, Default: "0", Usage: "proxy port (seed spelling; prefer --proxy)", Hidden: true},
