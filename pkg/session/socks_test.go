@@ -313,3 +313,36 @@ func eventually(cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A proxy (SOCKS5 or HTTP) that accepts and never answers costs the
+// connect timeout,
+// not more: exit 3 naming the timeout.
+func TestSilentProxy(t *testing.T) {
+	noProxyEnv(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	for _, ps := range []string{"socks5", "socks5h", "http"} {
+		start := time.Now()
+		st := testenv.Settings(t, "--endpoint", "mqtt://127.0.0.1:1883", "--proxy", ps+"://u:pw-silent@"+l.Addr().String(), "--connect-timeout", "1s")
+		_, err := Connect(context.Background(), Options{Settings: st, Provider: testProvider(t, st)})
+		if errs.KindOf(err) != errs.Connect || strings.Contains(err.Error(), "pw-silent") {
+			t.Errorf("%s: got %v (%v)", ps, err, errs.KindOf(err))
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%s: took %s with --connect-timeout 1s", ps, d)
+		}
+		t.Log(err)
+	}
+}

@@ -42,7 +42,7 @@ func dialSOCKS(ctx context.Context, u *url.URL, addr, target string) (net.Conn, 
 			ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
 			if err != nil {
 				if ctx.Err() != nil {
-					return nil, ctx.Err()
+					return nil, socksCtxErr(ctx, u, target)
 				}
 				return nil, errs.Connectf("connect to %s: cannot resolve host %s here (socks5:// resolves locally; socks5h:// lets the proxy resolve it): check --endpoint", target, host)
 			}
@@ -59,7 +59,7 @@ func dialSOCKS(ctx context.Context, u *url.URL, addr, target string) (net.Conn, 
 			return c, nil
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, socksCtxErr(ctx, u, target)
 		}
 		err, next := socksErr(u, addr, target, err)
 		if firstErr == nil {
@@ -71,6 +71,15 @@ func dialSOCKS(ctx context.Context, u *url.URL, addr, target string) (net.Conn, 
 		}
 	}
 	return nil, firstErr
+}
+
+// socksCtxErr is the error when ctx ended during the dial: an interrupt
+// stays context.Canceled; the connect timeout is a Connect error.
+func socksCtxErr(ctx context.Context, u *url.URL, target string) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return errs.Connectf("proxy %s: no tunnel to %s within the connect timeout: check the proxy, or raise --connect-timeout", redact(u.String()), target)
+	}
+	return ctx.Err()
 }
 
 // socksErr turns x/net's SOCKS errors into one-line Connect errors that
