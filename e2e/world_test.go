@@ -32,6 +32,7 @@ type world struct {
 	clientCAFile string
 	certFile     string // the server's certificate and key
 	keyFile      string
+	host         string // the listeners' address; "" is 127.0.0.1
 
 	b    *broker.Broker
 	logs *syncBuffer
@@ -69,8 +70,12 @@ func (w *world) start(t *testing.T, cfg iot.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	host := w.host
+	if host == "" {
+		host = "127.0.0.1"
+	}
 	o := broker.Options{
-		TLSListen: "127.0.0.1:0", WSSListen: "127.0.0.1:0",
+		TLSListen: host + ":0", WSSListen: host + ":0",
 		TLSCert: w.certFile, TLSKey: w.keyFile, ClientCA: w.clientCAFile,
 		Home: w.dir, Logger: log,
 	}

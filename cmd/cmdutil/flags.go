@@ -50,7 +50,7 @@ var settingGroups = []struct {
 	{"TLS and certificates", []string{"cert", "key", "key-password", "ca-file", "alpn", "insecure", "pkcs11-lib", "pkcs11-pin", "pkcs11-slot", "pkcs11-token-label", "pkcs11-key-label", "pkcs12-file", "pkcs12-password", "cert-store"}},
 	{"AWS", []string{"region", "aws-profile", "sts-endpoint", "cognito-identity-id", "cognito-login", "cognito-endpoint"}},
 	{"Custom authorizer", []string{"authorizer-name", "authorizer-username", "authorizer-password", "token-key-name", "token-value", "token-signature", "no-metrics"}},
-	{"Proxy", []string{"proxy", "proxy-ca-file", "proxy-host", "proxy-port"}},
+	{"Proxy", []string{"proxy", "proxy-ca-file", "proxy-host", "proxy-port", "no-proxy"}},
 	{"Session", []string{"keepalive", "session-expiry", "clean-start", "max-packet-size", "receive-maximum", "will-topic", "will-message", "will-qos", "will-retain", "will-delay"}},
 }
 

@@ -175,6 +175,22 @@ URL are the MQTT username and password (as with mosquitto_pub -L), unless
 --username or --password/--password-file are set (by flag, IOTCTL_* variable
 or profile), which win. Percent-encode @ : / ? # in them (%%40 %%3A %%2F %%3F %%23).
 
+Proxies: with no --proxy (IOTCTL_PROXY, or a profile's proxy), iotctl reads
+the variables curl and Go read, as golang.org/x/net/http/httpproxy does:
+
+`, wrapList(secrets, 70))
+	row("HTTPS_PROXY, https_proxy", "proxy for TLS: mqtts, wss, AWS IoT, STS, Cognito")
+	row("HTTP_PROXY, http_proxy", "proxy for plain mqtt:// and ws://")
+	row("ALL_PROXY, all_proxy", "proxy for either when its own variable is unset")
+	row("NO_PROXY, no_proxy", "direct to: host, .domain, CIDR, host:port, *")
+	b.WriteString(`
+Upper case wins over lower case. Proxies are http://, https://, socks5://
+(the name resolved here) or socks5h:// (resolved by the proxy); no scheme
+means http://. The variables never apply to localhost or loopback addresses.
+--proxy applies to every connection, NO_PROXY or not; --no-proxy
+(IOTCTL_NO_PROXY) or --proxy '' ignores the variables. 'iotctl whoami' and
+--debug say which proxy is used and where it came from.
+
 Formats: lists (IOTCTL_ALPN, IOTCTL_COGNITO_LOGIN) are comma-separated;
 booleans are true/false or 1/0; durations are 30s, 5m, 1h or a bare number of
 seconds.
@@ -182,7 +198,7 @@ seconds.
 The sigv4 and cognito methods also use the AWS SDK's own configuration
 (AWS_PROFILE, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 AWS_SESSION_TOKEN, ~/.aws/config) for what the IOTCTL_* settings leave open.
-`, wrapList(secrets, 70))
+`)
 	b.WriteString(otherEnvHelp)
 	return b.String()
 }
@@ -190,17 +206,6 @@ AWS_SESSION_TOKEN, ~/.aws/config) for what the IOTCTL_* settings leave open.
 // otherEnvHelp documents the variables of other tools that iotctl honours.
 const otherEnvHelp = `
 Other tools' variables iotctl honours:
-
-Proxies (as curl, the AWS CLI and Go's net/http read them; lower-case
-spellings too, upper case first):
-  HTTPS_PROXY                 proxy for TLS and wss:// connections
-  HTTP_PROXY                  proxy for plain mqtt:// and ws:// connections
-  ALL_PROXY                   proxy for both, when the one above is unset;
-                              http://, https:// or socks5:// / socks5h://
-  NO_PROXY                    hosts reached directly: host names, domain
-                              suffixes (.example.com), IPs, CIDRs, or *
-  --proxy overrides them all; --proxy '' turns them off. whoami and --debug
-  say which proxy was used and where it came from.
 
 AWS (sigv4, cognito, whoami, policy gen):
   AWS_REGION                  region when neither --region nor the endpoint

@@ -113,8 +113,14 @@ func isolate(t *testing.T) string {
 			t.Setenv(k, "")
 		}
 	}
+	for _, k := range proxyVars {
+		t.Setenv(k, "")
+	}
 	return dir
 }
+
+// proxyVars are the proxy variables isolate clears.
+var proxyVars = []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy", "REQUEST_METHOD"}
 
 // world is the embedded broker with its AWS IoT Core emulation on every
 // listener, a server CA (caFile, for --ca-file) and a client CA.

@@ -16,6 +16,7 @@ import (
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/certfile"
 	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/session/proxy"
 )
 
 // report is what whoami prints; its JSON field names are a contract.
@@ -24,6 +25,7 @@ type report struct {
 	Settings         []setting       `json:"settings"`
 	AuthMethod       string          `json:"auth_method"`
 	Endpoint         string          `json:"endpoint,omitempty"`
+	Proxy            *proxyReport    `json:"proxy,omitempty"`
 	Identity         *identity       `json:"identity,omitempty"`
 	AWS              *awsCaller      `json:"aws,omitempty"`
 	Connack          *shared.Connack `json:"connack,omitempty"`
@@ -32,6 +34,25 @@ type report struct {
 	Error            string          `json:"error,omitempty"`
 
 	authInferred bool
+}
+
+// proxyReport is the proxy the connection to the endpoint goes through
+// (session.ProxyFor): its URL, password masked, and where it came from
+// (--proxy, IOTCTL_PROXY, profile NAME, HTTPS_PROXY, …), or source "none"
+// and why not.
+type proxyReport struct {
+	URL    string `json:"url,omitempty"`
+	Source string `json:"source"`
+	Note   string `json:"note,omitempty"`
+
+	text string
+}
+
+func newProxyReport(c proxy.Choice) *proxyReport {
+	if c.URL == nil {
+		return &proxyReport{Source: "none", Note: c.Why, text: c.String()}
+	}
+	return &proxyReport{URL: c.Shown(), Source: c.From, text: c.String()}
 }
 
 // setting is one setting given by flag, env or profile.

@@ -38,6 +38,9 @@ func (r *state) printRest() error {
 	rep := r.rep
 	if r.provider != nil && rep.Endpoint != "" {
 		rows := [][2]string{{"endpoint", rep.Endpoint}}
+		if rep.Proxy != nil {
+			rows = append(rows, [2]string{"proxy", rep.Proxy.text})
+		}
 		switch {
 		case rep.Connack != nil:
 			rows = append(rows, rep.Connack.Rows()...)

@@ -13,6 +13,7 @@ import (
 	"github.com/iotctl/iotctl/cmd/shared"
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/spf13/cobra"
 )
 
@@ -155,6 +156,11 @@ func (r *state) describe(ctx context.Context) error {
 		if target, terr := shared.Target(st, d); terr == nil {
 			r.rep.Endpoint = target
 		}
+		choice, perr := session.ProxyFor(st, d)
+		if perr != nil {
+			return perr
+		}
+		r.rep.Proxy = newProxyReport(choice)
 	}
 	if err != nil {
 		return err

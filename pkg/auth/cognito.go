@@ -41,6 +41,7 @@ type cognito struct {
 	logins         map[string]string // provider → token (secret)
 	endpoint       string
 	timeout        time.Duration
+	http           aws.HTTPClient // the proxy rule's (httpclient.go)
 
 	// optFns adjust the Cognito client (tests: no retries).
 	optFns []func(*cognitoidentity.Options)
@@ -74,7 +75,12 @@ func newCognito(s *profile.Settings) (*cognito, error) {
 	if err != nil {
 		return nil, err
 	}
+	hc, err := awsHTTPClient(s)
+	if err != nil {
+		return nil, err
+	}
 	return &cognito{
+		http:           hc,
 		ws:             *ws,
 		identityID:     id,
 		identityRegion: idRegion,
@@ -124,7 +130,7 @@ func (p *cognito) credentials(ctx context.Context) (aws.Credentials, error) {
 		return p.cached, nil
 	}
 	if p.client == nil {
-		opts := cognitoidentity.Options{Region: p.identityRegion, Credentials: aws.AnonymousCredentials{}}
+		opts := cognitoidentity.Options{Region: p.identityRegion, Credentials: aws.AnonymousCredentials{}, HTTPClient: p.http}
 		if p.endpoint != "" {
 			opts.BaseEndpoint = aws.String(p.endpoint)
 		}

@@ -251,7 +251,7 @@ func (p *sigv4) CallerIdentity(ctx context.Context, endpoint string) (*CallerIde
 	if err != nil {
 		return nil, err
 	}
-	return callerIdentity(ctx, provider, p.ws.region, endpoint, nil)
+	return callerIdentity(ctx, provider, p.http, p.ws.region, endpoint, nil)
 }
 
 // Describe names the identity; with o.Network it also gets the identity's
@@ -277,13 +277,13 @@ func (p *cognito) Describe(ctx context.Context, o DescribeOptions) (*Identity, e
 
 func (p *cognito) CallerIdentity(ctx context.Context, endpoint string) (*CallerIdentity, error) {
 	provider := aws.CredentialsProviderFunc(p.credentials)
-	return callerIdentity(ctx, provider, p.ws.region, endpoint, p.redact)
+	return callerIdentity(ctx, provider, p.http, p.ws.region, endpoint, p.redact)
 }
 
 // callerIdentity calls STS GetCallerIdentity in region (or at endpoint).
 // A reply saying no is Refused (exit 4), not reaching STS is Connect.
-func callerIdentity(ctx context.Context, creds aws.CredentialsProvider, region, endpoint string, redact func(string) string) (*CallerIdentity, error) {
-	o := sts.Options{Region: region, Credentials: creds}
+func callerIdentity(ctx context.Context, creds aws.CredentialsProvider, hc aws.HTTPClient, region, endpoint string, redact func(string) string) (*CallerIdentity, error) {
+	o := sts.Options{Region: region, Credentials: creds, HTTPClient: hc}
 	where := "sts." + region + ".amazonaws.com"
 	if endpoint != "" {
 		u, err := url.Parse(endpoint)
@@ -304,8 +304,11 @@ func callerIdentity(ctx context.Context, creds aws.CredentialsProvider, region, 
 		var ae smithy.APIError
 		if !errors.As(err, &ae) {
 			// No reply: a credentials error (already kinded) or the network.
-			if k := errs.KindOf(err); k != errs.Unexpected {
-				return nil, err
+			// The kinded error itself (a proxy's refusal, say), not the
+			// SDK's three layers around it.
+			var ke *errs.Error
+			if errors.As(err, &ke) {
+				return nil, ke
 			}
 			return nil, errs.Connectf("sts: GetCallerIdentity at %s: %s: check the network, the region (%s) and --sts-endpoint", where, redact(transportCause(err).Error()), region)
 		}

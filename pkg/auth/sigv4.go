@@ -31,6 +31,7 @@ const awsCredentialsHint = "set AWS_PROFILE or --aws-profile, or AWS_ACCESS_KEY_
 type sigv4 struct {
 	ws         awsWebsocket
 	awsProfile string
+	http       aws.HTTPClient // the proxy rule's (httpclient.go)
 
 	mu    sync.Mutex
 	creds aws.CredentialsProvider // the config's CredentialsCache once loaded
@@ -41,7 +42,11 @@ func newSigV4(s *profile.Settings) (*sigv4, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sigv4{ws: *ws, awsProfile: s.AWSProfile}, nil
+	hc, err := awsHTTPClient(s)
+	if err != nil {
+		return nil, err
+	}
+	return &sigv4{ws: *ws, awsProfile: s.AWSProfile, http: hc}, nil
 }
 
 func (p *sigv4) Method() string { return "sigv4" }
@@ -69,7 +74,7 @@ func (p *sigv4) provider(ctx context.Context) (aws.CredentialsProvider, error) {
 	if p.creds != nil {
 		return p.creds, nil
 	}
-	var opts []func(*config.LoadOptions) error
+	opts := []func(*config.LoadOptions) error{config.WithHTTPClient(p.http)}
 	if p.awsProfile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(p.awsProfile))
 	}

@@ -63,6 +63,7 @@ type Settings struct {
 	ProxyCAFile       string        `setting:"proxy-ca-file"`
 	ProxyHost         string        `setting:"proxy-host"`
 	ProxyPort         int           `setting:"proxy-port"`
+	NoProxy           bool          `setting:"no-proxy"`
 	Keepalive         time.Duration `setting:"keepalive"`
 	SessionExpiry     time.Duration `setting:"session-expiry"`
 	CleanStart        bool          `setting:"clean-start"`

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,21 +77,22 @@ func (s *Session) dial(ctx context.Context, d *auth.Dial) (net.Conn, string, err
 		}
 		return c, nil
 	}
-	if st.Proxy != "" || st.ProxyHost != "" {
-		pu, err := proxy.Parse(st.Proxy, st.ProxyHost, st.ProxyPort)
-		if err != nil {
-			return nil, addr, err
+	choice, err := ProxyFor(st, d)
+	if err != nil {
+		return nil, addr, err
+	}
+	if s.o.Debug != nil {
+		traceOut(s.o.Debug, "PROXY", choice.String())
+	}
+	if choice.URL != nil {
+		var roots *x509.CertPool
+		if st.ProxyCAFile != "" {
+			if roots, err = auth.LoadCAFile(st.ProxyCAFile); err != nil {
+				return nil, addr, err
+			}
 		}
-		if pu != nil {
-			var roots *x509.CertPool
-			if st.ProxyCAFile != "" {
-				if roots, err = auth.LoadCAFile(st.ProxyCAFile); err != nil {
-					return nil, addr, err
-				}
-			}
-			raw = func(ctx context.Context) (net.Conn, error) {
-				return proxy.Dial(ctx, proxy.Config{URL: pu, RootCAs: roots}, addr)
-			}
+		raw = func(ctx context.Context) (net.Conn, error) {
+			return proxy.Dial(ctx, proxy.Config{URL: choice.URL, RootCAs: roots}, addr)
 		}
 	}
 	var tcfg *tls.Config
@@ -117,6 +119,23 @@ func (s *Session) dial(ctx context.Context, d *auth.Dial) (net.Conn, string, err
 		return c, addr, err
 	}
 	return nil, addr, errs.Usagef("transport %q is not supported", d.Transport)
+}
+
+// ProxyFor is the proxy a connection to the settings' endpoint with the
+// provider's Dial goes through (see proxy.Rule): TLS and wss connections
+// follow HTTPS_PROXY, plain and ws ones HTTP_PROXY, unless --proxy or
+// --no-proxy say otherwise.
+func ProxyFor(st *profile.Settings, d *auth.Dial) (proxy.Choice, error) {
+	rule, err := proxy.FromSettings(st, os.Getenv)
+	if err != nil {
+		return proxy.Choice{}, err
+	}
+	t, err := Target(st, d)
+	if err != nil {
+		return proxy.Choice{}, err
+	}
+	secure := d != nil && (d.Transport == auth.TLS || d.Transport == auth.WSS)
+	return rule.For(secure, net.JoinHostPort(t.Host, strconv.Itoa(t.Port)))
 }
 
 func tlsConfig(base *tls.Config, host string) *tls.Config {

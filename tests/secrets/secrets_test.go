@@ -47,6 +47,8 @@ func methods(w *world) []method {
 		{name: "userpass in endpoint URL", secret: []kv{{"endpoint", strings.Replace(w.plainURL, "://", "://leaky-user:"+secPassword+"@", 1)}}},
 		{name: "proxy with password", needs: "tinyproxy", settings: []kv{{"endpoint", w.plainURL}},
 			secret: []kv{{"proxy", "http://bob:" + secProxy + "@" + w.proxyAddr}}},
+		{name: "socks5 proxy with password", needs: "microsocks", settings: []kv{{"endpoint", w.plainURL}},
+			secret: []kv{{"proxy", "socks5h://bob:" + secProxy + "@" + w.socksAddr}}},
 		{name: "mtls with key password", settings: []kv{{"endpoint", w.tlsURL}, {"ca-file", w.caFile}, {"cert", w.certFile}, {"key", w.encKey}}, secret: []kv{{"key-password", secKeyPassword}}},
 		{name: "pkcs12", settings: []kv{{"endpoint", w.tlsURL}, {"ca-file", w.caFile}, {"pkcs12-file", w.p12File}}, secret: []kv{{"pkcs12-password", secP12Password}}},
 		{name: "pkcs11", needs: "softhsm", env: []string{"SOFTHSM2_CONF=" + w.softhsmConf},
@@ -120,6 +122,12 @@ func TestNoSecretInOutput(t *testing.T) {
 					t.Fatal("tinyproxy is missing and IOTCTL_REQUIRE_PEERS=1")
 				}
 				t.Skip("tinyproxy is not installed")
+			}
+			if m.needs == "microsocks" && w.socksAddr == "" {
+				if os.Getenv("IOTCTL_REQUIRE_PEERS") == "1" {
+					t.Fatal("microsocks is missing and IOTCTL_REQUIRE_PEERS=1")
+				}
+				t.Skip("microsocks is not installed")
 			}
 			for _, src := range []string{"flag", "env", "profile"} {
 				for _, wrong := range []bool{false, true} {

@@ -60,6 +60,7 @@ type world struct {
 	awsProfileDir             string // holds .aws/credentials with profile "leaky"
 	policyFile                string
 	proxyAddr                 string // tinyproxy wanting user bob, password secProxy; "" when not installed
+	socksAddr                 string // microsocks wanting user bob, password secProxy; "" when not installed
 }
 
 // denyHook refuses client IDs starting with deny- (the failure path: the
@@ -159,6 +160,9 @@ func newWorld(t *testing.T) *world {
 			t.Fatal(err)
 		}
 		w.proxyAddr = testpeer.StartTinyproxy(t, testpeer.TinyproxyConfig{User: "bob", Pass: secProxy, ConnectPorts: []int{port}}).Addr()
+	}
+	if _, err := exec.LookPath("microsocks"); err == nil {
+		w.socksAddr = testpeer.StartMicrosocks(t, testpeer.MicrosocksConfig{User: "bob", Pass: secProxy}).Addr()
 	}
 	return w
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/iotctl/iotctl/pkg/session/limits"
+	"github.com/iotctl/iotctl/pkg/session/proxy"
 )
 
 // DefaultClientIDPrefix is the prefix of generated client IDs when
@@ -99,6 +100,11 @@ func New(st *profile.Settings, o Options) (*Conn, error) {
 		return nil, err
 	}
 	if err := c.Rules.Keepalive(sst.Keepalive); err != nil {
+		return nil, err
+	}
+	// A bad --proxy or proxy variable is a usage error before anything
+	// starts; the session decides per connection which proxy applies.
+	if _, err := proxy.FromSettings(&sst, os.Getenv); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -1,7 +1,10 @@
-// Package proxy dials through an HTTP CONNECT proxy: Basic auth when the
-// proxy URL has a user, TLS to the proxy for https:// URLs. The tunnel it
-// returns carries whatever comes next (TLS or a websocket to the broker).
-// Proxy passwords never appear in errors: they are shown as ****.
+// Package proxy decides which proxy a connection goes through (the --proxy
+// setting, else the HTTPS_PROXY/HTTP_PROXY/ALL_PROXY/NO_PROXY variables:
+// env.go) and dials through it: an HTTP CONNECT proxy (Basic auth when the
+// proxy URL has a user, TLS to the proxy for https:// URLs) or a SOCKS5
+// proxy (socks.go). The tunnel it returns carries whatever comes next (TLS
+// or a websocket to the broker, or an AWS HTTPS call). Proxy passwords never
+// appear in errors: they are shown as ****.
 package proxy
 
 import (
@@ -24,8 +27,8 @@ import (
 
 // Config is how to reach the proxy.
 type Config struct {
-	// URL is http://[user:pass@]host:port or https://…; a missing port
-	// means 80 or 443.
+	// URL is http://[user:pass@]host:port, https://…, socks5://… or
+	// socks5h://…; a missing port means 80, 443 or 1080.
 	URL *url.URL
 	// RootCAs verify an https:// proxy; nil means the system roots.
 	RootCAs *x509.CertPool
@@ -34,7 +37,8 @@ type Config struct {
 }
 
 // Dial opens a tunnel to target (host:port) through the proxy. Errors are
-// of kind Connect, including a proxy's refusal (407 and any non-2xx).
+// of kind Connect, including a proxy's refusal (407 and any non-2xx, or a
+// SOCKS5 proxy refusing the user and password).
 func Dial(ctx context.Context, cfg Config, target string) (net.Conn, error) {
 	if cfg.URL == nil {
 		return nil, errs.Usagef("proxy: no proxy URL")
@@ -47,6 +51,9 @@ func Dial(ctx context.Context, cfg Config, target string) (net.Conn, error) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
+	}
+	if isSOCKS(cfg.URL.Scheme) {
+		return dialSOCKS(ctx, cfg.URL, addr, target)
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -197,9 +204,25 @@ func unwrapOpErr(err error) error {
 	return err
 }
 
+// Schemes are the proxy URL schemes iotctl dials.
+var Schemes = []string{"http", "https", "socks5", "socks5h"}
+
+const schemesHint = "give http://, https://, socks5:// or socks5h://"
+
+func isSOCKS(scheme string) bool { return scheme == "socks5" || scheme == "socks5h" }
+
+func knownScheme(scheme string) bool {
+	for _, s := range Schemes {
+		if s == scheme {
+			return true
+		}
+	}
+	return false
+}
+
 func hostPort(u *url.URL) (string, error) {
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", errs.Usagef("proxy %s: scheme %q is not http or https", redact(u.String()), u.Scheme)
+	if !knownScheme(u.Scheme) {
+		return "", errs.Usagef("proxy %s: scheme %s:// is not supported: %s", redact(u.String()), u.Scheme, schemesHint)
 	}
 	host := u.Hostname()
 	if host == "" {
@@ -207,16 +230,21 @@ func hostPort(u *url.URL) (string, error) {
 	}
 	port := u.Port()
 	if port == "" {
-		port = "80"
-		if u.Scheme == "https" {
+		switch u.Scheme {
+		case "https":
 			port = "443"
+		case "socks5", "socks5h":
+			port = "1080"
+		default:
+			port = "80"
 		}
 	}
 	return net.JoinHostPort(host, port), nil
 }
 
-// Parse reads the proxy settings: --proxy as http://[user:pass@]host:port
-// or https://… (host:port alone means http://), or the seed sample's
+// Parse reads the proxy settings: --proxy as http://[user:pass@]host:port,
+// https://…, socks5://… or socks5h://… (host:port alone means http://),
+// or the seed sample's
 // --proxy_host and --proxy_port. It returns nil when no proxy is set.
 func Parse(proxy, host string, port int) (*url.URL, error) {
 	if proxy != "" && (host != "" || port != 0) {
@@ -246,8 +274,8 @@ func Parse(proxy, host string, port int) (*url.URL, error) {
 	if err != nil {
 		return nil, errs.Usagef("proxy %s: not a URL: give --proxy http://[user:pass@]host:port", shown)
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, errs.Usagef("proxy %s: scheme %s:// is not supported: give an http:// or https:// proxy", shown, u.Scheme)
+	if !knownScheme(u.Scheme) {
+		return nil, errs.Usagef("proxy %s: scheme %s:// is not supported: %s", shown, u.Scheme, schemesHint)
 	}
 	if u.Hostname() == "" {
 		return nil, errs.Usagef("proxy %s: no host: give --proxy http://[user:pass@]host:port", shown)

@@ -66,7 +66,8 @@ func TestParseErrors(t *testing.T) {
 		proxy, host string
 		port        int
 	}{
-		{"socks5://127.0.0.1:1080", "", 0},
+		{"socks4://127.0.0.1:1080", "", 0},
+		{"ftp://u:" + secret + "@127.0.0.1:21", "", 0},
 		{"http://127.0.0.1", "", 0},
 		{"http://:8080", "", 0},
 		{"http://127.0.0.1:99999", "", 0},
