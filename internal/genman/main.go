@@ -18,6 +18,7 @@ import (
 	"github.com/iotctl/iotctl/cmd/root"
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
+	"github.com/spf13/pflag"
 )
 
 func main() {
@@ -51,7 +52,7 @@ func Generate(dir string) error {
 	}
 	ios := &cmdutil.IOStreams{In: &bytes.Buffer{}, Out: io.Discard, ErrOut: io.Discard}
 	cmd := root.NewCmdRoot(cmdutil.NewFactory(ios, "dev"))
-	prepare(cmd)
+	prepare(cmd, map[*pflag.Flag]bool{})
 
 	old, err := filepath.Glob(filepath.Join(dir, "*.1"))
 	if err != nil {
@@ -75,18 +76,39 @@ func Generate(dir string) error {
 // spf13/cobra" footer (it carries today's date), and the help text's
 // indented blocks (tables of flags, sources, formats) kept as they are laid
 // out instead of reflowed into paragraphs.
-func prepare(c *cobra.Command) {
+//
+// The generator reads the texts as Markdown, so their own characters that
+// Markdown gives a meaning (<name> would vanish as HTML, *a* and _a_ turn
+// italic) are escaped first.
+func prepare(c *cobra.Command, escaped map[*pflag.Flag]bool) {
 	c.DisableAutoGenTag = true
+	c.Use = mdEscape(c.Use)
+	c.Short = mdEscape(c.Short)
 	c.Long = preformat(c.Long)
+	escapeUsage := func(f *pflag.Flag) {
+		// A flag is shared by the flag sets of its command (and a
+		// persistent one by its subcommands): escape it once.
+		if !escaped[f] {
+			escaped[f] = true
+			f.Usage = mdEscape(f.Usage)
+		}
+	}
+	c.Flags().VisitAll(escapeUsage)
+	c.PersistentFlags().VisitAll(escapeUsage)
 	for _, sub := range c.Commands() {
-		prepare(sub)
+		prepare(sub, escaped)
 	}
 }
+
+var mdEscaper = strings.NewReplacer(`\`, `\\`, "`", "\\`", `*`, `\*`, `_`, `\_`, `<`, `\<`, `>`, `\>`)
+
+// mdEscape escapes the characters Markdown would read as markup.
+func mdEscape(s string) string { return mdEscaper.Replace(s) }
 
 // preformat turns each run of indented lines of a help text into a
 // Markdown code block (the man page's .EX/.EE), which the generator's
 // Markdown renderer prints verbatim: a blank line before it and four more
-// spaces of indentation.
+// spaces of indentation. The other lines are escaped (mdEscape).
 func preformat(text string) string {
 	lines := strings.Split(text, "\n")
 	var out []string
@@ -107,6 +129,8 @@ func preformat(text string) string {
 		}
 		if indented {
 			l = "    " + strings.ReplaceAll(l, "\t", "    ")
+		} else {
+			l = mdEscape(l)
 		}
 		out = append(out, l)
 	}

@@ -74,6 +74,20 @@ func TestPages(t *testing.T) {
 	if !strings.Contains(string(root), `.TH "IOTCTL" "1" "Jan 2026" "iotctl" "iotctl manual"`) {
 		t.Errorf("iotctl.1 header: %q", strings.SplitN(string(root), "\n", 3)[:2])
 	}
+	// Help text is not Markdown: <placeholders> and *wildcards* stay.
+	for page, want := range map[string]string{
+		"iotctl.1":            `iotctl <command> [flags]`,
+		"iotctl-profile.1":    `profiles/<name>\&.yaml`,
+		"iotctl-policy-gen.1": `a prefix with *, like test-*)`,
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s does not contain %q", page, want)
+		}
+	}
 	userHome, _ := os.UserHomeDir()
 	for _, n := range names {
 		b, err := os.ReadFile(filepath.Join(dir, n))
