@@ -184,7 +184,9 @@ func hostHeader(t Target, defaultPort int) string {
 	return net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
 }
 
-var regionLabel = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)*-[0-9]+$`)
+var regionLabel = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)*-[0-9]+$`)
+})
 
 // RegionFromEndpoint returns the region of an AWS IoT data endpoint,
 // <prefix>.iot.<region>.amazonaws.com[.cn] (iot-fips too); host may carry
@@ -202,7 +204,7 @@ func RegionFromEndpoint(host string) (string, bool) {
 	default:
 		return "", false
 	}
-	if !regionLabel.MatchString(labels[2]) {
+	if !regionLabel().MatchString(labels[2]) {
 		return "", false
 	}
 	return labels[2], true

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/iotctl/iotctl/pkg/errs"
 )
@@ -108,12 +109,12 @@ func Generate(o GenOptions) (*Document, []string, error) {
 	return doc, dedupe(notes), nil
 }
 
-var variableRE = regexp.MustCompile(`\$\{[^}]*\}|\$\([*?$]\)`)
+var variableRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$\{[^}]*\}|\$\([*?$]\)`) })
 
 // hasWildcard reports whether a pattern has a * or ? outside the escapes
 // and variables.
 func hasWildcard(p string) bool {
-	return strings.ContainsAny(variableRE.ReplaceAllString(p, ""), "*?")
+	return strings.ContainsAny(variableRE().ReplaceAllString(p, ""), "*?")
 }
 
 // checkTopic checks a topic name to publish to.

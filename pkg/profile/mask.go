@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Masked stands for a secret wherever one would be printed.
@@ -57,8 +58,10 @@ func MaskURL(s string) string {
 }
 
 // urlInText finds scheme://… runs in free text, such as an error from
-// net/url or a dialer that quotes the URL it was given.
-var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s]*@[^\s]*`)
+// net/url or a dialer that quotes the URL it was given. Compiled at first use.
+var urlInText = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s]*@[^\s]*`)
+})
 
 // MaskURLs masks the password of every URL in text (see MaskURL). Errors
 // are passed through it before they are printed, so a URL a library echoes
@@ -67,7 +70,7 @@ func MaskURLs(text string) string {
 	if !strings.Contains(text, "@") || !strings.Contains(text, "://") {
 		return text
 	}
-	return urlInText.ReplaceAllStringFunc(text, func(u string) string {
+	return urlInText().ReplaceAllStringFunc(text, func(u string) string {
 		// http://[user:pass@]host:port is how help text spells a URL.
 		if i := strings.Index(u, "://"); strings.HasPrefix(u[i+3:], "[") {
 			return u

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/iotctl/iotctl/pkg/profile"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // FuzzParse feeds the profile parser any bytes: it must not panic, must

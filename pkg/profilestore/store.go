@@ -17,15 +17,20 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/iotctl/iotctl/internal/atomicfile"
 	"github.com/iotctl/iotctl/pkg/profile"
 )
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+// nameRE is compiled at first use; the length (at most 64) is checked
+// apart, see validName.
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`) })
+
+func validName(n string) bool { return len(n) <= 64 && nameRE().MatchString(n) }
 
 // Store keeps profiles as one YAML file each, <dir>/profiles/<name>.yaml,
 // and the current selection as the name in <dir>/current.
@@ -53,7 +58,7 @@ func DefaultDir() string {
 // ValidateName checks a profile name: lower-case letters, digits, - and _,
 // and not a name Windows reserves for devices (con, nul, com1, …).
 func ValidateName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("%w %q: use lower-case letters, digits, - and _ (at most 64, starting with a letter or digit)", profile.ErrInvalidName, name)
 	}
 	if reservedName(name) {
@@ -94,7 +99,7 @@ func (s *Store) List() ([]string, error) {
 	var names []string
 	for _, e := range entries {
 		n, ok := strings.CutSuffix(e.Name(), ".yaml")
-		if ok && !e.IsDir() && nameRE.MatchString(n) {
+		if ok && !e.IsDir() && validName(n) {
 			names = append(names, n)
 		}
 	}

@@ -4,6 +4,7 @@ package gen
 import (
 	"fmt"
 	"regexp"
+	"sync"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/cmd/policy/shared"
@@ -108,7 +109,10 @@ The policy goes to stdout, notes to stderr. A policy over 2048 characters
 	return cmd
 }
 
-var nameRE = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
+// nameRE is compiled at first use. The length is checked apart: every
+// character it allows is one byte, and a {1,128} repetition compiles into
+// 128 copies of the class.
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@-]+$`) })
 
 func genRun(opts *Options) error {
 	s, err := opts.Settings()
@@ -120,7 +124,7 @@ func genRun(opts *Options) error {
 	default:
 		return errs.Usagef("policy gen: invalid --format %q: want json, cloudformation or terraform", opts.Format)
 	}
-	if opts.Name != "" && !nameRE.MatchString(opts.Name) {
+	if opts.Name != "" && (len(opts.Name) > 128 || !nameRE().MatchString(opts.Name)) {
 		return errs.Usagef("policy gen: invalid --name %q: use at most 128 letters, digits and _+=,.@-", opts.Name)
 	}
 	if opts.Account != "" && !shared.ValidAccount(opts.Account) {

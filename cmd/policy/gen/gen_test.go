@@ -155,6 +155,7 @@ func TestGenRun(t *testing.T) {
 		{name: "bad region", opts: Options{Account: "123456789012"}, settings: profile.Settings{ClientID: "c", Region: "mars"}, wantErr: `invalid region "mars"`},
 		{name: "bad format", opts: Options{Format: "yaml"}, settings: profile.Settings{ClientID: "c"}, wantErr: `invalid --format "yaml"`},
 		{name: "bad name", opts: Options{Format: FormatTerraform, Name: "a b"}, settings: profile.Settings{ClientID: "c"}, wantErr: `invalid --name "a b"`},
+		{name: "name too long", opts: Options{Format: FormatTerraform, Name: strings.Repeat("n", 129)}, settings: profile.Settings{ClientID: "c"}, wantErr: "invalid --name"},
 		{name: "wildcard publish", opts: Options{Account: "123456789012", Publish: []string{"a/+"}}, settings: profile.Settings{ClientID: "c"}, wantErr: "contains an MQTT wildcard"},
 		{name: "too big", opts: Options{Account: "123456789012", Topics: long}, settings: profile.Settings{ClientID: "c", Region: "us-east-1"}, wantErr: "characters without whitespace: AWS IoT allows at most 2048"},
 		{name: "too big as a template", opts: Options{Format: FormatCloudFormation, Topics: long}, settings: profile.Settings{ClientID: "c"}, wantErr: "AWS IoT allows at most 2048"},

@@ -3,6 +3,7 @@ package shared
 
 import (
 	"regexp"
+	"sync"
 
 	"github.com/iotctl/iotctl/pkg/auth"
 	"github.com/iotctl/iotctl/pkg/profile"
@@ -12,15 +13,16 @@ import (
 // names one.
 const DefaultRegion = "us-east-1"
 
-var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+// The patterns are compiled at first use, not at start-up.
+var regionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`) })
 
 // ValidRegion reports whether r looks like an AWS region (us-east-1).
-func ValidRegion(r string) bool { return regionRE.MatchString(r) }
+func ValidRegion(r string) bool { return regionRE().MatchString(r) }
 
-var accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+var accountRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{12}$`) })
 
 // ValidAccount reports whether a is a 12-digit AWS account ID.
-func ValidAccount(a string) bool { return accountRE.MatchString(a) }
+func ValidAccount(a string) bool { return accountRE().MatchString(a) }
 
 // Region is the --region setting, else the region of an AWS IoT endpoint
 // (xxx-ats.iot.<region>.amazonaws.com, iot-fips and .cn too; the same rule

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/iotctl/iotctl/pkg/policy"
@@ -76,7 +77,9 @@ type AuthorizerResponse struct {
 }
 
 // IoT Core's rules for an authorizer's answer.
-var principalIDRE = regexp.MustCompile(`^[a-zA-Z0-9]{1,128}$`)
+// Compiled at first use; the length is checked apart (a {1,128} repetition
+// compiles into 128 copies of the class).
+var principalIDRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9]+$`) })
 
 const maxAuthorizerPolicies = 10
 
@@ -125,7 +128,7 @@ func checkResponse(resp AuthorizerResponse) (authorized, error) {
 	if !resp.IsAuthenticated {
 		return authorized{}, errNotAuthenticated
 	}
-	if !principalIDRE.MatchString(resp.PrincipalID) {
+	if len(resp.PrincipalID) > 128 || !principalIDRE().MatchString(resp.PrincipalID) {
 		return authorized{}, fmt.Errorf("principalId %q is not 1 to 128 letters and digits, as IoT Core requires", resp.PrincipalID)
 	}
 	if len(resp.PolicyDocuments) > maxAuthorizerPolicies {

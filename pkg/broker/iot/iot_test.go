@@ -451,6 +451,7 @@ func TestCustomAuthorizer(t *testing.T) {
 			{"unknown authorizer", allowAll, username("nobody", "", ""), 0x86},
 			{"no authorizer name, two authorizers", allowAll, func(*packets.Connect) {}, 0x86},
 			{"bad principalId", map[string]any{"isAuthenticated": true, "principalId": "a-b", "policyDocuments": []string{seed}}, username("open", "", ""), 0x87},
+			{"principalId too long", map[string]any{"isAuthenticated": true, "principalId": strings.Repeat("p", 129), "policyDocuments": []string{seed}}, username("open", "", ""), 0x87},
 			{"not JSON", "oops", username("open", "", ""), 0x87},
 			{"no policies", map[string]any{"isAuthenticated": true, "principalId": "u2"}, username("open", "", ""), 0x87},
 		} {
