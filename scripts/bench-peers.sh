@@ -1,33 +1,44 @@
 #!/usr/bin/env bash
-# bench-peers.sh: iotctl pub/sub beside mosquitto_pub/mosquitto_sub against a
-# local mosquitto, with ratios. Needs mosquitto and mosquitto-clients
-# (Debian: apt-get install mosquitto mosquitto-clients), Go and python3 or
-# a free port given as BENCH_PORT. Runs in about a minute.
+# bench-peers.sh: iotctl's client commands beside mosquitto_pub/mosquitto_sub
+# against one local mosquitto: the one reproducible source of the README's
+# performance table (each README figure names its row here).
 #
-#   (a) 200,000 lines, --lines/-l QoS 0: time until one mosquitto_sub -C
-#       has all of them (the subscriber is the same, only the publisher differs)
-#   (b) 50,000 lines QoS 1, no subscriber: publisher <-> broker
-#   (c) one `pub -m`: wall time, median of 20 runs (start-up included)
-#   (d) sub receiving 200,000 QoS 1 messages queued for its persistent
-#       session: CPU time (user+sys) of iotctl sub vs mosquitto_sub, and a
-#       byte-for-byte check that nothing was lost
-#   (e) iotctl bench roundtrip QoS 0 (LINES messages): its receive rate
-#       beside (a)'s mosquitto_pub -l -> mosquitto_sub rate
-#   (f) iotctl bench pub QoS 1 --inflight 1000 (QOS1_LINES messages) beside
-#       (b)'s mosquitto_pub -q 1 rate
-#   (g) iotctl bench conn: 1,000 connections, connections per second
-#   (h) with BENCH_BROKER=1: the embedded broker beside mosquitto, same
-#       clients and workload, pinned and alternated (scripts/bench-broker.sh,
-#       which also runs on its own)
+# Method: mosquitto (max_inflight_messages 1000, max_queued_messages 0) is
+# pinned to CPU 0 and the measured client to CPU 1 with taskset when the
+# machine has two or more CPUs (row pub-q1-free runs both unpinned). The two
+# clients alternate for PAIRS pairs (the first of a pair alternates too);
+# each row prints min / median / max of wall time and of the client's CPU
+# time (user+sys, from wait4's rusage), and the ratio of the medians
+# (iotctl / mosquitto: below 1 is better for iotctl). Every run must deliver
+# every message or the script says so (column "bad").
 #
-# Environment: BENCH_LINES (200000), BENCH_QOS1_LINES (50000), BENCH_RUNS (20),
-# IOTCTL (a prebuilt binary instead of building one), BENCH_PORT.
+#   pub-q1       50,000 lines `pub --lines -q 1`, no subscriber, every line
+#                acknowledged (iotctl checks its own -o json count)
+#   pub-q1-free  the same, nothing pinned
+#   pub-q0       200,000 lines QoS 0, no subscriber
+#   pub-tls-q0   200,000 lines QoS 0 over TLS 1.3 (TLS_AES_128_GCM_SHA256
+#                for both: mosquitto offers only that suite)
+#   pub-m        one `pub -m`, process start to exit (PAIRS_M pairs)
+#   version      `iotctl version` alone (no mosquitto counterpart)
+#   sub-q1       sub draining 200,000 QoS 1 messages queued for its session,
+#                output compared byte for byte with the input
+#   sub-q0       sub receiving 200,000 QoS 0 messages published while it runs
+#   sub-rss      iotctl sub's peak RSS receiving 200,000 and 1,000,000
+#                QoS 0 messages (flat: it must not grow with the count)
+#
+# Environment: BENCH_PAIRS (5), BENCH_PAIRS_M (21), BENCH_ROWS (all, or a
+# space-separated list of row names), IOTCTL (a prebuilt binary instead of
+# building one). Needs mosquitto, mosquitto-clients, python3, openssl and
+# taskset (util-linux). A full run takes about 10 minutes on 2 CPUs.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-LINES=${BENCH_LINES:-200000}
-QOS1_LINES=${BENCH_QOS1_LINES:-50000}
-RUNS=${BENCH_RUNS:-20}
+PAIRS=${BENCH_PAIRS:-5}
+PAIRS_M=${BENCH_PAIRS_M:-21}
+ROWS=${BENCH_ROWS:-pub-q1 pub-q1-free pub-q0 pub-tls-q0 pub-m version sub-q1 sub-q0 sub-rss}
+Q1_LINES=50000
+LINES=200000
+RSS_LINES=1000000
 
 find_prog() {
 	local p
@@ -43,14 +54,15 @@ find_prog() {
 MOSQUITTO=$(find_prog mosquitto)
 MPUB=$(find_prog mosquitto_pub)
 MSUB=$(find_prog mosquitto_sub)
+find_prog openssl >/dev/null
+find_prog python3 >/dev/null
 
 work=$(mktemp -d)
-broker_pid=
+brokers=()
 cleanup() {
-	if [ -n "$broker_pid" ]; then
-		kill "$broker_pid" 2>/dev/null || true
-		wait "$broker_pid" 2>/dev/null || true
-	fi
+	local p
+	for p in "${brokers[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -63,163 +75,223 @@ else
 	go build -o "$iotctl" ./cmd/iotctl
 fi
 
-port=${BENCH_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
-cat >"$work/mosquitto.conf" <<EOF
-listener $port 127.0.0.1
-allow_anonymous true
-max_inflight_messages 1000
-max_queued_messages 0
-log_dest file $work/mosquitto.log
-log_type error
-log_type warning
-log_type subscribe
-EOF
-if [ "$(id -u)" = 0 ]; then echo "user root" >>"$work/mosquitto.conf"; fi
-"$MOSQUITTO" -c "$work/mosquitto.conf" >"$work/mosquitto.out" 2>&1 &
-broker_pid=$!
-for _ in $(seq 100); do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-	sleep 0.05
-done
+broker_cpu=() client_cpu=() other_cpu=()
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+	broker_cpu=(taskset -c 0) client_cpu=(taskset -c 1) other_cpu=(taskset -c 0)
+	pinned="mosquitto and helpers on CPU 0, the measured client on CPU 1"
+else
+	pinned="not pinned (one CPU or no taskset)"
+fi
 
-seq 1 "$LINES" | sed 's/^/bench message payload number /' >"$work/lines.txt"
-head -n "$QOS1_LINES" "$work/lines.txt" >"$work/lines1.txt"
+# measure.py OUT CMD…: runs CMD (stdin/stdout inherited) and writes
+# "wall_s cpu_s maxrss_kb exit" to OUT.
+cat >"$work/measure.py" <<'PY'
+import os, sys, time
+out, argv = sys.argv[1], sys.argv[2:]
+t0 = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(argv[0], argv)
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+wall = time.monotonic() - t0
+with open(out, "w") as f:
+    f.write(f"{wall:.4f} {ru.ru_utime + ru.ru_stime:.4f} {ru.ru_maxrss} {os.waitstatus_to_exitcode(status)}\n")
+PY
+measure() { python3 "$work/measure.py" "$@"; }
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-
-# wait_subscribed CLIENT_ID: mosquitto logs "<time>: <client id> <qos> <filter>".
-wait_subscribed() {
-	for _ in $(seq 400); do
-		if grep -q ": $1 [0-2] " "$work/mosquitto.log" 2>/dev/null; then return; fi
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() {
+	for _ in $(seq 200); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return; fi
 		sleep 0.025
 	done
-	echo "bench-peers: $1 did not subscribe" >&2
+	echo "bench-peers: nothing listens on $1" >&2
 	exit 1
 }
 
-ep=(--endpoint "127.0.0.1:$port")
-results=()
-row() { results+=("$(printf '%-34s %-24s %-24s %s' "$@")"); }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f/s", n / s; else print "-" }'; }
+# TLS material for the TLS listener: a CA and a server certificate for 127.0.0.1.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench-ca \
+	-keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+	-keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >"$work/san.ext"
+openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+	-days 2 -extfile "$work/san.ext" -out "$work/server.pem" 2>/dev/null
 
-# (a) lines at QoS 0, one mosquitto_sub receiving all of them.
-bench_a() { # publisher-name
-	local id="bench-a-$1-$$" start end
-	"$MSUB" -p "$port" -V mqttv5 -i "$id" -t bench/a -C "$LINES" -W 120 >"$work/a.$1.out" &
-	local sub=$!
-	wait_subscribed "$id"
-	start=$(now)
-	if [ "$1" = iotctl ]; then
-		"$iotctl" "${ep[@]}" pub -t bench/a -l <"$work/lines.txt"
+start_mosquitto() { # name pin(yes|no) → sets port_<name>, tls_<name>
+	local port tls conf=$work/mosquitto-$1.conf
+	port=$(free_port)
+	tls=$(free_port)
+	cat >"$conf" <<EOF
+per_listener_settings false
+allow_anonymous true
+max_inflight_messages 1000
+max_queued_messages 0
+log_dest file $work/mosquitto-$1.log
+log_type subscribe
+listener $port 127.0.0.1
+listener $tls 127.0.0.1
+cafile $work/ca.pem
+certfile $work/server.pem
+keyfile $work/server.key
+tls_version tlsv1.3
+ciphers_tls1.3 TLS_AES_128_GCM_SHA256
+EOF
+	if [ "$(id -u)" = 0 ]; then echo "user root" >>"$conf"; fi
+	if [ "$2" = yes ]; then
+		"${broker_cpu[@]}" "$MOSQUITTO" -c "$conf" >"$work/mosquitto-$1.out" 2>&1 &
 	else
-		"$MPUB" -p "$port" -V mqttv5 -t bench/a -l <"$work/lines.txt"
+		"$MOSQUITTO" -c "$conf" >"$work/mosquitto-$1.out" 2>&1 &
 	fi
-	wait "$sub" || true
-	end=$(now)
-	if ! cmp -s "$work/a.$1.out" "$work/lines.txt"; then
-		echo "bench-peers: (a) $1: the subscriber got $(wc -l <"$work/a.$1.out") of $LINES lines" >&2
-	fi
-	elapsed "$start" "$end"
+	brokers+=($!)
+	wait_port "$port"
+	wait_port "$tls"
+	printf -v "port_$1" %s "$port"
+	printf -v "tls_$1" %s "$tls"
 }
-echo "(a) $LINES lines QoS 0 to a subscriber…" >&2
-a_m=$(bench_a mosquitto)
-a_i=$(bench_a iotctl)
-row "(a) $LINES lines QoS 0 -> sub" "$(rate "$LINES" "$a_i") ${a_i}s" "$(rate "$LINES" "$a_m") ${a_m}s" "time $(ratio "$a_i" "$a_m")"
+start_mosquitto pinned yes
+start_mosquitto free no
+port=$port_pinned
 
-# (b) lines at QoS 1, no subscriber.
-bench_b() {
-	local start end
-	start=$(now)
-	if [ "$1" = iotctl ]; then
-		"$iotctl" "${ep[@]}" pub -t bench/b -q 1 -l <"$work/lines1.txt"
-	else
-		"$MPUB" -p "$port" -V mqttv5 -t bench/b -q 1 -l <"$work/lines1.txt"
-	fi
-	end=$(now)
-	elapsed "$start" "$end"
+seq 1 "$RSS_LINES" | sed 's/^/bench message payload number /' >"$work/lines-rss.txt"
+head -n "$LINES" "$work/lines-rss.txt" >"$work/lines.txt"
+head -n "$Q1_LINES" "$work/lines.txt" >"$work/lines-q1.txt"
+
+stats() { # values… → "min median max"
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%s %s %s", v[1], m, v[NR] }'
 }
-echo "(b) $QOS1_LINES lines QoS 1…" >&2
-b_m=$(bench_b mosquitto)
-b_i=$(bench_b iotctl)
-row "(b) $QOS1_LINES lines QoS 1, no sub" "$(rate "$QOS1_LINES" "$b_i") ${b_i}s" "$(rate "$QOS1_LINES" "$b_m") ${b_m}s" "time $(ratio "$b_i" "$b_m")"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+fmt3() { awk -v a="$1" -v b="$2" -v c="$3" -v s="$4" 'BEGIN { printf "%.*f / %.*f / %.*f", s, a, s, b, s, c }'; }
 
-# (c) one message, process start to exit.
-bench_c() {
-	local i start end
-	for i in $(seq "$RUNS"); do
-		start=$(now)
-		if [ "$1" = iotctl ]; then
-			"$iotctl" "${ep[@]}" pub -t bench/c -m hello
+# One run of one side of a row: prints "wall cpu rss bad" (bad: 1 when the
+# run did not deliver everything, or failed).
+run_side() { # row side
+	local row=$1 side=$2 out=$work/m.out bad=0 id
+	case "$row/$side" in
+	pub-q1/iotctl | pub-q1-free/iotctl)
+		local p=$port cpu=("${client_cpu[@]}")
+		if [ "$row" = pub-q1-free ]; then p=$port_free cpu=(); fi
+		measure "$out" "${cpu[@]}" "$iotctl" pub --endpoint "127.0.0.1:$p" -t bench/q1 -q 1 --lines -o json \
+			<"$work/lines-q1.txt" >"$work/pub.json"
+		grep -q "\"acknowledged\": $Q1_LINES," "$work/pub.json" || bad=1
+		;;
+	pub-q1/mosquitto | pub-q1-free/mosquitto)
+		local p=$port cpu=("${client_cpu[@]}")
+		if [ "$row" = pub-q1-free ]; then p=$port_free cpu=(); fi
+		measure "$out" "${cpu[@]}" "$MPUB" -h 127.0.0.1 -p "$p" -V mqttv5 -t bench/q1 -q 1 -l <"$work/lines-q1.txt"
+		;;
+	pub-q0/iotctl)
+		measure "$out" "${client_cpu[@]}" "$iotctl" pub --endpoint "127.0.0.1:$port" -t bench/q0 --lines <"$work/lines.txt"
+		;;
+	pub-q0/mosquitto)
+		measure "$out" "${client_cpu[@]}" "$MPUB" -h 127.0.0.1 -p "$port" -V mqttv5 -t bench/q0 -l <"$work/lines.txt"
+		;;
+	pub-tls-q0/iotctl)
+		measure "$out" "${client_cpu[@]}" "$iotctl" pub --endpoint "mqtts://127.0.0.1:$tls_pinned" --ca-file "$work/ca.pem" \
+			-t bench/tls --lines <"$work/lines.txt"
+		;;
+	pub-tls-q0/mosquitto)
+		measure "$out" "${client_cpu[@]}" "$MPUB" -h 127.0.0.1 -p "$tls_pinned" --cafile "$work/ca.pem" -V mqttv5 \
+			-t bench/tls -l <"$work/lines.txt"
+		;;
+	pub-m/iotctl)
+		measure "$out" "${client_cpu[@]}" "$iotctl" pub --endpoint "127.0.0.1:$port" -t bench/m -m hello
+		;;
+	pub-m/mosquitto)
+		measure "$out" "${client_cpu[@]}" "$MPUB" -h 127.0.0.1 -p "$port" -V mqttv5 -t bench/m -m hello
+		;;
+	sub-q1/*)
+		# A persistent session with the subscription, then the messages
+		# queued while it is away (published by the same client each time).
+		id="bench-sub-$side-$RANDOM"
+		"${other_cpu[@]}" "$MSUB" -h 127.0.0.1 -p "$port" -V mqttv5 -i "$id" -c -x 3600 -t bench/s1 -q 1 -E
+		"${other_cpu[@]}" "$iotctl" pub --endpoint "127.0.0.1:$port" -t bench/s1 -q 1 --lines <"$work/lines.txt"
+		if [ "$side" = iotctl ]; then
+			measure "$out" "${client_cpu[@]}" "$iotctl" sub --endpoint "127.0.0.1:$port" --client-id "$id" \
+				--clean-start=false --session-expiry 0 -t bench/s1 -q 1 -C "$LINES" -W 120s >"$work/sub.out"
 		else
-			"$MPUB" -p "$port" -V mqttv5 -t bench/c -m hello
+			measure "$out" "${client_cpu[@]}" "$MSUB" -h 127.0.0.1 -p "$port" -V mqttv5 -i "$id" -c -x 0 \
+				-t bench/s1 -q 1 -C "$LINES" -W 120 >"$work/sub.out"
 		fi
-		end=$(now)
-		elapsed "$start" "$end"
-		echo
-	done | sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.4f", m }'
+		cmp -s "$work/sub.out" "$work/lines.txt" || bad=1
+		;;
+	sub-q0/* | sub-rss/*)
+		local n=$LINES in=$work/lines.txt topic=bench/s0
+		id="bench-s0-$side-$RANDOM"
+		if [ "$row" = sub-rss ]; then n=$RSS_LINES in=$work/lines-rss.txt; fi
+		if [ "$row" = sub-rss ] && [ "$side" = small ]; then n=$LINES in=$work/lines.txt; fi
+		if [ "$side" = mosquitto ]; then
+			measure "$out" "${client_cpu[@]}" "$MSUB" -h 127.0.0.1 -p "$port" -V mqttv5 -i "$id" -t "$topic" -C "$n" -W 120 >"$work/sub.out" &
+		else
+			measure "$out" "${client_cpu[@]}" "$iotctl" sub --endpoint "127.0.0.1:$port" --client-id "$id" -t "$topic" -C "$n" -W 120s >"$work/sub.out" &
+		fi
+		local sub=$!
+		# Publish once the subscription is in place (mosquitto logs it).
+		for _ in $(seq 400); do
+			if grep -q ": $id [0-2] " "$work/mosquitto-pinned.log" 2>/dev/null; then break; fi
+			sleep 0.025
+		done
+		"${other_cpu[@]}" "$iotctl" pub --endpoint "127.0.0.1:$port" -t "$topic" --lines <"$in"
+		wait "$sub" || true
+		[ "$(wc -l <"$work/sub.out")" = "$n" ] || bad=1
+		;;
+	version/iotctl)
+		measure "$out" "${client_cpu[@]}" "$iotctl" version >/dev/null
+		;;
+	*)
+		echo "bench-peers: no row $row/$side" >&2
+		exit 2
+		;;
+	esac
+	read -r wall cpu rss rc <"$out"
+	[ "$rc" = 0 ] || bad=1
+	echo "$wall $cpu $rss $bad"
 }
-echo "(c) pub -m, median of $RUNS…" >&2
-c_m=$(bench_c mosquitto)
-c_i=$(bench_c iotctl)
-ms() { awk -v s="$1" 'BEGIN { printf "%.1fms", s * 1000 }'; }
-row "(c) pub -m, median of $RUNS" "$(ms "$c_i")" "$(ms "$c_m")" "time $(ratio "$c_i" "$c_m")"
 
-# (d) sub draining LINES QoS 1 messages queued for its persistent session.
-bench_d() {
-	local id="bench-d-$1-$$" t
-	# Create the session, then queue the messages while it is away.
-	if [ "$1" = iotctl ]; then
-		"$iotctl" "${ep[@]}" --client-id "$id" --clean-start=false --session-expiry 1h sub -t bench/d -q 1 -W 0.3s >/dev/null 2>&1 || true
-	else
-		"$MSUB" -p "$port" -V mqttv5 -i "$id" -c -x 3600 -t bench/d -q 1 -W 1 >/dev/null 2>&1 || true
-	fi
-	"$iotctl" "${ep[@]}" pub -t bench/d -q 1 -l <"$work/lines.txt"
-	TIMEFORMAT='%3U %3S %3R'
-	if [ "$1" = iotctl ]; then
-		t=$({ time "$iotctl" "${ep[@]}" --client-id "$id" --clean-start=false --session-expiry 1h sub -t bench/d -q 1 -C "$LINES" -W 120s >"$work/d.$1.out" 2>"$work/d.$1.err"; } 2>&1)
-	else
-		t=$({ time "$MSUB" -p "$port" -V mqttv5 -i "$id" -c -x 3600 -t bench/d -q 1 -C "$LINES" -W 120 >"$work/d.$1.out" 2>"$work/d.$1.err"; } 2>&1)
-	fi
-	if ! cmp -s "$work/d.$1.out" "$work/lines.txt"; then
-		echo "bench-peers: (d) $1: received $(wc -l <"$work/d.$1.out") of $LINES messages or not in order" >&2
-	fi
-	echo "$t"
-}
-echo "(d) sub receiving $LINES QoS 1 messages…" >&2
-read -r d_mu d_ms d_mr <<<"$(bench_d mosquitto)"
-read -r d_iu d_is d_ir <<<"$(bench_d iotctl)"
-d_mc=$(awk -v u="$d_mu" -v s="$d_ms" 'BEGIN { printf "%.2f", u + s }')
-d_ic=$(awk -v u="$d_iu" -v s="$d_is" 'BEGIN { printf "%.2f", u + s }')
-row "(d) sub $LINES QoS 1, CPU u+s" "${d_ic}s (${d_iu}+${d_is})" "${d_mc}s (${d_mu}+${d_ms})" "CPU $(ratio "$d_ic" "$d_mc")"
-row "    same, wall time" "$(rate "$LINES" "$d_ir") ${d_ir}s" "$(rate "$LINES" "$d_mr") ${d_mr}s" "time $(ratio "$d_ir" "$d_mr")"
-
-# (e)-(g) iotctl bench on the same broker; JSON fields per 'iotctl help bench'.
-bench_json() { # field args…
-	local field=$1
-	shift
-	"$iotctl" "${ep[@]}" bench "$@" --no-progress -o json 2>/dev/null |
-		python3 -c 'import json, sys; r = json.load(sys.stdin); v = r
-for k in sys.argv[1].split("."): v = v[k]
-print(f"{v:.0f}", r.get("lost", 0))' "$field"
-}
-echo "(e) bench roundtrip QoS 0…" >&2
-read -r e_rate e_lost <<<"$(bench_json receive_rate -q 0 --count "$LINES")"
-row "(e) bench roundtrip QoS 0" "${e_rate}/s lost ${e_lost}" "$(rate "$LINES" "$a_m") (a)" "rate $(ratio "$e_rate" "$(awk -v n="$LINES" -v s="$a_m" 'BEGIN { print n / s }')")"
-echo "(f) bench pub QoS 1…" >&2
-read -r f_rate _ <<<"$(bench_json publish_rate pub -q 1 --inflight 1000 --count "$QOS1_LINES")"
-row "(f) bench pub QoS 1, inflight 1000" "${f_rate}/s" "$(rate "$QOS1_LINES" "$b_m") (b)" "rate $(ratio "$f_rate" "$(awk -v n="$QOS1_LINES" -v s="$b_m" 'BEGIN { print n / s }')")"
-echo "(g) bench conn…" >&2
-read -r g_rate _ <<<"$(bench_json connections.per_second conn -c 1000)"
-row "(g) bench conn, 1000 connections" "${g_rate} conn/s" "-" "target >= 500/s"
-
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); load $(cut -d' ' -f1-3 /proc/loadavg); $pinned"
+echo "versions: $("$MOSQUITTO" -h 2>/dev/null | head -1); $("$iotctl" version | head -1); $(uname -sr)"
+echo "pairs: $PAIRS ($PAIRS_M for pub-m and version), alternating; figures min / median / max; ratio = iotctl median / mosquitto median"
 echo
-printf '%-34s %-24s %-24s %s\n' "benchmark ($(nproc 2>/dev/null || echo ?) CPUs)" "iotctl" "mosquitto_*" "iotctl/mosquitto"
-printf '%s\n' "${results[@]}"
-
-if [ "${BENCH_BROKER:-0}" = 1 ]; then
-	echo
-	echo "(h) the embedded broker beside mosquitto…" >&2
-	IOTCTL=$iotctl bash scripts/bench-broker.sh
-fi
+printf '%-12s %-10s %-28s %-26s %-10s %s\n' row client "wall s" "CPU s (user+sys)" "peak RSS" bad
+for row in $ROWS; do
+	n=$PAIRS
+	sides=(mosquitto iotctl)
+	case $row in
+	pub-m) n=$PAIRS_M ;;
+	version) n=$PAIRS_M sides=(iotctl) ;;
+	sub-rss) n=1 sides=(small iotctl) ;;
+	esac
+	echo "$row…" >&2
+	declare -A wall=() cpu=() rss=() bad=()
+	for i in $(seq "$n"); do
+		order=("${sides[@]}")
+		if [ $((i % 2)) = 0 ] && [ "${#sides[@]}" = 2 ]; then order=("${sides[1]}" "${sides[0]}"); fi
+		for side in "${order[@]}"; do
+			read -r w c r b <<<"$(run_side "$row" "$side")"
+			wall[$side]+="$w " cpu[$side]+="$c " rss[$side]+="$r "
+			bad[$side]=$((${bad[$side]:-0} + b))
+		done
+	done
+	declare -A med_w=() med_c=()
+	for side in "${sides[@]}"; do
+		# shellcheck disable=SC2086 # one value per word
+		read -r w0 w1 w2 <<<"$(stats ${wall[$side]})"
+		# shellcheck disable=SC2086
+		read -r c0 c1 c2 <<<"$(stats ${cpu[$side]})"
+		# shellcheck disable=SC2086
+		read -r _ r1 r2 <<<"$(stats ${rss[$side]})"
+		med_w[$side]=$w1 med_c[$side]=$c1
+		label=$side
+		if [ "$row" = sub-rss ]; then
+			label="iotctl $([ "$side" = small ] && echo $LINES || echo $RSS_LINES)"
+		fi
+		printf '%-12s %-10s %-28s %-26s %-10s %s\n' "$row" "$label" "$(fmt3 "$w0" "$w1" "$w2" 4)" "$(fmt3 "$c0" "$c1" "$c2" 3)" "$((r2 / 1024)) MB" "${bad[$side]}"
+	done
+	if [ "${#sides[@]}" = 2 ] && [ "$row" != sub-rss ]; then
+		printf '%-12s %-10s %-28s %s\n' "$row" ratio "wall $(ratio "${med_w[iotctl]}" "${med_w[mosquitto]}")" "CPU $(ratio "${med_c[iotctl]}" "${med_c[mosquitto]}")"
+	fi
+	unset wall cpu rss bad med_w med_c
+done

@@ -76,7 +76,7 @@ func TestPages(t *testing.T) {
 	}
 	// Help text is not Markdown: <placeholders> and *wildcards* stay.
 	for page, want := range map[string]string{
-		"iotctl.1":            `iotctl <command> [flags]`,
+		"iotctl-policy.1":     `iotctl policy <command> [flags]`,
 		"iotctl-profile.1":    `profiles/<name>\&.yaml`,
 		"iotctl-policy-gen.1": `a prefix with *, like test-*)`,
 	} {
