@@ -137,6 +137,24 @@ func TestSigV4(t *testing.T) {
 	}
 }
 
+// TestSigV4RegionSource: with no --region on an endpoint that names none,
+// whoami signs with AWS_REGION and says so, in text and JSON.
+func TestSigV4RegionSource(t *testing.T) {
+	isolate(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", envAKID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", envSecret)
+	t.Setenv("AWS_REGION", "eu-west-3")
+	args := []string{"--auth", "sigv4", "--endpoint", "wss://localhost:8443", "whoami", "--offline"}
+	r := mustRun(t, args...)
+	if !strings.Contains(r.out, "signing region:           eu-west-3 (from AWS_REGION)") {
+		t.Errorf("text:\n%s", r.out)
+	}
+	m := decode(t, mustRun(t, append(args, "-o", "json")...).out)
+	if field(m, "identity", "signing_region") != "eu-west-3" || field(m, "identity", "signing_region_source") != "AWS_REGION" {
+		t.Errorf("json: %v", m["identity"])
+	}
+}
+
 func TestSTSFailureIsAWarning(t *testing.T) {
 	isolate(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", envAKID)
