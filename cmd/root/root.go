@@ -59,7 +59,7 @@ func Main() int {
 	})
 	cmd := NewCmdRoot(f)
 	// A step cut short by the signal says only "context canceled".
-	err := cmdutil.Interrupted(ctx, cmd.ExecuteContext(ctx))
+	err := f.Attribute(cmdutil.Interrupted(ctx, cmd.ExecuteContext(ctx)))
 	stop()
 	if err == nil {
 		return 0
