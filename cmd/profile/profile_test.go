@@ -648,3 +648,67 @@ func TestSelectionSaysWhy(t *testing.T) {
 		t.Errorf("use: exit %d, want 2: %v", r.code(), r.err)
 	}
 }
+
+// TestSetWarnsAboutMissingFiles: a file setting that names no file is
+// stored, with one warning per such file that says how to check it
+// (issue 13, item 7); existing files and other settings warn nothing.
+func TestSetWarnsAboutMissingFiles(t *testing.T) {
+	home(t)
+	dir := t.TempDir()
+	exists := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(exists, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := mustRun(t, "profile", "set", "t1", "cert=/nonexistent.pem")
+	want := "iotctl: warning: cert file /nonexistent.pem does not exist; check with: iotctl profile validate t1\n"
+	if !strings.HasSuffix(r.errOut, want) || strings.Count(r.errOut, "warning") != 1 {
+		t.Errorf("stderr:\n%s\nwant it to end with\n%s", r.errOut, want)
+	}
+	if v, err := (&profilestore.Store{Dir: os.Getenv("IOTCTL_HOME")}).Load("t1"); err != nil || v["cert"] != "/nonexistent.pem" {
+		t.Errorf("stored %v, %v", v, err)
+	}
+
+	missing := map[string]string{
+		"key":           "key file",
+		"ca-file":       "ca-file",
+		"password-file": "password-file",
+		"pkcs11-lib":    "pkcs11-lib",
+		"pkcs12-file":   "pkcs12-file",
+		"proxy-ca-file": "proxy-ca-file",
+	}
+	args := []string{"profile", "set", "t2", "endpoint=localhost", "ca-file=" + exists}
+	for name := range missing {
+		if name != "ca-file" {
+			args = append(args, name+"="+filepath.Join(dir, "no-"+name))
+		}
+	}
+	r = mustRun(t, args...)
+	delete(missing, "ca-file") // it exists
+	for name, what := range missing {
+		w := fmt.Sprintf("iotctl: warning: %s %s does not exist; check with: iotctl profile validate t2\n", what, filepath.Join(dir, "no-"+name))
+		if !strings.Contains(r.errOut, w) {
+			t.Errorf("no warning %q in\n%s", w, r.errOut)
+		}
+	}
+	if n := strings.Count(r.errOut, "warning"); n != len(missing) {
+		t.Errorf("%d warnings, want %d:\n%s", n, len(missing), r.errOut)
+	}
+	// Every file setting of Defs is covered.
+	for _, d := range profile.Defs {
+		if _, ok := missing[d.Name]; d.FileValue && !ok && d.Name != "ca-file" && d.Name != "cert" {
+			t.Errorf("file setting %s is not tested", d.Name)
+		}
+	}
+
+	r = mustRun(t, "profile", "set", "t3", "cert="+dir, "-o", "json")
+	var got struct{ Warnings []string }
+	if err := json.Unmarshal([]byte(r.out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], "is a folder") || !strings.Contains(r.errOut, "is a folder") {
+		t.Errorf("json %s, stderr %s", r.out, r.errOut)
+	}
+	if r := mustRun(t, "profile", "set", "t4", "ca-file="+exists, "endpoint=localhost"); strings.Contains(r.errOut, "warning") {
+		t.Errorf("warned about an existing file: %s", r.errOut)
+	}
+}
