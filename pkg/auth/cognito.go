@@ -128,6 +128,9 @@ func (p *cognito) credentials(ctx context.Context) (aws.Credentials, error) {
 		if p.endpoint != "" {
 			opts.BaseEndpoint = aws.String(p.endpoint)
 		}
+		if c := awsHTTPClient(); c != nil {
+			opts.HTTPClient = c
+		}
 		p.client = cognitoidentity.New(opts, p.optFns...)
 	}
 	if p.timeout > 0 {

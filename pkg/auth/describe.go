@@ -286,6 +286,9 @@ func (p *cognito) CallerIdentity(ctx context.Context, endpoint string) (*CallerI
 // A reply saying no is Refused (exit 4), not reaching STS is Connect.
 func callerIdentity(ctx context.Context, creds aws.CredentialsProvider, region, endpoint string, redact func(string) string) (*CallerIdentity, error) {
 	o := sts.Options{Region: region, Credentials: creds}
+	if c := awsHTTPClient(); c != nil {
+		o.HTTPClient = c
+	}
 	where := "sts." + region + ".amazonaws.com"
 	if endpoint != "" {
 		u, err := url.Parse(endpoint)

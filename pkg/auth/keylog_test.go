@@ -1,0 +1,33 @@
+package auth
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/iotctl/iotctl/pkg/profile"
+)
+
+// TestKeyLog: SSLKEYLOGFILE reaches every TLS config (baseTLS) and the
+// HTTP client of the STS and Cognito calls; unset, neither has a key log.
+func TestKeyLog(t *testing.T) {
+	t.Setenv(KeyLogEnv, "")
+	if c := awsHTTPClient(); c != nil || KeyLogNotice() != "" {
+		t.Fatal("key log without SSLKEYLOGFILE")
+	}
+	cfg, err := baseTLS(&profile.Settings{})
+	if err != nil || cfg.KeyLogWriter != nil {
+		t.Fatalf("baseTLS: %v, key log %v", err, cfg.KeyLogWriter)
+	}
+	path := filepath.Join(t.TempDir(), "keys.log")
+	t.Setenv(KeyLogEnv, path)
+	if cfg, err = baseTLS(&profile.Settings{}); err != nil || cfg.KeyLogWriter == nil {
+		t.Fatalf("baseTLS: %v, no key log", err)
+	}
+	if tr := awsHTTPClient().GetTransport(); tr.TLSClientConfig == nil || tr.TLSClientConfig.KeyLogWriter == nil || tr.Proxy == nil {
+		t.Errorf("AWS HTTP transport: TLS %+v, proxy set %v", tr.TLSClientConfig, tr.Proxy != nil)
+	}
+	if n := KeyLogNotice(); !strings.Contains(n, "TLS session keys are being written to "+path) {
+		t.Errorf("notice %q", n)
+	}
+}
