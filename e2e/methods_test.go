@@ -164,6 +164,27 @@ func TestSigV4(t *testing.T) {
 		env := []string{"AWS_CONFIG_FILE=" + conf, "AWS_SHARED_CREDENTIALS_FILE=" + creds}
 		w.roundTrip(t, env, append(args, "--aws-profile", "e2e")...)
 	})
+	// Without --region, on an endpoint that names none: AWS_REGION, else
+	// the AWS profile's region (issue 13, item 3). The emulator checks the
+	// signature's region (us-east-1): another one is refused.
+	noRegion := []string{"--auth", "sigv4", "--endpoint", "wss://127.0.0.1:" + w.port(broker.WSS), "--ca-file", w.caFile}
+	t.Run("region from AWS_REGION", func(t *testing.T) {
+		w.roundTrip(t, append(awsEnv("AKIAE2ESTATIC", "static/Secret+Key", ""), "AWS_REGION=us-east-1"), noRegion...)
+		p := refused(t, append(awsEnv("AKIAE2ESTATIC", "static/Secret+Key", ""), "AWS_REGION=eu-west-1"), []int{4}, noRegion...)
+		if !strings.Contains(p.stderr.String(), "403") {
+			t.Errorf("signed for eu-west-1: stderr does not name the 403: %s", p.stderr.String())
+		}
+	})
+	t.Run("region from the AWS profile", func(t *testing.T) {
+		conf := testpki.Write(t, t.TempDir(), "config", []byte("[default]\nregion = us-east-1\n"))
+		w.roundTrip(t, append(awsEnv("AKIAE2ESTATIC", "static/Secret+Key", ""), "AWS_CONFIG_FILE="+conf), noRegion...)
+	})
+	t.Run("no region anywhere", func(t *testing.T) {
+		p := refused(t, awsEnv("AKIAE2ESTATIC", "static/Secret+Key", ""), []int{2}, noRegion...)
+		if !strings.Contains(p.stderr.String(), "no signing region") {
+			t.Errorf("stderr: %s", p.stderr.String())
+		}
+	})
 	t.Run("session token", func(t *testing.T) {
 		w.roundTrip(t, awsEnv("ASIAE2ESESSION", "sessionSecret", "FwoGZXIvYXdzE//session+token="), args...)
 	})

@@ -30,6 +30,10 @@ type Factory struct {
 
 	verbose atomic.Bool
 
+	// settings are the connection settings once resolved, so the root can
+	// name the profile a failing setting came from (Attribute).
+	settings atomic.Pointer[profile.Settings]
+
 	// SaysStopping is set by a command that says itself on stderr that it
 	// is stopping after a signal (broker); the root says it for the others.
 	SaysStopping atomic.Bool
@@ -70,6 +74,7 @@ func (f *Factory) ConnectionSettings(cmd *cobra.Command) func() (*profile.Settin
 				return
 			}
 			f.verbose.Store(st.Verbose)
+			f.settings.Store(st)
 		})
 		return st, err
 	}
@@ -154,6 +159,17 @@ func ResolveOnly(fs *pflag.FlagSet, names []string) (*profile.Settings, error) {
 	}
 	return st, nil
 }
+
+// Attribute names the profile and its file in an error caused by one of
+// its settings (profile.Settings.Attribute), once the command resolved its
+// connection settings; the root applies it to every error it prints.
+func (f *Factory) Attribute(err error) error {
+	return f.settings.Load().Attribute(err)
+}
+
+// UseSettings records settings a command resolved itself (profile
+// validate), for Attribute.
+func (f *Factory) UseSettings(st *profile.Settings) { f.settings.Store(st) }
 
 // Verbose reports -v when the settings were resolved already; it never
 // resolves them (it is asked from the signal handler).

@@ -6,8 +6,8 @@ import (
 )
 
 // NewProvider builds the auth provider of the settings and prints, through
-// warn, what every run must say: --insecure, and secret files that others
-// may read. Every command that connects builds its provider here.
+// warn, what every run must say once: --insecure, SSLKEYLOGFILE, and
+// secret files that others may read. Every command that connects builds its provider here.
 func NewProvider(st *profile.Settings, warn func(string)) (auth.Provider, error) {
 	p, err := auth.New(st)
 	if err != nil {
@@ -16,6 +16,9 @@ func NewProvider(st *profile.Settings, warn func(string)) (auth.Provider, error)
 	if warn != nil {
 		if st.Insecure {
 			warn("--insecure: the server certificate is not verified")
+		}
+		if n := auth.KeyLogNotice(); n != "" {
+			warn(n)
 		}
 		for _, w := range auth.FileWarnings(st) {
 			warn(w)

@@ -28,7 +28,8 @@ func runEnv(t *testing.T, env map[string]string, args ...string) (stdout, stderr
 	for _, d := range profile.Defs {
 		t.Setenv(d.Env(), "")
 	}
-	t.Setenv("IOTCTL_PROFILE", "")
+	t.Setenv("IOTCTL_PROFILE", "") // restored after the test
+	os.Unsetenv("IOTCTL_PROFILE")  // set but empty means no profile
 	for k, v := range env {
 		t.Setenv(k, v)
 	}

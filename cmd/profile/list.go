@@ -14,6 +14,9 @@ type ListOptions struct {
 	IO     *cmdutil.IOStreams
 	Store  *profilestore.Store
 	Output string
+	// Selected finds the profile in effect and why (nil: the selection
+	// file alone).
+	Selected func(*profilestore.Store) (selection, error)
 }
 
 // NewCmdList returns `iotctl profile list`.
@@ -23,9 +26,14 @@ func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Comman
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List profiles; * marks the current one",
-		Example: "  iotctl profile list\n  iotctl profile list -o json",
-		Args:    cobra.NoArgs,
+		Long: `List the profiles; * marks the one commands use, and a line on stderr
+says what selected it: --profile, IOTCTL_PROFILE or 'iotctl profile use'
+(the selection file ~/.iotctl/current).`,
+		Example: `  iotctl profile list
+  iotctl profile list -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Selected = func(store *profilestore.Store) (selection, error) { return selected(cmd, store) }
 			return runProfileCmd(f, cmd, &opts.Store, &opts.Output, opts, runF, listRun)
 		},
 	}
@@ -45,10 +53,16 @@ func listRun(opts *ListOptions) error {
 	if err != nil {
 		return err
 	}
-	current, err := opts.Store.Current()
+	sel := selection{}
+	if opts.Selected != nil {
+		sel, err = opts.Selected(opts.Store)
+	} else if sel.Name, err = opts.Store.Current(); sel.Name != "" {
+		sel.From, sel.File = profile.FromSelection, opts.Store.CurrentPath()
+	}
 	if err != nil {
 		return err
 	}
+	current := sel.Name
 	items := make([]listItem, 0, len(names))
 	found := false
 	for _, n := range names {
@@ -62,14 +76,18 @@ func listRun(opts *ListOptions) error {
 		items = append(items, it)
 	}
 	if current != "" && !found {
-		fmt.Fprintf(opts.IO.ErrOut, "iotctl: warning: the current profile %q does not exist: run 'iotctl profile use NAME'\n", current)
+		fix := "run 'iotctl profile use NAME' or 'iotctl profile use --none'"
+		if sel.From != profile.FromSelection {
+			fix = "check " + sel.From
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "iotctl: warning: the current profile %q (%s) does not exist: %s\n", current, why(sel.From, sel.File), fix)
 	}
 
 	if opts.Output == "json" {
 		return printJSON(opts.IO.Out, struct {
-			Current  string     `json:"current"`
+			selection
 			Profiles []listItem `json:"profiles"`
-		}{current, items})
+		}{sel, items})
 	}
 	if len(items) == 0 {
 		fmt.Fprintln(opts.IO.ErrOut, "No profiles yet: create one with 'iotctl profile set NAME endpoint=HOST' (see 'iotctl help profiles').")
@@ -87,5 +105,13 @@ func listRun(opts *ListOptions) error {
 		}
 		rows = append(rows, []string{mark + " " + it.Name, endpoint, auth})
 	}
-	return table(opts.IO.Out, rows)
+	if err := table(opts.IO.Out, rows); err != nil {
+		return err
+	}
+	if current != "" {
+		_, err = fmt.Fprintf(opts.IO.ErrOut, "* current: %s, %s\n", current, why(sel.From, sel.File))
+	} else {
+		_, err = fmt.Fprintf(opts.IO.ErrOut, "No current profile: %s\n", noneWhy(sel.From))
+	}
+	return err
 }

@@ -104,7 +104,7 @@ func TestShowEverySettingWithSource(t *testing.T) {
 
 	r = mustRun(t, "profile", "show")
 	lines := strings.Split(strings.TrimSpace(r.out), "\n")
-	if lines[0] != "profile: dev" || !strings.HasPrefix(lines[2], "SETTING") || len(lines) != 3+len(profile.Defs) {
+	if !strings.HasPrefix(lines[0], "profile: dev (") || !strings.HasSuffix(lines[0], "), selected by 'iotctl profile use' ("+filepath.Join(os.Getenv("IOTCTL_HOME"), "current")+")") || !strings.HasPrefix(lines[2], "SETTING") || len(lines) != 3+len(profile.Defs) {
 		t.Errorf("text output:\n%s", r.out)
 	}
 	valueCol := strings.Index(lines[2], "VALUE")
@@ -531,4 +531,184 @@ func TestShowJSONGolden(t *testing.T) {
 func golden(t *testing.T, name, got string) {
 	t.Helper()
 	clitest.Golden(t, name, got, *update)
+}
+
+// TestSelectionSaysWhy: list and show say which profile is current and
+// what selected it (--profile, IOTCTL_PROFILE, the selection file); an
+// empty --profile or IOTCTL_PROFILE means no profile; use --none and use -
+// clear the selection (issue 13, item 6).
+func TestSelectionSaysWhy(t *testing.T) {
+	store := home(t)
+	t.Setenv("IOTCTL_PROFILE", "")
+	os.Unsetenv("IOTCTL_PROFILE")
+	mustRun(t, "profile", "set", "dev", "endpoint=dev.example.com")
+	mustRun(t, "profile", "set", "prod", "endpoint=prod.example.com")
+	mustRun(t, "profile", "use", "dev")
+	selFile := filepath.Join(store.Dir, "current")
+
+	type listJSON struct {
+		Current       string `json:"current"`
+		CurrentSource string `json:"current_source"`
+		SelectionFile string `json:"selection_file"`
+	}
+	type showDoc struct {
+		Profile       string `json:"profile"`
+		ProfileFile   string `json:"profile_file"`
+		ProfileSource string `json:"profile_source"`
+		SelectionFile string `json:"selection_file"`
+	}
+	tests := []struct {
+		name     string
+		env      []string // IOTCTL_PROFILE, when set
+		args     []string
+		current  string
+		source   string
+		listWhy  string // list's stderr line
+		showLine string // show's first line
+	}{
+		{"selection file", nil, nil, "dev", "selection", "* current: dev, selected by 'iotctl profile use' (" + selFile + ")\n",
+			"profile: dev (" + store.Path("dev") + "), selected by 'iotctl profile use' (" + selFile + ")"},
+		{"IOTCTL_PROFILE", []string{"prod"}, nil, "prod", "IOTCTL_PROFILE", "* current: prod, selected by IOTCTL_PROFILE\n",
+			"profile: prod (" + store.Path("prod") + "), selected by IOTCTL_PROFILE"},
+		{"--profile", []string{"dev"}, []string{"--profile", "prod"}, "prod", "--profile", "* current: prod, selected by --profile\n",
+			"profile: prod (" + store.Path("prod") + "), selected by --profile"},
+		{"--profile ''", nil, []string{"--profile", ""}, "", "--profile", "No current profile: --profile is empty\n", "profile: (none: --profile is empty)"},
+		{"IOTCTL_PROFILE=''", []string{""}, nil, "", "IOTCTL_PROFILE", "No current profile: IOTCTL_PROFILE is empty\n", "profile: (none: IOTCTL_PROFILE is empty)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env != nil {
+				t.Setenv("IOTCTL_PROFILE", tt.env[0])
+			}
+			r := mustRun(t, append(tt.args, "profile", "list")...)
+			mark := map[string]string{"dev": " ", "prod": " "}
+			if tt.current != "" {
+				mark[tt.current] = "*"
+			}
+			want := mark["dev"] + " dev   dev.example.com\n" + mark["prod"] + " prod  prod.example.com\n"
+			if r.out != want || r.errOut != tt.listWhy {
+				t.Errorf("list:\n%s%s\nwant:\n%s%s", r.out, r.errOut, want, tt.listWhy)
+			}
+			var lj listJSON
+			if err := json.Unmarshal([]byte(mustRun(t, append(tt.args, "profile", "list", "-o", "json")...).out), &lj); err != nil {
+				t.Fatal(err)
+			}
+			wantSel := ""
+			if tt.source == "selection" {
+				wantSel = selFile
+			}
+			if lj.Current != tt.current || lj.CurrentSource != tt.source || lj.SelectionFile != wantSel {
+				t.Errorf("list -o json: %+v", lj)
+			}
+
+			r = mustRun(t, append(tt.args, "profile", "show")...)
+			if first, _, _ := strings.Cut(r.out, "\n"); first != tt.showLine {
+				t.Errorf("show: %q\nwant   %q", first, tt.showLine)
+			}
+			var sd showDoc
+			if err := json.Unmarshal([]byte(mustRun(t, append(tt.args, "profile", "show", "-o", "json")...).out), &sd); err != nil {
+				t.Fatal(err)
+			}
+			wantFile := ""
+			if tt.current != "" {
+				wantFile = store.Path(tt.current)
+			}
+			if sd.Profile != tt.current || sd.ProfileSource != tt.source || sd.ProfileFile != wantFile || sd.SelectionFile != wantSel {
+				t.Errorf("show -o json: %+v", sd)
+			}
+		})
+	}
+
+	// use --none and use - clear the selection; the profiles stay.
+	for _, args := range [][]string{{"--none"}, {"-"}} {
+		mustRun(t, "profile", "use", "prod")
+		r := mustRun(t, append([]string{"profile", "use"}, args...)...)
+		if !strings.Contains(r.errOut, "No profile selected (was prod)") {
+			t.Errorf("use %v: %q", args, r.errOut)
+		}
+		if _, err := os.Stat(selFile); !os.IsNotExist(err) {
+			t.Errorf("use %v: the selection file is still there (%v)", args, err)
+		}
+		r = mustRun(t, "profile", "list")
+		if strings.Contains(r.out, "*") || r.errOut != "No current profile: none selected: use --profile NAME, IOTCTL_PROFILE or 'iotctl profile use NAME'\n" {
+			t.Errorf("list after use %v:\n%s%s", args, r.out, r.errOut)
+		}
+		if !store.Exists("prod") {
+			t.Errorf("use %v removed the profile", args)
+		}
+	}
+	r := mustRun(t, "profile", "use", "--none", "-o", "json")
+	if strings.TrimSpace(r.out) != `{"current":"","previous":""}` && !strings.Contains(r.out, `"previous": ""`) {
+		t.Errorf("use --none -o json: %s", r.out)
+	}
+	if r := run(t, "", "profile", "use", "--none", "dev"); r.code() != 2 {
+		t.Errorf("use --none dev: exit %d, want 2: %v", r.code(), r.err)
+	}
+	if r := run(t, "", "profile", "use"); r.code() != 2 {
+		t.Errorf("use: exit %d, want 2: %v", r.code(), r.err)
+	}
+}
+
+// TestSetWarnsAboutMissingFiles: a file setting that names no file is
+// stored, with one warning per such file that says how to check it
+// (issue 13, item 7); existing files and other settings warn nothing.
+func TestSetWarnsAboutMissingFiles(t *testing.T) {
+	home(t)
+	dir := t.TempDir()
+	exists := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(exists, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := mustRun(t, "profile", "set", "t1", "cert=/nonexistent.pem")
+	want := "iotctl: warning: cert file /nonexistent.pem does not exist; check with: iotctl profile validate t1\n"
+	if !strings.HasSuffix(r.errOut, want) || strings.Count(r.errOut, "warning") != 1 {
+		t.Errorf("stderr:\n%s\nwant it to end with\n%s", r.errOut, want)
+	}
+	if v, err := (&profilestore.Store{Dir: os.Getenv("IOTCTL_HOME")}).Load("t1"); err != nil || v["cert"] != "/nonexistent.pem" {
+		t.Errorf("stored %v, %v", v, err)
+	}
+
+	missing := map[string]string{
+		"key":           "key file",
+		"ca-file":       "ca-file",
+		"password-file": "password-file",
+		"pkcs11-lib":    "pkcs11-lib",
+		"pkcs12-file":   "pkcs12-file",
+		"proxy-ca-file": "proxy-ca-file",
+	}
+	args := []string{"profile", "set", "t2", "endpoint=localhost", "ca-file=" + exists}
+	for name := range missing {
+		if name != "ca-file" {
+			args = append(args, name+"="+filepath.Join(dir, "no-"+name))
+		}
+	}
+	r = mustRun(t, args...)
+	delete(missing, "ca-file") // it exists
+	for name, what := range missing {
+		w := fmt.Sprintf("iotctl: warning: %s %s does not exist; check with: iotctl profile validate t2\n", what, filepath.Join(dir, "no-"+name))
+		if !strings.Contains(r.errOut, w) {
+			t.Errorf("no warning %q in\n%s", w, r.errOut)
+		}
+	}
+	if n := strings.Count(r.errOut, "warning"); n != len(missing) {
+		t.Errorf("%d warnings, want %d:\n%s", n, len(missing), r.errOut)
+	}
+	// Every file setting of Defs is covered.
+	for _, d := range profile.Defs {
+		if _, ok := missing[d.Name]; d.FileValue && !ok && d.Name != "ca-file" && d.Name != "cert" {
+			t.Errorf("file setting %s is not tested", d.Name)
+		}
+	}
+
+	r = mustRun(t, "profile", "set", "t3", "cert="+dir, "-o", "json")
+	var got struct{ Warnings []string }
+	if err := json.Unmarshal([]byte(r.out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], "is a folder") || !strings.Contains(r.errOut, "is a folder") {
+		t.Errorf("json %s, stderr %s", r.out, r.errOut)
+	}
+	if r := mustRun(t, "profile", "set", "t4", "ca-file="+exists, "endpoint=localhost"); strings.Contains(r.errOut, "warning") {
+		t.Errorf("warned about an existing file: %s", r.errOut)
+	}
 }

@@ -2,12 +2,15 @@ package profile
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/pkg/certfile"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/profilestore"
@@ -115,13 +118,20 @@ func setRun(opts *SetOptions) error {
 		set = append(set, setEntry{Name: d.Name, Value: jsonValue(e)})
 		parts = append(parts, d.Name+"="+shown(e))
 	}
+	warnings := missingFiles(opts.Name, order, values)
+	defer func() {
+		for _, w := range warnings {
+			fmt.Fprintf(opts.IO.ErrOut, "iotctl: warning: %s\n", w)
+		}
+	}()
 	if opts.Output == "json" {
 		return printJSON(opts.IO.Out, struct {
-			Profile string     `json:"profile"`
-			Created bool       `json:"created"`
-			Path    string     `json:"path"`
-			Set     []setEntry `json:"set"`
-		}{opts.Name, created, opts.Store.Path(opts.Name), set})
+			Profile  string     `json:"profile"`
+			Created  bool       `json:"created"`
+			Path     string     `json:"path"`
+			Set      []setEntry `json:"set"`
+			Warnings []string   `json:"warnings,omitempty"`
+		}{opts.Name, created, opts.Store.Path(opts.Name), set, warnings})
 	}
 	verb := "Updated"
 	if created {
@@ -134,6 +144,33 @@ func setRun(opts *SetOptions) error {
 		_, err = fmt.Fprintf(opts.IO.ErrOut, "Use it with --profile %s, or make it the default with 'iotctl profile use %s'.\n", opts.Name, opts.Name)
 	}
 	return err
+}
+
+// missingFiles warns about the file settings just set (cert, key, ca-file,
+// pkcs11-lib, …) that name no file: set stores them anyway (the file may
+// come later), and says how to check them.
+func missingFiles(name string, set []profile.Def, values map[string]string) []string {
+	var out []string
+	for _, d := range set {
+		v := values[d.Name]
+		if !d.FileValue || v == "" {
+			continue
+		}
+		what := d.Name
+		if !strings.HasSuffix(what, "-file") && !strings.HasSuffix(what, "-lib") {
+			what += " file"
+		}
+		fi, err := os.Stat(profile.ExpandHome(v))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			out = append(out, fmt.Sprintf("%s %s does not exist; check with: iotctl profile validate %s", what, v, name))
+		case err != nil:
+			out = append(out, fmt.Sprintf("%s %s: %v; check with: iotctl profile validate %s", what, v, certfile.UnwrapPathErr(err), name))
+		case fi.IsDir():
+			out = append(out, fmt.Sprintf("%s %s is a folder, not a file; check with: iotctl profile validate %s", what, v, name))
+		}
+	}
+	return out
 }
 
 // readSecret reads a line without echo on a terminal, else all of stdin

@@ -17,6 +17,9 @@ type ShowOptions struct {
 	Name string
 	// Resolve returns the effective settings for Name.
 	Resolve func(name string) (*profile.Settings, error)
+	// SelectionFile is the store's selection file, named when it selected
+	// the profile.
+	SelectionFile string
 }
 
 // NewCmdShow returns `iotctl profile show [NAME]`.
@@ -30,7 +33,9 @@ profile or default (connection flags belong to the commands that connect;
 'iotctl whoami' shows them with their flags). Secrets are shown as ****.
 
 With NAME, show that profile resolved as if --profile NAME had been given;
-without, the profile selected by --profile, IOTCTL_PROFILE or 'profile use'.`,
+without, the profile selected by --profile, IOTCTL_PROFILE or 'profile use',
+and which of them selected it. --profile '' shows the settings without a
+profile.`,
 		Example: `  iotctl profile show
   iotctl profile show dev -o json
   IOTCTL_PORT=443 iotctl --profile dev profile show`,
@@ -41,6 +46,7 @@ without, the profile selected by --profile, IOTCTL_PROFILE or 'profile use'.`,
 				opts.Name = args[0]
 			}
 			opts.Resolve = resolver(f, cmd)
+			opts.SelectionFile = f.Store().CurrentPath()
 			if runF != nil {
 				return runF(opts)
 			}
@@ -64,6 +70,7 @@ func resolver(f *cmdutil.Factory, cmd *cobra.Command) func(string) (*profile.Set
 		if err != nil {
 			return nil, cmdutil.FlagError(err)
 		}
+		f.UseSettings(s)
 		return s, nil
 	}
 }
@@ -83,16 +90,23 @@ func showRun(opts *ShowOptions) error {
 	for _, e := range s.Entries {
 		entries = append(entries, shownEntry{Name: e.Name, Value: jsonValue(e), Source: e.Source})
 	}
+	var selFile string
+	if s.ProfileFrom == profile.FromSelection {
+		selFile = opts.SelectionFile
+	}
 	doc := struct {
-		Profile  string       `json:"profile"`
-		Settings []shownEntry `json:"settings"`
-	}{s.Profile, entries}
+		Profile       string       `json:"profile"`
+		ProfileFile   string       `json:"profile_file,omitempty"`
+		ProfileSource string       `json:"profile_source"`
+		SelectionFile string       `json:"selection_file,omitempty"`
+		Settings      []shownEntry `json:"settings"`
+	}{s.Profile, s.ProfilePath, s.ProfileFrom, selFile, entries}
 	return cmdutil.Output{Format: s.Output}.Print(opts.IO.Out, doc, func(w io.Writer) error {
-		name := s.Profile
-		if name == "" {
-			name = "(none)"
+		line := "(none: " + noneWhy(s.ProfileFrom) + ")"
+		if s.Profile != "" {
+			line = s.Profile + " (" + profile.TildePath(s.ProfilePath) + "), " + why(s.ProfileFrom, selFile)
 		}
-		if _, err := fmt.Fprintf(w, "profile: %s\n\n", name); err != nil {
+		if _, err := fmt.Fprintf(w, "profile: %s\n\n", line); err != nil {
 			return err
 		}
 		rows := [][]string{{"SETTING", "VALUE", "SOURCE"}}

@@ -139,7 +139,7 @@ Selection of the profile and its folder:
 
 `)
 	row := func(name, text string) { fmt.Fprintf(&b, "  %-27s %s\n", name, text) }
-	row("IOTCTL_PROFILE", "profile to use, like --profile (default: the current one, see 'profile use')")
+	row("IOTCTL_PROFILE", "profile to use, like --profile (default: the current one, see 'profile use'); set but empty: no profile")
 	row("IOTCTL_HOME", "folder of profiles/ and current (default: ~/.iotctl)")
 	b.WriteString("\nSettings:\n\n")
 	for _, d := range profile.Defs {
@@ -197,7 +197,12 @@ seconds.
 
 The sigv4 and cognito methods also use the AWS SDK's own configuration
 (AWS_PROFILE, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-AWS_SESSION_TOKEN, ~/.aws/config) for what the IOTCTL_* settings leave open.
+AWS_SESSION_TOKEN, AWS_CONFIG_FILE, ~/.aws/config) for what the IOTCTL_*
+settings leave open. The AWS region, in every command (signing, whoami,
+policy gen and check): --region (IOTCTL_REGION, a profile's region), else the
+endpoint's (xxx-ats.iot.<region>.amazonaws.com), else AWS_REGION, else
+AWS_DEFAULT_REGION, else the region of the AWS profile (--aws-profile, else
+AWS_PROFILE, else default). whoami says where it came from.
 `)
 	b.WriteString(otherEnvHelp)
 	return b.String()
@@ -349,7 +354,12 @@ closest valid one. Lists are YAML lists or comma-separated; durations are 30s,
 5m, 1h or seconds; a leading ~ in a file path is the home folder.
 
 Selection: --profile NAME, else IOTCTL_PROFILE, else the current profile
-('iotctl profile use NAME'), else none.
+('iotctl profile use NAME'), else none. An empty --profile '' or
+IOTCTL_PROFILE= means no profile; 'iotctl profile use --none' (or
+'profile use -') clears the selection. 'profile list' and 'profile show' say
+which profile is current and what selected it. An error caused by a
+profile's setting names the profile and its file: "check --cert (from
+profile dev, ~/.iotctl/profiles/dev.yaml)".
 Precedence of each setting: flag > IOTCTL_* variable > profile > default.
 Only the commands that connect (pub, sub, pubsub, bench, whoami, profile
 validate) read the profile; the others work while it is broken.
@@ -357,9 +367,10 @@ validate) read the profile; the others work while it is broken.
 
 Manage profiles with:
 
-  iotctl profile set NAME key=value...    create or update (a bare secret key reads stdin)
+  iotctl profile set NAME key=value...    create or update (a bare secret key reads stdin;
+                                          warns when a file setting names no file)
   iotctl profile unset NAME key...        remove keys
-  iotctl profile use NAME                 select the current profile
+  iotctl profile use NAME | --none        select the current profile, or none
   iotctl profile list                     list; * marks the current one
   iotctl profile show [NAME]              effective settings and sources, secrets as ****
   iotctl profile validate [NAME]          check the files a profile names

@@ -85,7 +85,7 @@ func Main() int {
 	})
 	cmd := NewCmdRoot(f)
 	// A step cut short by the signal says only "context canceled".
-	err := cmdutil.Interrupted(ctx, Execute(ctx, cmd, os.Args[1:]))
+	err := f.Attribute(cmdutil.Interrupted(ctx, Execute(ctx, cmd, os.Args[1:])))
 	stop()
 	if err == nil {
 		return 0

@@ -39,7 +39,8 @@ func home(t *testing.T) *profilestore.Store {
 	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("IOTCTL_HOME", dir)
-	t.Setenv("IOTCTL_PROFILE", "")
+	t.Setenv("IOTCTL_PROFILE", "") // restored after the test
+	os.Unsetenv("IOTCTL_PROFILE")  // set but empty means no profile
 	return &profilestore.Store{Dir: dir}
 }
 

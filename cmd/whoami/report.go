@@ -92,6 +92,7 @@ type identity struct {
 	TemporaryCredentials *bool  `json:"temporary_credentials,omitempty"`
 	CredentialsExpire    string `json:"credentials_expire,omitempty"`
 	SigningRegion        string `json:"signing_region,omitempty"`
+	SigningRegionSource  string `json:"signing_region_source,omitempty"`
 
 	// cognito.
 	CognitoIdentityID     string   `json:"cognito_identity_id,omitempty"`
@@ -156,7 +157,7 @@ func fromIdentity(id *auth.Identity, now time.Time, warn func(string)) *identity
 			out.CredentialsExpire = a.Expires.UTC().Format(time.RFC3339)
 		}
 	}
-	out.SigningRegion = id.SigningRegion
+	out.SigningRegion, out.SigningRegionSource = id.SigningRegion, id.SigningRegionSource
 	if c := id.Cognito; c != nil {
 		out.CognitoIdentityID, out.CognitoRegion = c.IdentityID, c.Region
 		out.CognitoLoginProviders, out.CognitoEndpoint = c.LoginProviders, c.Endpoint

@@ -115,7 +115,11 @@ func (r *state) identityRows() [][2]string {
 	add("cognito region", id.CognitoRegion)
 	add("login providers", strings.Join(id.CognitoLoginProviders, ", "))
 	add("cognito endpoint", id.CognitoEndpoint)
-	add("signing region", id.SigningRegion)
+	if id.SigningRegionSource != "" {
+		add("signing region", id.SigningRegion+" (from "+id.SigningRegionSource+")")
+	} else {
+		add("signing region", id.SigningRegion)
+	}
 	add("access key ID", id.AccessKeyID)
 	add("credential source", id.CredentialSource)
 	if id.TemporaryCredentials != nil {

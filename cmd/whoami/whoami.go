@@ -98,7 +98,7 @@ func whoamiRun(ctx context.Context, opts *Options) error {
 	if err == nil && !opts.Offline {
 		err = r.connect(ctx)
 	}
-	err = cmdutil.Interrupted(ctx, err)
+	err = st.Attribute(cmdutil.Interrupted(ctx, err))
 	if err != nil {
 		r.rep.Error = err.Error()
 	}

@@ -2,8 +2,10 @@ package whoami
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -134,6 +136,47 @@ func TestSigV4(t *testing.T) {
 	r = run(t, args...)
 	if r.code() != 4 || !strings.Contains(r.out, "AWS account:              123456789012") || !strings.Contains(r.out, "CONNACK:                  none: the connection failed") {
 		t.Errorf("exit %d (%v):\n%s", r.code(), r.err, r.out)
+	}
+}
+
+// TestSigV4RegionSource: with no --region on an endpoint that names none,
+// whoami signs with AWS_REGION and says so, in text and JSON.
+func TestSigV4RegionSource(t *testing.T) {
+	isolate(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", envAKID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", envSecret)
+	t.Setenv("AWS_REGION", "eu-west-3")
+	args := []string{"--auth", "sigv4", "--endpoint", "wss://localhost:8443", "whoami", "--offline"}
+	r := mustRun(t, args...)
+	if !strings.Contains(r.out, "signing region:           eu-west-3 (from AWS_REGION)") {
+		t.Errorf("text:\n%s", r.out)
+	}
+	m := decode(t, mustRun(t, append(args, "-o", "json")...).out)
+	if field(m, "identity", "signing_region") != "eu-west-3" || field(m, "identity", "signing_region_source") != "AWS_REGION" {
+		t.Errorf("json: %v", m["identity"])
+	}
+}
+
+// TestSSOProfileNotLoggedIn: the command line, an sso_session
+// profile with no cached token (an empty HOME), says what the AWS CLI says;
+// exit 2, in text and in the JSON report.
+func TestSSOProfileNotLoggedIn(t *testing.T) {
+	dir := isolate(t)
+	t.Setenv("HOME", dir)
+	cfg := filepath.Join(dir, "aws-config")
+	if err := os.WriteFile(cfg, []byte("[profile ssouser]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Dev\nregion = eu-west-1\n\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "whoami", "--offline", "--auth", "sigv4", "--aws-profile", "ssouser")
+	if r.code() != 2 || !strings.HasSuffix(r.err.Error(), "run aws sso login --profile ssouser") || strings.Contains(r.err.Error(), "set AWS_PROFILE") {
+		t.Errorf("exit %d: %v", r.code(), r.err)
+	}
+	if !strings.Contains(r.out, "signing region:           eu-west-1 (from AWS profile ssouser in "+cfg+")") {
+		t.Errorf("text:\n%s", r.out)
+	}
+	r = run(t, "whoami", "--offline", "--auth", "sigv4", "--aws-profile", "ssouser", "-o", "json")
+	if m := decode(t, r.out); !strings.HasSuffix(fmt.Sprint(m["error"]), "run aws sso login --profile ssouser") {
+		t.Errorf("json error %v", m["error"])
 	}
 }
 

@@ -30,8 +30,10 @@ type Identity struct {
 	Transport Transport
 	Port      int
 	ALPN      []string
-	// SigningRegion is the region websocket URLs are signed for (sigv4, cognito).
-	SigningRegion string
+	// SigningRegion is the region websocket URLs are signed for (sigv4,
+	// cognito); SigningRegionSource says where it came from (ResolveRegion).
+	SigningRegion       string
+	SigningRegionSource string
 
 	// Certificate is the client certificate of mtls, pkcs11, pkcs12 and
 	// winstore; CertificateSource says where it was read.
@@ -210,7 +212,7 @@ func (p *custom) Describe(context.Context, DescribeOptions) (*Identity, error) {
 }
 
 func (w *awsWebsocket) describe(method string) *Identity {
-	id := &Identity{Method: method, Transport: w.transport, Port: w.port, SigningRegion: w.region}
+	id := &Identity{Method: method, Transport: w.transport, Port: w.port, SigningRegion: w.region, SigningRegionSource: w.regionSrc}
 	if w.tls != nil {
 		id.ALPN = slices.Clone(w.tls.NextProtos)
 	}
@@ -240,7 +242,7 @@ func (p *sigv4) Describe(ctx context.Context, _ DescribeOptions) (*Identity, err
 		if ctx.Err() != nil {
 			return id, ctx.Err()
 		}
-		return id, errs.Usagef("sigv4: no AWS credentials%s: %v: %s", p.profileNote(), err, awsCredentialsHint)
+		return id, p.noCredentials(ctx, err)
 	}
 	id.AWS = describeCredentials(creds)
 	return id, nil

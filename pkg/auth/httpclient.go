@@ -52,6 +52,12 @@ func awsHTTPClient(s *profile.Settings) (aws.HTTPClient, error) {
 		// The rule decides, not HTTP_PROXY/HTTPS_PROXY as net/http reads
 		// them; net/http sees direct connections only.
 		t.Proxy = nil
+		if w, _, _ := keyLog(); w != nil { // SSLKEYLOGFILE
+			if t.TLSClientConfig == nil {
+				t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			}
+			t.TLSClientConfig.KeyLogWriter = w
+		}
 		t.DialContext = func(ctx context.Context, _, addr string) (net.Conn, error) {
 			return dial(ctx, false, addr)
 		}

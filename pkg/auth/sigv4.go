@@ -63,7 +63,7 @@ func (p *sigv4) Prepare(ctx context.Context) (*Dial, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, errs.Usagef("sigv4: no AWS credentials%s: %v: %s", p.profileNote(), err, awsCredentialsHint)
+		return nil, p.noCredentials(ctx, err)
 	}
 	return p.ws.dial(creds), nil
 }
@@ -84,6 +84,9 @@ func (p *sigv4) provider(ctx context.Context) (aws.CredentialsProvider, error) {
 		if errors.As(err, &notExist) {
 			return nil, errs.Usagef("sigv4: AWS profile %q not found in the shared config or credentials file: check --aws-profile/AWS_PROFILE, AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE", notExist.Profile)
 		}
+		if name, ok := p.ssoProfile(ctx); ok {
+			return nil, errs.Usagef("sigv4: AWS SSO profile %s: %v: run aws sso login --profile %s", name, err, name)
+		}
 		return nil, errs.Usagef("sigv4: load AWS configuration%s: %v: %s", p.profileNote(), err, awsCredentialsHint)
 	}
 	if cfg.Credentials == nil {
@@ -91,6 +94,23 @@ func (p *sigv4) provider(ctx context.Context) (aws.CredentialsProvider, error) {
 	}
 	p.creds = cfg.Credentials
 	return p.creds, nil
+}
+
+// noCredentials is the error of a credentials chain that gave none: for
+// an SSO profile, what the AWS CLI says (run aws sso login); else where
+// credentials come from.
+func (p *sigv4) noCredentials(ctx context.Context, err error) error {
+	if name, ok := p.ssoProfile(ctx); ok {
+		return errs.Usagef("sigv4: AWS SSO profile %s is not logged in or its login expired: %v: run aws sso login --profile %s", name, err, name)
+	}
+	return errs.Usagef("sigv4: no AWS credentials%s: %v: %s", p.profileNote(), err, awsCredentialsHint)
+}
+
+// ssoProfile names the AWS profile in use when it is an SSO one
+// (sso_session or sso_start_url).
+func (p *sigv4) ssoProfile(ctx context.Context) (string, bool) {
+	name, _, sc, err := sharedConfig(ctx, p.awsProfile)
+	return name, err == nil && (sc.SSOSessionName != "" || sc.SSOStartURL != "")
 }
 
 func (p *sigv4) profileNote() string {
@@ -104,6 +124,7 @@ func (p *sigv4) profileNote() string {
 // URL presigned for each attempt with that attempt's credentials.
 type awsWebsocket struct {
 	region    string
+	regionSrc string // where region came from (ResolveRegion's Source)
 	transport Transport
 	port      int
 	tls       *tls.Config
@@ -111,7 +132,7 @@ type awsWebsocket struct {
 }
 
 // newAWSWebsocket checks the endpoint and finds the signing region:
-// --region, else the endpoint's, else fallback (cognito: the identity's).
+// ResolveRegion's, else fallback (cognito: the identity's).
 func newAWSWebsocket(method string, s *profile.Settings, fallbackRegion string) (*awsWebsocket, error) {
 	ep, err := profile.ParseEndpoint(s.Endpoint)
 	if err != nil {
@@ -126,16 +147,14 @@ func newAWSWebsocket(method string, s *profile.Settings, fallbackRegion string) 
 	default:
 		return nil, errs.Usagef("%s: endpoint %s: %s:// does not fit, %s uses websockets: give a host name or a wss:// URL", method, s.Endpoint, ep.Scheme, method)
 	}
-	w.region = s.Region
-	if w.region == "" {
-		w.region, _ = RegionFromEndpoint(ep.Host)
+	r := ResolveRegion(context.Background(), s)
+	if r.Name == "" && fallbackRegion != "" {
+		r = Region{Name: fallbackRegion, Source: "cognito identity ID"}
 	}
-	if w.region == "" {
-		w.region = fallbackRegion
+	if r.Name == "" {
+		return nil, errs.Usagef("%s: no signing region: endpoint %s is not an AWS IoT endpoint (<prefix>-ats.iot.<region>.amazonaws.com) and neither AWS_REGION nor the AWS profile sets one: give --region", method, ep.Host)
 	}
-	if w.region == "" {
-		return nil, errs.Usagef("%s: no signing region: endpoint %s is not an AWS IoT endpoint (<prefix>-ats.iot.<region>.amazonaws.com): give --region", method, ep.Host)
-	}
+	w.region, w.regionSrc = r.Name, r.Source
 	if w.transport == WSS {
 		if w.tls, err = baseTLS(s); err != nil {
 			return nil, err

@@ -9,7 +9,8 @@ import (
 )
 
 // baseTLS is the TLS config every method starts from: --ca-file (replacing
-// the system roots), --insecure and --alpn. TLS 1.2 is the floor.
+// the system roots), --insecure, --alpn and the SSLKEYLOGFILE key log. TLS
+// 1.2 is the floor.
 func baseTLS(s *profile.Settings) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.Insecure}
 	if s.CAFile != "" {
@@ -22,7 +23,7 @@ func baseTLS(s *profile.Settings) (*tls.Config, error) {
 	if len(s.ALPN) > 0 {
 		cfg.NextProtos = append([]string(nil), s.ALPN...)
 	}
-	return cfg, nil
+	return withKeyLog(cfg), nil
 }
 
 // LoadCAFile reads PEM CA certificates into a pool.

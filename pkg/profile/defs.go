@@ -48,7 +48,7 @@ var Defs = []Def{
 	{Name: "username", Usage: "MQTT username"},
 	{Name: "password", Usage: "MQTT password", Secret: true},
 	{Name: "password-file", Usage: "file holding the MQTT password", FileValue: true},
-	{Name: "region", Usage: "AWS region for SigV4 (default: from the endpoint)"},
+	{Name: "region", Usage: "AWS region for SigV4 and Cognito (default: the endpoint's, else AWS_REGION, AWS_DEFAULT_REGION, the AWS profile's)"},
 	{Name: "aws-profile", Usage: "AWS shared-config profile for SigV4 credentials"},
 	{Name: "sts-endpoint", URL: true, Usage: "STS endpoint override (whoami)"},
 	{Name: "cognito-identity-id", Usage: "Cognito identity ID (region:guid)"},

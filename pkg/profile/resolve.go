@@ -34,8 +34,8 @@ func Resolve(flags *pflag.FlagSet, store Profiles) (*Settings, error) {
 	if flags == nil {
 		flags = pflag.NewFlagSet("none", pflag.ContinueOnError)
 	}
-	name, explicit := selectedProfile(flags)
-	return resolve(flags, store, name, explicit)
+	name, from := SelectedProfile(flags)
+	return resolve(flags, store, name, from)
 }
 
 // ResolveNamed resolves as if --profile name had been given.
@@ -43,30 +43,50 @@ func ResolveNamed(flags *pflag.FlagSet, store Profiles, name string) (*Settings,
 	if flags == nil {
 		flags = pflag.NewFlagSet("none", pflag.ContinueOnError)
 	}
-	return resolve(flags, store, name, true)
+	return resolve(flags, store, name, FromArgument)
 }
 
-func resolve(flags *pflag.FlagSet, store Profiles, name string, explicit bool) (*Settings, error) {
+// Where the selected profile's name came from (Settings.ProfileFrom).
+const (
+	FromArgument    = "argument"       // profile show NAME, profile validate NAME
+	FromProfileFlag = "--profile"      // the flag
+	FromProfileEnv  = "IOTCTL_PROFILE" // the variable
+	FromSelection   = "selection"      // the selection file of 'profile use'
+	FromNoSelection = ""               // nothing names one
+)
+
+// pather is the optional part of Profiles that names a profile's file.
+type pather interface {
+	Path(name string) string
+}
+
+func resolve(flags *pflag.FlagSet, store Profiles, name, from string) (*Settings, error) {
 	var values map[string]string
-	if name == "" && store != nil {
+	if from == FromNoSelection && store != nil {
 		cur, err := store.Current()
 		if err != nil {
 			return nil, err
 		}
-		name = cur
+		if cur != "" {
+			name, from = cur, FromSelection
+		}
 	}
+	var path string
 	if name != "" {
 		if store == nil {
 			return nil, fmt.Errorf("%w: %q: no profile store", ErrNotFound, name)
 		}
 		v, err := store.Load(name)
 		if err != nil {
-			if !explicit {
-				err = fmt.Errorf("current profile: %w (run 'iotctl profile use NAME' to change it)", err)
+			if from == FromSelection {
+				err = fmt.Errorf("current profile: %w (run 'iotctl profile use NAME' to change it, or 'iotctl profile use --none')", err)
 			}
 			return nil, err
 		}
 		values = v
+		if p, ok := store.(pather); ok {
+			path = p.Path(name)
+		}
 	}
 
 	// A fresh viper per run: flags stay the truth, nothing global.
@@ -78,7 +98,10 @@ func resolve(flags *pflag.FlagSet, store Profiles, name string, explicit bool) (
 	if err := v.MergeConfigMap(profileMap); err != nil {
 		return nil, err
 	}
-	s := &Settings{Profile: name}
+	s := &Settings{Profile: name, ProfilePath: path}
+	if name != "" || from != FromNoSelection {
+		s.ProfileFrom = from
+	}
 	typed := make(map[string]any, len(Defs))
 	for _, d := range Defs {
 		v.SetDefault(d.Name, d.Default)
@@ -119,7 +142,7 @@ func resolve(flags *pflag.FlagSet, store Profiles, name string, explicit bool) (
 		}
 		val, err := parseValue(d, text)
 		if err != nil {
-			return nil, fmt.Errorf("%w (from %s)", err, describe(src, d, name))
+			return nil, fmt.Errorf("%w (from %s)", err, describe(src, d, name, path))
 		}
 		typed[d.Name] = val
 		s.Entries = append(s.Entries, Entry{Name: d.Name, Value: text, Source: src, Secret: d.Secret, URL: d.URL})
@@ -172,24 +195,49 @@ func ExpandHome(path string) string {
 	return filepath.Join(home, rest)
 }
 
-func selectedProfile(flags *pflag.FlagSet) (string, bool) {
+// SelectedProfile is the profile --profile or IOTCTL_PROFILE names and
+// which of them did: FromProfileFlag, FromProfileEnv, or FromNoSelection
+// when neither is set (the selection file decides). An empty --profile ”
+// or IOTCTL_PROFILE= means no profile, whatever the selection file says.
+func SelectedProfile(flags *pflag.FlagSet) (name, from string) {
 	if f := flags.Lookup("profile"); f != nil && f.Changed {
-		return f.Value.String(), true
+		return f.Value.String(), FromProfileFlag
 	}
-	if e := os.Getenv("IOTCTL_PROFILE"); e != "" {
-		return e, true
+	if e, ok := os.LookupEnv("IOTCTL_PROFILE"); ok {
+		return e, FromProfileEnv
 	}
-	return "", false
+	return "", FromNoSelection
 }
 
-func describe(src Source, d Def, profile string) string {
+func describe(src Source, d Def, profile, path string) string {
 	switch src {
 	case FromFlag:
 		return "--" + d.Name
 	case FromEnv:
 		return d.Env()
 	case FromProfile:
-		return "profile " + profile
+		return ProfileNote(profile, path)
 	}
 	return "default"
+}
+
+// ProfileNote names a profile and its file for messages: "profile dev,
+// ~/.iotctl/profiles/dev.yaml" (the home folder as ~).
+func ProfileNote(name, path string) string {
+	if path == "" {
+		return "profile " + name
+	}
+	return "profile " + name + ", " + TildePath(path)
+}
+
+// TildePath writes a path under the home folder with ~, as users type it.
+func TildePath(path string) string {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return path
+	}
+	if rest, ok := strings.CutPrefix(path, home); ok && (rest == "" || rest[0] == '/' || rest[0] == filepath.Separator) {
+		return "~" + rest
+	}
+	return path
 }

@@ -83,8 +83,13 @@ type Settings struct {
 	Debug             bool          `setting:"debug"`
 	LogFile           string        `setting:"log-file"`
 
-	// Profile is the selected profile's name ("" for none).
-	Profile string
+	// Profile is the selected profile's name ("" for none), ProfilePath its
+	// file, and ProfileFrom what selected it: FromProfileFlag,
+	// FromProfileEnv, FromSelection, FromArgument, or "" when nothing did.
+	// An empty Profile with ProfileFrom set is "no profile" asked for.
+	Profile     string
+	ProfilePath string
+	ProfileFrom string
 	// Entries holds every setting's text and source, in Defs order.
 	Entries []Entry
 }

@@ -26,18 +26,23 @@ func TestResolveProfileSelection(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	const unset = "<unset>"
 	tests := []struct {
-		name    string
-		current string
-		env     string
-		args    []string
-		want    string
+		name     string
+		current  string
+		env      string
+		args     []string
+		want     string
+		wantFrom string
 	}{
-		{"none", "", "", nil, ""},
-		{"current", "cur", "", nil, "cur"},
-		{"env beats current", "cur", "env", nil, "env"},
-		{"flag beats env", "cur", "env", []string{"--profile", "flag"}, "flag"},
-		{"flag alone", "", "", []string{"--profile", "flag"}, "flag"},
+		{"none", "", unset, nil, "", ""},
+		{"current", "cur", unset, nil, "cur", profile.FromSelection},
+		{"env beats current", "cur", "env", nil, "env", profile.FromProfileEnv},
+		{"flag beats env", "cur", "env", []string{"--profile", "flag"}, "flag", profile.FromProfileFlag},
+		{"flag alone", "", unset, []string{"--profile", "flag"}, "flag", profile.FromProfileFlag},
+		// An empty name asks for no profile, whatever the selection says.
+		{"empty flag: no profile", "cur", "env", []string{"--profile", ""}, "", profile.FromProfileFlag},
+		{"empty env: no profile", "cur", "", nil, "", profile.FromProfileEnv},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,12 +53,18 @@ func TestResolveProfileSelection(t *testing.T) {
 				}
 			}
 			t.Setenv("IOTCTL_PROFILE", tt.env)
+			if tt.env == unset {
+				os.Unsetenv("IOTCTL_PROFILE")
+			}
 			got, err := profile.Resolve(flagSet(t, tt.args...), s)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Profile != tt.want {
-				t.Errorf("profile = %q, want %q", got.Profile, tt.want)
+			if got.Profile != tt.want || got.ProfileFrom != tt.wantFrom {
+				t.Errorf("profile = %q from %q, want %q from %q", got.Profile, got.ProfileFrom, tt.want, tt.wantFrom)
+			}
+			if wantPath := s.Path(tt.want); tt.want != "" && got.ProfilePath != wantPath {
+				t.Errorf("profile path = %q, want %q", got.ProfilePath, wantPath)
 			}
 			wantEndpoint := "localhost"
 			if tt.want != "" {

@@ -80,7 +80,10 @@ func reservedName(name string) bool {
 
 func (s *Store) profilesDir() string     { return filepath.Join(s.Dir, "profiles") }
 func (s *Store) Path(name string) string { return filepath.Join(s.profilesDir(), name+".yaml") }
-func (s *Store) currentPath() string     { return filepath.Join(s.Dir, "current") }
+func (s *Store) currentPath() string     { return s.CurrentPath() }
+
+// CurrentPath is the selection file, <dir>/current.
+func (s *Store) CurrentPath() string { return filepath.Join(s.Dir, "current") }
 func (s *Store) warn(format string, a ...any) {
 	if s.Warn != nil {
 		s.Warn(fmt.Sprintf(format, a...))
@@ -442,6 +445,23 @@ func (s *Store) Use(name string) error {
 		}
 		return atomicfile.Write(s.currentPath(), []byte(name+"\n"))
 	})
+}
+
+// ClearCurrent removes the selection, so no profile is used unless
+// --profile or IOTCTL_PROFILE names one. It reports the name that was
+// selected ("" for none).
+func (s *Store) ClearCurrent() (was string, err error) {
+	if _, err := os.Stat(s.currentPath()); errors.Is(err, os.ErrNotExist) {
+		return "", nil // nothing to clear: leave the folder uncreated
+	}
+	err = s.locked(func() error {
+		was, _ = s.Current()
+		if err := os.Remove(s.currentPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
+	return was, err
 }
 
 // ensureDirs creates the store's folders, private to the user.

@@ -65,6 +65,17 @@ func writeProfile(name, text string, mode os.FileMode) func(t *testing.T, home s
 	}
 }
 
+// currentProfile writes a profile and selects it, as 'profile use' does.
+func currentProfile(name, text string) func(t *testing.T, home string) {
+	return func(t *testing.T, home string) {
+		t.Helper()
+		writeProfile(name, text, 0o600)(t, home)
+		if err := os.WriteFile(filepath.Join(home, ".iotctl", "current"), []byte(name+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func cases(w *world) []badCase {
 	cl := []string{"--endpoint", w.closed}
 	pub := func(args ...string) []string { return append(append([]string{"pub"}, cl...), args...) }
@@ -192,6 +203,11 @@ func cases(w *world) []badCase {
 		{name: "malformed profile YAML", args: pub("-t", "a", "-m", "x", "--profile", "bad"), home: writeProfile("bad", "endpoint: [unclosed\n", 0o600), code: 2, want: `malformed profile .*bad\.yaml: .*fix the YAML`},
 		{name: "unknown profile key", args: pub("-t", "a", "-m", "x", "--profile", "typo"), home: writeProfile("typo", "enpoint: localhost\n", 0o600), code: 2, want: `unknown setting "enpoint" in .*typo\.yaml: did you mean "endpoint"\?`},
 		{name: "profile value of the wrong type", args: pub("-t", "a", "-m", "x", "--profile", "ka"), home: writeProfile("ka", "keepalive: soon\n", 0o600), code: 2, want: `"soon" for keepalive: want a duration`},
+		// Issue 13, item 6: an error caused by a profile setting names the
+		// profile and its file, the command line never having said --cert.
+		{name: "cert of the current profile", args: []string{"pub", "-t", "a", "-m", "x"}, home: currentProfile("dev", "endpoint: localhost\ncert: /nonexistent.pem\nkey: /nonexistent.key\n"), code: 2, want: `certificate file /nonexistent\.pem: .*: check --cert \(from profile dev, ~/\.iotctl/profiles/dev\.yaml\)$`},
+		{name: "CA file of a --profile", args: []string{"pub", "-t", "a", "-m", "x", "--profile", "ca", "--endpoint", "mqtts://" + strings.TrimPrefix(w.closed, "mqtt://")}, home: writeProfile("ca", "ca-file: /nonexistent-ca.pem\n", 0o600), code: 2, want: `CA file /nonexistent-ca\.pem \(ca-file from profile ca, ~/\.iotctl/profiles/ca\.yaml\): no such file`},
+		{name: "--profile '' ignores the current profile", args: []string{"pub", "-t", "a", "-m", "x", "--endpoint", w.closed, "--profile", ""}, home: currentProfile("dev", "cert: /nonexistent.pem\nkey: /nonexistent.key\n"), code: 3, want: `connect to .*`},
 		{name: "world-readable profile still works", args: []string{"--profile", "open", "profile", "show"}, home: writeProfile("open", "endpoint: localhost\n", 0o644), code: 0, stdout: true, warn: `profile file .*open\.yaml is readable by others \(mode 0644\): run chmod 600`},
 
 		// Connecting.

@@ -3,6 +3,7 @@ package connect
 import (
 	"context"
 	"net"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,7 +19,8 @@ func settings(t *testing.T, env map[string]string) *profile.Settings {
 	for _, d := range profile.Defs {
 		t.Setenv(d.Env(), "")
 	}
-	t.Setenv("IOTCTL_PROFILE", "")
+	t.Setenv("IOTCTL_PROFILE", "") // restored after the test
+	os.Unsetenv("IOTCTL_PROFILE")  // set but empty means no profile
 	for k, v := range env {
 		t.Setenv(k, v)
 	}

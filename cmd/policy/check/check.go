@@ -49,7 +49,8 @@ any of them wins over every Allow.
 The resource is short (topic/a/b, topicfilter/a/+/b, client/ID, thing/NAME)
 or a full arn:aws:iot:… ARN. A short resource takes the region from
 --region (else the endpoint's) and the account from --account; without
-them, from the policies' ARNs when they all name the same one, else
+them, from the policies' ARNs when they all name the same one, else the
+region from AWS_REGION, AWS_DEFAULT_REGION or the AWS profile, else
 us-east-1 and 123456789012.
 
 iot:Subscribe is checked against topicfilter/<filter as subscribed>: + and #
@@ -92,7 +93,7 @@ Exit status: 0 when allowed, 4 when denied, 2 for a bad flag or policy.`,
 	opts.Settings = f.LocalSettings(cmd, "client-id", "region", "endpoint")
 	fl = cmd.Flags()
 	fl.Lookup("client-id").Usage = "client ID of the connection, for ${iot:ClientId} [IOTCTL_CLIENT_ID]"
-	fl.Lookup("region").Usage = "AWS region of the ARNs (default: the --endpoint's, else us-east-1) [IOTCTL_REGION]"
+	fl.Lookup("region").Usage = "AWS region of the ARNs (default: the --endpoint's, AWS_REGION, the AWS profile's, else the policies' or us-east-1) [IOTCTL_REGION]"
 	fl.Lookup("endpoint").Usage = "AWS IoT endpoint whose region the ARNs take without --region [IOTCTL_ENDPOINT]"
 	return cmd
 }
@@ -110,11 +111,16 @@ func checkRun(opts *Options) error {
 	if err != nil {
 		return err
 	}
-	region, account := shared.Region(s), opts.Account
+	// The policies' region comes before the environment's: it is what the
+	// check is about; --region and the endpoint's come first.
+	resolved, region, account := shared.Region(s), "", opts.Account
+	if shared.Explicit(resolved, s) || resolved.Source == "endpoint" {
+		region = resolved.Name
+	}
 	if region == "" || account == "" {
 		r, a := fromPolicies(docs)
 		if region == "" {
-			region = or(r, shared.DefaultRegion)
+			region = or(r, or(resolved.Name, shared.DefaultRegion))
 		}
 		if account == "" {
 			account = or(a, DefaultAccount)

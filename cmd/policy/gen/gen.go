@@ -58,7 +58,10 @@ as ${iot:ClientId} work.
 The client ID is --client-id (exact, or a prefix with *, like test-*), else
 <client-id-prefix>* when a profile or IOTCTL_CLIENT_ID_PREFIX sets a prefix;
 --thing connects as client/${iot:Connection.Thing.ThingName} instead.
-The region is --region, else the endpoint's, else us-east-1.
+The region is --region, else the endpoint's, else AWS_REGION, else
+AWS_DEFAULT_REGION, else the AWS profile's region (AWS_PROFILE in
+~/.aws/config or AWS_CONFIG_FILE), else us-east-1; a note says where it came
+from unless --region gave it.
 
 Formats:
   json            the policy document; --account (12 digits) is required
@@ -104,7 +107,7 @@ The policy goes to stdout, notes to stderr. A policy over 2048 characters
 	fl = cmd.Flags()
 	fl.Lookup("client-id").Usage = "client ID, or a prefix ending in * ('test-*'), the policy allows to connect [IOTCTL_CLIENT_ID]"
 	fl.Lookup("client-id-prefix").Usage = "without --client-id: allow client IDs with this prefix [IOTCTL_CLIENT_ID_PREFIX]"
-	fl.Lookup("region").Usage = "AWS region of the ARNs (default: the --endpoint's, else us-east-1) [IOTCTL_REGION]"
+	fl.Lookup("region").Usage = "AWS region of the ARNs (default: the --endpoint's, AWS_REGION, the AWS profile's, else us-east-1) [IOTCTL_REGION]"
 	fl.Lookup("endpoint").Usage = "AWS IoT endpoint whose region the ARNs take without --region [IOTCTL_ENDPOINT]"
 	return cmd
 }
@@ -130,9 +133,10 @@ func genRun(opts *Options) error {
 	if opts.Account != "" && !shared.ValidAccount(opts.Account) {
 		return errs.Usagef("policy gen: invalid --account %q: want the 12-digit AWS account ID", opts.Account)
 	}
-	region := shared.Region(s)
+	resolved := shared.Region(s)
+	region := resolved.Name
 	if region != "" && !shared.ValidRegion(region) {
-		return errs.Usagef("policy gen: invalid region %q: want an AWS region like us-east-1", region)
+		return errs.Usagef("policy gen: invalid region %q (from %s): want an AWS region like us-east-1", region, resolved.Source)
 	}
 	var notes []string
 	gen := policy.GenOptions{
@@ -153,9 +157,12 @@ func genRun(opts *Options) error {
 		if opts.Account == "" {
 			return errs.Usagef("policy gen: --account is required (12 digits) with --format json: give your AWS account ID, or use --format cloudformation or terraform")
 		}
-		if region == "" {
+		switch {
+		case region == "":
 			region = shared.DefaultRegion
-			notes = append(notes, "region "+region+" (default): give --region for another")
+			notes = append(notes, "region "+region+" (default: no --region, AWS IoT endpoint, AWS_REGION or AWS profile region): give --region for another")
+		case !shared.Explicit(resolved, s):
+			notes = append(notes, "region "+region+" (from "+resolved.Source+"): give --region for another")
 		}
 		gen.Region, gen.Account = region, opts.Account
 		doc, more, err := policy.Generate(gen)

@@ -3,6 +3,7 @@ package gen
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -108,6 +109,8 @@ func TestGenRun(t *testing.T) {
 		settings   profile.Settings
 		wantOut    []string
 		wantStderr []string
+		noStderr   []string
+		env        map[string]string
 		wantErr    string
 	}{
 		{
@@ -121,7 +124,31 @@ func TestGenRun(t *testing.T) {
 			opts:       Options{Account: "123456789012"},
 			settings:   profile.Settings{ClientID: "c"},
 			wantOut:    []string{`"arn:aws:iot:us-east-1:123456789012:client/c"`},
-			wantStderr: []string{"region us-east-1 (default)"},
+			wantStderr: []string{"region us-east-1 (default: no --region"},
+		},
+		{
+			name:       "region from AWS_REGION",
+			opts:       Options{Account: "123456789012"},
+			settings:   profile.Settings{ClientID: "c"},
+			env:        map[string]string{"AWS_REGION": "eu-west-1"},
+			wantOut:    []string{`"arn:aws:iot:eu-west-1:123456789012:client/c"`},
+			wantStderr: []string{"iotctl: note: region eu-west-1 (from AWS_REGION): give --region for another"},
+		},
+		{
+			name:       "region from the AWS profile",
+			opts:       Options{Account: "123456789012"},
+			settings:   profile.Settings{ClientID: "c"},
+			env:        map[string]string{"AWS_PROFILE": "work"},
+			wantOut:    []string{`"arn:aws:iot:sa-east-1:123456789012:client/c"`},
+			wantStderr: []string{"iotctl: note: region sa-east-1 (from AWS profile work in "},
+		},
+		{
+			name:     "--region wins over AWS_REGION, no note",
+			opts:     Options{Account: "123456789012"},
+			settings: profile.Settings{ClientID: "c", Region: "ca-central-1"},
+			env:      map[string]string{"AWS_REGION": "eu-west-1"},
+			wantOut:  []string{`"arn:aws:iot:ca-central-1:123456789012:client/c"`},
+			noStderr: []string{"region"},
 		},
 		{
 			name:     "client ID prefix from a profile",
@@ -160,8 +187,16 @@ func TestGenRun(t *testing.T) {
 		{name: "too big", opts: Options{Account: "123456789012", Topics: long}, settings: profile.Settings{ClientID: "c", Region: "us-east-1"}, wantErr: "characters without whitespace: AWS IoT allows at most 2048"},
 		{name: "too big as a template", opts: Options{Format: FormatCloudFormation, Topics: long}, settings: profile.Settings{ClientID: "c"}, wantErr: "AWS IoT allows at most 2048"},
 	}
+	awsConfig := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(awsConfig, []byte("[profile work]\nregion = sa-east-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			for _, v := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"} {
+				t.Setenv(v, tt.env[v])
+			}
+			t.Setenv("AWS_CONFIG_FILE", awsConfig)
 			out, stderr, err := run(t, tt.opts, tt.settings)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -186,6 +221,11 @@ func TestGenRun(t *testing.T) {
 			for _, w := range tt.wantStderr {
 				if !strings.Contains(stderr, w) {
 					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			for _, w := range tt.noStderr {
+				if strings.Contains(stderr, w) {
+					t.Errorf("stderr has %q:\n%s", w, stderr)
 				}
 			}
 			if !json.Valid([]byte(out)) {

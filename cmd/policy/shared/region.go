@@ -2,6 +2,8 @@
 package shared
 
 import (
+	"context"
+
 	"regexp"
 	"sync"
 
@@ -9,8 +11,8 @@ import (
 	"github.com/iotctl/iotctl/pkg/profile"
 )
 
-// DefaultRegion is used when neither --region nor an AWS IoT endpoint
-// names one.
+// DefaultRegion is used when no setting, endpoint, environment variable or
+// AWS profile names one.
 const DefaultRegion = "us-east-1"
 
 // The patterns are compiled at first use, not at start-up.
@@ -24,17 +26,15 @@ var accountRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile
 // ValidAccount reports whether a is a 12-digit AWS account ID.
 func ValidAccount(a string) bool { return accountRE().MatchString(a) }
 
-// Region is the --region setting, else the region of an AWS IoT endpoint
-// (xxx-ats.iot.<region>.amazonaws.com, iot-fips and .cn too; the same rule
-// as SigV4 signing), else "".
-func Region(s *profile.Settings) string {
-	if s.Region != "" {
-		return s.Region
-	}
-	ep, err := profile.ParseEndpoint(s.Endpoint)
-	if err != nil {
-		return ""
-	}
-	r, _ := auth.RegionFromEndpoint(ep.Host)
-	return r
+// Region is the region of the ARNs: auth.ResolveRegion's rule, the one
+// of every command (--region, the endpoint's, AWS_REGION,
+// AWS_DEFAULT_REGION, the AWS profile's); zero when none says.
+func Region(s *profile.Settings) auth.Region {
+	return auth.ResolveRegion(context.Background(), s)
+}
+
+// Explicit reports whether the user gave the region as an iotctl setting
+// (--region, IOTCTL_REGION, a profile): no note needed then.
+func Explicit(r auth.Region, s *profile.Settings) bool {
+	return r.Name != "" && r.Name == s.Region
 }

@@ -1,12 +1,24 @@
 package shared
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/iotctl/iotctl/pkg/profile"
 )
 
+// noAWSEnv leaves the region to the settings: no AWS_* variables and no
+// shared config file.
+func noAWSEnv(t *testing.T) {
+	t.Helper()
+	for _, v := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"} {
+		t.Setenv(v, "")
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+}
+
 func TestRegion(t *testing.T) {
+	noAWSEnv(t)
 	tests := []struct {
 		region, endpoint, want string
 	}{
@@ -20,7 +32,7 @@ func TestRegion(t *testing.T) {
 		{"", "", ""},
 	}
 	for _, tt := range tests {
-		if got := Region(&profile.Settings{Region: tt.region, Endpoint: tt.endpoint}); got != tt.want {
+		if got := Region(&profile.Settings{Region: tt.region, Endpoint: tt.endpoint}).Name; got != tt.want {
 			t.Errorf("Region(%q, %q) = %q, want %q", tt.region, tt.endpoint, got, tt.want)
 		}
 	}
