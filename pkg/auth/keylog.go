@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"sync"
-
 )
 
 // KeyLogEnv names the file TLS session keys are appended to, in the NSS
@@ -70,4 +69,3 @@ func withKeyLog(cfg *tls.Config) *tls.Config {
 	}
 	return cfg
 }
-
