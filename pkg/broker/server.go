@@ -209,7 +209,7 @@ func (s *server) deliver(ss *session, d delivery, aclHooks []Hook) {
 // ID is disconnected (0x8E) and waited for.
 func (s *server) attach(c *conn, clean bool) (ss *session, present bool, err error) {
 	id := c.cl.ID
-	for tries := 0; ; tries++ {
+	for tries := 0; ; {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -224,13 +224,13 @@ func (s *server) attach(c *conn, clean bool) (ss *session, present bool, err err
 		}
 		if old == nil {
 			if ss != nil && clean {
+				// Forget it first, under s.mu, so no other connection can
+				// attach to a session being ended (it would live on with
+				// an ended session: connected, and nothing delivered).
+				delete(s.sessions, id)
 				s.mu.Unlock()
 				s.end(ss, true)
-				s.mu.Lock()
-				if s.sessions[id] == ss {
-					delete(s.sessions, id)
-				}
-				ss = nil
+				continue // look again: another connection may have come meanwhile
 			}
 			if ss == nil {
 				ss = newSession(id)
@@ -257,7 +257,7 @@ func (s *server) attach(c *conn, clean bool) (ss *session, present bool, err err
 			return ss, present, nil
 		}
 		s.mu.Unlock()
-		if tries > 2 {
+		if tries++; tries > 3 {
 			return nil, false, packets.ErrServerBusy
 		}
 		old.disconnect(packets.ErrSessionTakenOver)
@@ -328,9 +328,17 @@ func (s *server) expire(ss *session) {
 	}
 }
 
-// remove forgets a session.
+// remove forgets an offline session. A connection that attached to it
+// since its last one ended (attach holds s.mu) keeps it.
 func (s *server) remove(ss *session) {
 	s.mu.Lock()
+	ss.mu.Lock()
+	attached := ss.conn != nil
+	ss.mu.Unlock()
+	if attached {
+		s.mu.Unlock()
+		return
+	}
 	if s.sessions[ss.id] == ss {
 		delete(s.sessions, ss.id)
 	}
