@@ -92,6 +92,9 @@ func (e *Emulator) setupShadows() error {
 	loaded := map[shadowKey]shadowDoc{}
 	if e.cfg.StateDir != "" {
 		s.store = &shadowStore{dir: filepath.Join(e.cfg.StateDir, "shadows")}
+		if err := os.MkdirAll(s.store.dir, 0o700); err != nil {
+			return fmt.Errorf("state directory: %v", err)
+		}
 		var err error
 		if loaded, err = s.store.load(); err != nil {
 			return fmt.Errorf("state directory: %v", err)
