@@ -15,6 +15,7 @@ import (
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/iotctl/iotctl/internal/testpki"
+	"github.com/iotctl/iotctl/pkg/policy"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files of testdata/shadow")
@@ -60,6 +61,7 @@ type exchange struct {
 // topic of things it names, and to the marker topic.
 type shadowClient struct {
 	*client
+	name   string // client ID, in its markers
 	id     uint16
 	marker int
 }
@@ -68,7 +70,7 @@ func (w *world) shadowClient(t *testing.T, leaf *testpki.Leaf, id string, filter
 	t.Helper()
 	c, _ := w.dialTLS(t, leaf)
 	c.mustConnect(id)
-	sc := &shadowClient{client: c, id: 1}
+	sc := &shadowClient{client: c, name: id, id: 1}
 	if len(filters) > 0 {
 		for i, code := range sc.subscribe(sc.next16(), filters...) {
 			if code > 1 {
@@ -132,7 +134,7 @@ func (c *shadowClient) request(topic string, payload []byte) []msg {
 func (c *shadowClient) untilMarker(got []msg) []msg {
 	c.t.Helper()
 	c.marker++
-	want := fmt.Sprint(c.marker)
+	want := fmt.Sprint(c.name, " ", c.marker)
 	code, more := c.publish(markerTopic, []byte(want))
 	if code != 0 {
 		c.t.Fatalf("marker: PUBACK 0x%02X", code)
@@ -141,7 +143,7 @@ func (c *shadowClient) untilMarker(got []msg) []msg {
 	for {
 		for i, m := range got {
 			if m.Topic == markerTopic && string(m.bytes()) == want {
-				return got[:i:i]
+				return dropMarkers(got[:i:i])
 			}
 		}
 		p := c.read()
@@ -186,6 +188,17 @@ func normalizeTimestamps(t *testing.T, b []byte) json.RawMessage {
 	}
 	walk(v)
 	out, _ := json.Marshal(v)
+	return out
+}
+
+// dropMarkers leaves out other clients' markers.
+func dropMarkers(ms []msg) []msg {
+	var out []msg
+	for _, m := range ms {
+		if m.Topic != markerTopic {
+			out = append(out, m)
+		}
+	}
 	return out
 }
 
@@ -319,5 +332,263 @@ func TestShadowConcurrentVersion(t *testing.T) {
 	}
 	if accepted != 1 || rejected != n-1 {
 		t.Errorf("%d accepted, %d rejected with 409; want 1 and %d:\n%s", accepted, rejected, n-1, show(results[0]))
+	}
+}
+
+// js decodes JSON as the service does (numbers kept as written).
+func js(t *testing.T, s string) map[string]any {
+	t.Helper()
+	if s == "" {
+		return nil
+	}
+	v, err := decodeJSON([]byte(s))
+	if err != nil {
+		t.Fatalf("%s: %v", s, err)
+	}
+	return v.(map[string]any)
+}
+
+func TestShadowDelta(t *testing.T) {
+	for _, tt := range []struct {
+		name, desired, reported, want string
+	}{
+		{"equal scalars", `{"a":1,"b":"x","c":true}`, `{"a":1,"b":"x","c":true}`, ``},
+		{"differing scalar", `{"a":1,"b":"x"}`, `{"a":2,"b":"x"}`, `{"a":1}`},
+		{"missing in reported", `{"a":1}`, ``, `{"a":1}`},
+		{"reported-only keys ignored", `{"a":1}`, `{"a":1,"z":9}`, ``},
+		{"nested objects key by key", `{"o":{"x":1,"y":2,"p":{"q":1,"r":2}}}`, `{"o":{"x":1,"y":3,"p":{"q":1,"r":3}}}`, `{"o":{"y":2,"p":{"r":2}}}`},
+		{"nested equal", `{"o":{"x":1}}`, `{"o":{"x":1,"extra":2}}`, ``},
+		{"arrays equal", `{"l":[1,2,{"k":"v"}]}`, `{"l":[1,2,{"k":"v"}]}`, ``},
+		{"arrays whole: order", `{"l":[1,2]}`, `{"l":[2,1]}`, `{"l":[1,2]}`},
+		{"arrays whole: one element", `{"l":[{"a":1,"b":2}]}`, `{"l":[{"a":1,"b":3}]}`, `{"l":[{"a":1,"b":2}]}`},
+		{"arrays whole: length", `{"l":[1]}`, `{"l":[1,1]}`, `{"l":[1]}`},
+		{"object vs scalar", `{"a":{"x":1}}`, `{"a":5}`, `{"a":{"x":1}}`},
+		{"scalar vs object", `{"a":5}`, `{"a":{"x":1}}`, `{"a":5}`},
+		{"string vs number", `{"a":"1"}`, `{"a":1}`, `{"a":"1"}`},
+		{"number by value", `{"a":1.0,"b":100}`, `{"a":1,"b":1e2}`, ``},
+		{"bool vs string", `{"a":true}`, `{"a":"true"}`, `{"a":true}`},
+		{"array vs object", `{"a":[1]}`, `{"a":{"0":1}}`, `{"a":[1]}`},
+		{"empty desired", `{}`, `{"a":1}`, ``},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := delta(js(t, tt.desired), js(t, tt.reported))
+			want := js(t, tt.want)
+			if !equalJSON(anyMap(got), anyMap(want)) {
+				t.Errorf("delta(%s, %s) = %v, want %s", tt.desired, tt.reported, got, tt.want)
+			}
+		})
+	}
+}
+
+func anyMap(m map[string]any) any {
+	if m == nil {
+		return nil
+	}
+	return m
+}
+
+// TestShadowMerge: null deletes a key (nested ones too), objects merge,
+// arrays and type changes replace, "desired": null removes the section.
+func TestShadowMerge(t *testing.T) {
+	for _, tt := range []struct {
+		name, start, update, want string
+	}{
+		{"add and change", `{"desired":{"a":1}}`, `{"desired":{"a":2,"b":3}}`, `{"desired":{"a":2,"b":3}}`},
+		{"null deletes", `{"desired":{"a":1,"b":2}}`, `{"desired":{"a":null}}`, `{"desired":{"b":2}}`},
+		{"nested null", `{"desired":{"o":{"x":1,"y":2}}}`, `{"desired":{"o":{"x":null}}}`, `{"desired":{"o":{"y":2}}}`},
+		{"null of a missing key", `{"desired":{"a":1}}`, `{"desired":{"zz":null}}`, `{"desired":{"a":1}}`},
+		{"last key deleted removes the section", `{"desired":{"a":1},"reported":{"b":1}}`, `{"desired":{"a":null}}`, `{"reported":{"b":1}}`},
+		{"desired null", `{"desired":{"a":1},"reported":{"a":1}}`, `{"desired":null}`, `{"reported":{"a":1}}`},
+		{"objects merge", `{"reported":{"o":{"x":1}}}`, `{"reported":{"o":{"y":2}}}`, `{"reported":{"o":{"x":1,"y":2}}}`},
+		{"arrays replace", `{"reported":{"l":[1,2,3]}}`, `{"reported":{"l":[4]}}`, `{"reported":{"l":[4]}}`},
+		{"scalar becomes object", `{"reported":{"a":1}}`, `{"reported":{"a":{"x":1,"gone":null}}}`, `{"reported":{"a":{"x":1}}}`},
+		{"object becomes scalar", `{"reported":{"a":{"x":1}}}`, `{"reported":{"a":"s"}}`, `{"reported":{"a":"s"}}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cur := &shadowDoc{Version: 3}
+			st := js(t, tt.start)
+			cur.Desired, cur.MetaDesired = merge(nil, nil, mapOrNil(st["desired"]), 1)
+			cur.Reported, cur.MetaReported = merge(nil, nil, mapOrNil(st["reported"]), 1)
+			req, rerr := parseShadowRequest([]byte(`{"state":`+tt.update+`}`), true)
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			next := applyUpdate(cur, req, 2)
+			got, _ := stateOf(&next, false)
+			if !equalJSON(got, js(t, tt.want)) || next.Version != 4 {
+				b, _ := json.Marshal(got)
+				t.Errorf("got %s version %d, want %s version 4", b, next.Version, tt.want)
+			}
+			// Metadata has the state's shape.
+			if !sameShape(next.Desired, next.MetaDesired) || !sameShape(next.Reported, next.MetaReported) {
+				t.Errorf("metadata %v %v does not match state %v %v", next.MetaDesired, next.MetaReported, next.Desired, next.Reported)
+			}
+			// The start document is left alone (an update that fails to
+			// save changes nothing).
+			if before, _ := stateOf(cur, false); !equalJSON(before, js(t, tt.start)) {
+				t.Errorf("the current document changed: %v", before)
+			}
+		})
+	}
+}
+
+func mapOrNil(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+// sameShape: meta has a {"timestamp"} leaf for every leaf of state.
+func sameShape(state, meta map[string]any) bool {
+	if len(state) != len(meta) {
+		return false
+	}
+	for k, v := range state {
+		m, ok := meta[k].(map[string]any)
+		if o, isObj := v.(map[string]any); isObj {
+			if !ok || !sameShape(o, m) {
+				return false
+			}
+			continue
+		}
+		if a, isArr := v.([]any); isArr {
+			ma, ok := meta[k].([]any)
+			if !ok || len(ma) != len(a) {
+				return false
+			}
+			continue
+		}
+		if !ok || m["timestamp"] == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// TestShadowPersistence: with a state directory, shadows (and the version
+// of a deleted one) survive a restart; a stored shadow wins over its seed.
+func TestShadowPersistence(t *testing.T) {
+	stateDir := t.TempDir()
+	seed := ShadowSeed{Thing: "dev1", Doc: []byte(`{"state":{"reported":{"seeded":true}}}`)}
+	cfg := Config{StateDir: stateDir, Shadows: []ShadowSeed{seed}}
+	leaf, w := shadowWorld(t, cfg, allowAll)
+	c := w.shadowClient(t, leaf, "dev1", "$aws/things/+/shadow/+/+", "$aws/things/+/shadow/name/+/+/+", markerTopic)
+	c.request("$aws/things/dev1/shadow/update", []byte(`{"state":{"desired":{"color":"red"}}}`))
+	c.request("$aws/things/dev1/shadow/name/cfg:1/update", []byte(`{"state":{"reported":{"n":[1,2]}}}`))
+	c.request("$aws/things/gone/shadow/update", []byte(`{"state":{"reported":{"x":1}}}`))
+	c.request("$aws/things/gone/shadow/update", []byte(`{"state":{"reported":{"x":2}}}`))
+	c.request("$aws/things/gone/shadow/delete", nil)
+	before := c.request("$aws/things/dev1/shadow/get", nil)
+	beforeNamed := c.request("$aws/things/dev1/shadow/name/cfg:1/get", nil)
+	if err := w.b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	leaf, w = shadowWorld(t, cfg, allowAll)
+	c = w.shadowClient(t, leaf, "dev1", "$aws/things/+/shadow/+/+", "$aws/things/+/shadow/name/+/+/+", markerTopic)
+	after := c.request("$aws/things/dev1/shadow/get", nil)
+	afterNamed := c.request("$aws/things/dev1/shadow/name/cfg:1/get", nil)
+	if show(after) != show(before) || show(afterNamed) != show(beforeNamed) {
+		t.Errorf("after a restart:\n%s%s\nwant\n%s%s", show(after), show(afterNamed), show(before), show(beforeNamed))
+	}
+	if !strings.Contains(show(after), `"seeded":true`) || !strings.Contains(show(after), `"version":2`) {
+		t.Errorf("seed and update: %s", show(after))
+	}
+	got := c.request("$aws/things/gone/shadow/get", nil)
+	if len(got) != 1 || !strings.HasSuffix(got[0].Topic, "/get/rejected") || !strings.Contains(string(got[0].bytes()), `"code":404`) {
+		t.Errorf("deleted shadow after a restart: %s", show(got))
+	}
+	// A new shadow of a deleted one's name continues its version.
+	got = c.request("$aws/things/gone/shadow/update", []byte(`{"state":{"reported":{"x":3}}}`))
+	if len(got) == 0 || !strings.Contains(string(got[0].bytes()), `"version":3`) {
+		t.Errorf("re-created shadow: %s, want version 3", show(got))
+	}
+	files, _ := filepath.Glob(filepath.Join(stateDir, "shadows", "*"))
+	var names []string
+	for _, f := range files {
+		names = append(names, filepath.Base(f))
+	}
+	if strings.Join(names, " ") != "dev1.json dev1~cfg%3A1.json gone.json" {
+		t.Errorf("state files %v", names)
+	}
+
+	// A damaged file stops the emulator with a message naming it.
+	os.WriteFile(filepath.Join(stateDir, "shadows", "gone.json"), []byte("{"), 0o600)
+	if _, err := New(Config{StateDir: stateDir}); err == nil || !strings.Contains(err.Error(), "gone.json") {
+		t.Errorf("damaged state file: %v", err)
+	}
+}
+
+// TestShadowPolicy: a request needs iot:Publish on its topic (denied: PUBACK
+// 0x87 and no answer), and each answer iot:Receive on its topic.
+func TestShadowPolicy(t *testing.T) {
+	const arn = "arn:aws:iot:us-east-1:123456789012:"
+	leaf, w := shadowWorld(t, Config{}, `{"Version":"2012-10-17","Statement":[
+	 {"Effect":"Allow","Action":"iot:Connect","Resource":"`+arn+`client/*"},
+	 {"Effect":"Allow","Action":"iot:Publish","Resource":["`+arn+`topic/$aws/things/dev1/shadow/update","`+arn+`topic/test/marker"]},
+	 {"Effect":"Allow","Action":"iot:Subscribe","Resource":["`+arn+`topicfilter/$aws/things/dev1/shadow/*","`+arn+`topicfilter/test/marker"]},
+	 {"Effect":"Allow","Action":"iot:Receive","Resource":["`+arn+`topic/$aws/things/dev1/shadow/update/accepted","`+arn+`topic/$aws/things/dev1/shadow/get/*","`+arn+`topic/test/marker"]}]}`)
+	other := w.clientCA.Client(t, "observer", testpki.Options{KeyType: testpki.EC})
+	w.e.policies[PrefixCert+other.ID()] = []*policy.Document{doc(t, allowAll)}
+
+	dev := w.shadowClient(t, leaf, "dev1", "$aws/things/dev1/shadow/get/accepted", "$aws/things/dev1/shadow/get/rejected",
+		"$aws/things/dev1/shadow/update/accepted", "$aws/things/dev1/shadow/update/documents", "$aws/things/dev1/shadow/update/delta", markerTopic)
+	obs := w.shadowClient(t, other, "observer", "$aws/things/dev1/shadow/+/+", markerTopic)
+
+	// get: publish denied.
+	code, got := dev.publish("$aws/things/dev1/shadow/get", []byte(`{"clientToken":"g"}`))
+	if code != 0x87 {
+		t.Errorf("denied get: PUBACK 0x%02X, want 0x87", code)
+	}
+	if got = dev.untilMarker(got); len(got) != 0 {
+		t.Errorf("denied get answered: %s", show(got))
+	}
+	if got := obs.untilMarker(nil); len(got) != 0 {
+		t.Errorf("denied get answered to the observer: %s", show(got))
+	}
+	w.logs.has(t, "IoT: denied", "action=iot:Publish", "topic/$aws/things/dev1/shadow/get")
+
+	// update: allowed; the device may receive only update/accepted.
+	got = dev.request("$aws/things/dev1/shadow/update", []byte(`{"state":{"desired":{"on":true}},"clientToken":"u"}`))
+	if len(got) != 1 || got[0].Topic != "$aws/things/dev1/shadow/update/accepted" {
+		t.Errorf("device got %s, want update/accepted only", show(got))
+	}
+	var topics []string
+	for _, m := range obs.untilMarker(nil) {
+		topics = append(topics, strings.TrimPrefix(m.Topic, "$aws/things/dev1/shadow/"))
+	}
+	if strings.Join(topics, " ") != "update/accepted update/delta update/documents" {
+		t.Errorf("observer got %v", topics)
+	}
+	w.logs.has(t, "IoT: denied", "action=iot:Receive", "topic/$aws/things/dev1/shadow/update/documents", "client=dev1")
+
+	// Another thing's shadow: publish denied.
+	if code, _ := dev.publish("$aws/things/dev2/shadow/update", []byte(`{"state":{}}`)); code != 0x87 {
+		t.Errorf("other thing's shadow: PUBACK 0x%02X, want 0x87", code)
+	}
+}
+
+// TestShadowEdgeCases: a request that is not UTF-8 gets 415; publishes to
+// reply topics and unknown shadow topics get no answer; a request over
+// MQTT 3.1.1 is answered as over MQTT 5.
+func TestShadowEdgeCases(t *testing.T) {
+	leaf, w := shadowWorld(t, Config{}, allowAll)
+	c := w.shadowClient(t, leaf, "dev1", "$aws/things/+/shadow/+/+", markerTopic)
+	got := c.request("$aws/things/dev1/shadow/update", []byte("{\"state\":{\"reported\":{\"a\":\"\xff\"}}}"))
+	if len(got) != 1 || !strings.HasSuffix(got[0].Topic, "update/rejected") || !strings.Contains(string(got[0].bytes()), `"code":415`) {
+		t.Errorf("not UTF-8: %s", show(got))
+	}
+	for _, topic := range []string{"$aws/things/dev1/shadow/update/accepted", "$aws/things/dev1/shadow/list", "$aws/things/dev1/shadow/name/x/y/update"} {
+		got := c.request(topic, []byte(`{"state":{"reported":{"a":1}}}`))
+		// Only the message itself comes back (the client subscribed to it).
+		for _, m := range got {
+			if m.Topic != topic {
+				t.Errorf("publish to %s answered: %s", topic, show(got))
+			}
+		}
+	}
+	// The service answered nothing: the classic shadow still does not exist.
+	got = c.request("$aws/things/dev1/shadow/get", nil)
+	if len(got) != 1 || !strings.HasSuffix(got[0].Topic, "get/rejected") {
+		t.Errorf("get: %s", show(got))
 	}
 }
