@@ -66,11 +66,13 @@ func (s *shadowService) bind(b *broker.Broker) {
 	s.pubMu.Unlock()
 }
 
-func (s *shadowService) get(k shadowKey) *shadow {
+// lookup finds a shadow; with create, one that does not exist yet is
+// made (deleted, version 0), so that gets of unknown names cost nothing.
+func (s *shadowService) lookup(k shadowKey, create bool) *shadow {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sh, ok := s.shadows[k]
-	if !ok {
+	if !ok && create {
 		sh = &shadow{doc: shadowDoc{Deleted: true}}
 		s.shadows[k] = sh
 	}
@@ -132,7 +134,11 @@ func (s *shadowService) handle(cl *broker.Client, topic string, payload []byte) 
 		s.reject(cl, reply, k, op, req, rerr, now)
 		return
 	}
-	sh := s.get(k)
+	sh := s.lookup(k, op == "update")
+	if sh == nil {
+		s.reject(cl, reply, k, op, req, notFound(k), now)
+		return
+	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	var msgs []outMsg
@@ -147,6 +153,9 @@ func (s *shadowService) handle(cl *broker.Client, topic string, payload []byte) 
 	if rerr != nil {
 		s.reject(cl, reply, k, op, req, rerr, now)
 		return
+	}
+	if s.e.cfg.Verbose {
+		s.e.log.Info("IoT: shadow request accepted", "client", cl.ID, "thing", k.thing, "shadow", k.name, "operation", op, "version", sh.doc.Version)
 	}
 	for _, m := range msgs {
 		s.publish(m.topic, m.body)

@@ -591,4 +591,15 @@ func TestShadowEdgeCases(t *testing.T) {
 	if len(got) != 1 || !strings.HasSuffix(got[0].Topic, "get/rejected") {
 		t.Errorf("get: %s", show(got))
 	}
+	// Gets and deletes of shadows that do not exist keep nothing.
+	for i := range 20 {
+		c.request(fmt.Sprintf("$aws/things/nobody%d/shadow/get", i), nil)
+		c.request(fmt.Sprintf("$aws/things/nobody%d/shadow/name/n/delete", i), nil)
+	}
+	w.e.shadows.mu.Lock()
+	n := len(w.e.shadows.shadows)
+	w.e.shadows.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d shadows kept after gets of missing ones and rejected updates, want 0", n)
+	}
 }
