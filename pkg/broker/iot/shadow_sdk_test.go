@@ -14,11 +14,12 @@ import (
 
 // TestShadowSDK drives the Device Shadow service with a client that is not
 // ours: the official AWS IoT Device SDK for JavaScript v2 (IotShadowClientv2
-// over MQTT 5 and IotShadowClient over MQTT 3.1.1, mutual TLS), running
-// testdata/sdk/shadow_sdk.js. It needs node and the SDK, which CI does not
+// over MQTT 5 and IotShadowClient over MQTT 3.1.1, mutual TLS) and, when
+// installed, the previous SDK's thingShadow (aws-iot-device-sdk), running
+// testdata/sdk/shadow_sdk.js. It needs node and the SDKs, which CI does not
 // install:
 //
-//	mkdir -p /tmp/jssdk && cd /tmp/jssdk && npm install aws-iot-device-sdk-v2
+//	mkdir -p /tmp/jssdk && cd /tmp/jssdk && npm install aws-iot-device-sdk-v2 aws-iot-device-sdk
 //	IOTCTL_NODE_SDK=/tmp/jssdk/node_modules go test -run TestShadowSDK ./pkg/broker/iot/
 func TestShadowSDK(t *testing.T) {
 	modules := os.Getenv("IOTCTL_NODE_SDK")

@@ -138,10 +138,57 @@ async function v1() {
   }
 }
 
+// legacy drives thingShadow of the previous SDK (aws-iot-device-sdk, over
+// mqtt.js), when it is installed: it tracks versions itself and sends them.
+async function legacy() {
+  let awsIot;
+  try {
+    awsIot = require('aws-iot-device-sdk');
+  } catch (e) {
+    console.log('skip legacy: aws-iot-device-sdk is not installed');
+    return;
+  }
+  const ts = awsIot.thingShadow({
+    keyPath: keyFile, certPath: certFile, caPath: caFile, clientId: thing + '-legacy',
+    host, port: Number(port), protocol: 'mqtts', reconnectPeriod: 0,
+  });
+  const events = [];
+  let wake = () => {};
+  const waitFor = (pred, what) => timeout(new Promise((resolve) => {
+    const look = () => { const ev = events.find(pred); if (ev) { resolve(ev); } else { wake = look; } };
+    look();
+  }), 10000, what);
+  const push = (ev) => { events.push(ev); wake(); };
+  ts.on('status', (name, stat, token, doc) => push({ kind: 'status', stat, token, doc }));
+  ts.on('delta', (name, doc) => push({ kind: 'delta', doc }));
+  ts.on('timeout', (name, token) => push({ kind: 'timeout', token }));
+  ts.on('error', (e) => push({ kind: 'error', e }));
+  try {
+    await timeout(new Promise((resolve) => ts.on('connect', resolve)), 10000, 'legacy connect');
+    await timeout(new Promise((resolve) => ts.register(thing, { persistentSubscribe: true }, resolve)), 10000, 'legacy register');
+    check(true, 'legacy: thingShadow connected and registered');
+    const t1 = ts.update(thing, { state: { desired: { legacy: 1 } } });
+    const s1 = await waitFor((ev) => ev.kind === 'status' && ev.token === t1, 'legacy update status');
+    check(s1.stat === 'accepted' && s1.doc.state.desired.legacy === 1, 'legacy: update accepted', s1);
+    const d = await waitFor((ev) => ev.kind === 'delta', 'legacy delta');
+    check(d.doc.state.legacy === 1, 'legacy: delta received', d.doc);
+    // The SDK now sends the version it saw: accepted again.
+    const t2 = ts.update(thing, { state: { reported: { legacy: 1 } } });
+    const s2 = await waitFor((ev) => ev.kind === 'status' && ev.token === t2, 'legacy versioned update');
+    check(s2.stat === 'accepted', 'legacy: update with its tracked version accepted', s2);
+    const t3 = ts.get(thing);
+    const s3 = await waitFor((ev) => ev.kind === 'status' && ev.token === t3, 'legacy get');
+    check(s3.stat === 'accepted' && s3.doc.state.delta === undefined && s3.doc.state.reported.legacy === 1, 'legacy: get without delta', s3.doc);
+  } finally {
+    await new Promise((resolve) => ts.end(false, resolve));
+  }
+}
+
 (async () => {
   try {
     await v2();
     await v1();
+    await legacy();
     console.log('ALL OK');
     process.exit(0);
   } catch (e) {
