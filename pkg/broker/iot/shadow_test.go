@@ -603,3 +603,39 @@ func TestShadowEdgeCases(t *testing.T) {
 		t.Errorf("%d shadows kept after gets of missing ones and rejected updates, want 0", n)
 	}
 }
+
+// FuzzShadowUpdate: any request body is answered without a panic, and an
+// accepted update leaves metadata of the state's shape and a delta that
+// desired and reported explain.
+func FuzzShadowUpdate(f *testing.F) {
+	for _, s := range []string{
+		`{"state":{"desired":{"a":1,"o":{"x":[1,{"y":null}]}}},"version":0,"clientToken":"t"}`,
+		`{"state":{"reported":{"a":null,"b":{"c":{"d":{"e":{"f":{"g":1}}}}}}}}`,
+		`{"state":{"desired":null}}`, `{"state":[]}`, `{"state":{"x":1}}`, `{}`, `[]`, `"s"`, `{"version":1e400}`,
+		"{\"state\":{\"reported\":{\"\xff\":1}}}", `{"state":{"desired":{"a":1}}} trailing`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, rerr := parseShadowRequest(body, true)
+		if rerr != nil {
+			return
+		}
+		cur := &shadowDoc{Version: 1}
+		cur.Desired, cur.MetaDesired = merge(nil, nil, map[string]any{"a": json.Number("1"), "o": map[string]any{"x": json.Number("2")}}, 1)
+		next := applyUpdate(cur, req, 2)
+		if !sameShape(next.Desired, next.MetaDesired) || !sameShape(next.Reported, next.MetaReported) {
+			t.Fatalf("metadata does not match the state: %v %v / %v %v", next.Desired, next.MetaDesired, next.Reported, next.MetaReported)
+		}
+		d := delta(next.Desired, next.Reported)
+		for k := range d {
+			if _, ok := next.Desired[k]; !ok {
+				t.Fatalf("delta key %q not in desired", k)
+			}
+		}
+		updateReplies(shadowKey{thing: "t"}, cur, &next, req, 2)
+		if _, err := json.Marshal(next); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
