@@ -40,8 +40,9 @@ func (k shadowKey) displayName() string {
 
 // shadow is one shadow with its lock: one request at a time.
 type shadow struct {
-	mu  sync.Mutex
-	doc shadowDoc
+	mu   sync.Mutex
+	doc  shadowDoc
+	gone bool // forgotten (forgetUnused): look it up again
 }
 
 // shadowService holds the shadows.
@@ -134,12 +135,11 @@ func (s *shadowService) handle(cl *broker.Client, topic string, payload []byte) 
 		s.reject(cl, reply, k, op, req, rerr, now)
 		return
 	}
-	sh := s.lookup(k, op == "update")
+	sh := s.locked(k, op == "update")
 	if sh == nil {
 		s.reject(cl, reply, k, op, req, notFound(k), now)
 		return
 	}
-	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	var msgs []outMsg
 	switch op {
@@ -151,6 +151,7 @@ func (s *shadowService) handle(cl *broker.Client, topic string, payload []byte) 
 		msgs, rerr = s.doUpdate(sh, k, req, now)
 	}
 	if rerr != nil {
+		s.forgetUnused(k, sh)
 		s.reject(cl, reply, k, op, req, rerr, now)
 		return
 	}
@@ -160,6 +161,36 @@ func (s *shadowService) handle(cl *broker.Client, topic string, payload []byte) 
 	for _, m := range msgs {
 		s.publish(m.topic, m.body)
 	}
+}
+
+// locked is the shadow k, locked; nil when it is not kept and create is
+// false.
+func (s *shadowService) locked(k shadowKey, create bool) *shadow {
+	for {
+		sh := s.lookup(k, create)
+		if sh == nil {
+			return nil
+		}
+		sh.mu.Lock()
+		if !sh.gone {
+			return sh
+		}
+		sh.mu.Unlock() // forgotten meanwhile: look again
+	}
+}
+
+// forgetUnused drops a shadow that a rejected update made and that never
+// existed, so that rejected requests keep nothing. sh is locked.
+func (s *shadowService) forgetUnused(k shadowKey, sh *shadow) {
+	if !sh.doc.Deleted || sh.doc.Version != 0 {
+		return
+	}
+	s.mu.Lock()
+	if s.shadows[k] == sh {
+		delete(s.shadows, k)
+	}
+	s.mu.Unlock()
+	sh.gone = true
 }
 
 type outMsg struct {

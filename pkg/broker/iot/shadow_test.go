@@ -595,6 +595,8 @@ func TestShadowEdgeCases(t *testing.T) {
 	for i := range 20 {
 		c.request(fmt.Sprintf("$aws/things/nobody%d/shadow/get", i), nil)
 		c.request(fmt.Sprintf("$aws/things/nobody%d/shadow/name/n/delete", i), nil)
+		c.request(fmt.Sprintf("$aws/things/nobody%d/shadow/update", i), []byte(`{"state":{"reported":{"a":1}},"version":3}`))
+		c.request(fmt.Sprintf("$aws/things/nobody%d/shadow/name/big/update", i), []byte(`{"state":{"reported":{"a":"`+strings.Repeat("x", 9000)+`"}}}`))
 	}
 	w.e.shadows.mu.Lock()
 	n := len(w.e.shadows.shadows)
@@ -638,4 +640,39 @@ func FuzzShadowUpdate(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestShadowConcurrentCreate: updates that create a shadow race with
+// rejected ones (which keep nothing): every accepted update counts.
+func TestShadowConcurrentCreate(t *testing.T) {
+	leaf, w := shadowWorld(t, Config{}, allowAll)
+	const n = 6
+	clients := make([]*shadowClient, 2*n)
+	for i := range clients {
+		clients[i] = w.shadowClient(t, leaf, fmt.Sprintf("c%d", i))
+	}
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := fmt.Appendf(nil, `{"state":{"reported":{"k%d":%d}}}`, i, i)
+			if i%2 == 1 {
+				body = []byte(`{"state":{"reported":{"bad":1}},"version":42}`)
+			}
+			for range 5 {
+				c.publish("$aws/things/fresh/shadow/update", body) // answered at its PUBACK
+			}
+		}()
+	}
+	wg.Wait()
+	got := w.shadowClient(t, leaf, "reader", "$aws/things/fresh/shadow/get/+", markerTopic).request("$aws/things/fresh/shadow/get", nil)
+	if len(got) != 1 || !strings.Contains(string(got[0].bytes()), fmt.Sprintf(`"version":%d`, 5*n)) {
+		t.Errorf("after %d accepted updates: %s", 5*n, show(got))
+	}
+	for i := 0; i < 2*n; i += 2 {
+		if !strings.Contains(string(got[0].bytes()), fmt.Sprintf(`"k%d":%d`, i, i)) {
+			t.Errorf("k%d lost: %s", i, show(got))
+		}
+	}
 }
