@@ -25,11 +25,13 @@ type iotOptions struct {
 	Account          string
 	SigV4MaxAge      time.Duration
 	PublishRateLimit int
+	StateDir         string
+	Shadows          []string
 	Region           string // the --region setting
 }
 
 // iotFlagNames are the flags that mean nothing without --iot.
-var iotFlagNames = []string{"region", "aws-credentials", "authorizer", "authorizer-key", "policy", "thing", "account", "sigv4-max-age", "publish-rate-limit"}
+var iotFlagNames = []string{"region", "aws-credentials", "authorizer", "authorizer-key", "policy", "thing", "account", "sigv4-max-age", "publish-rate-limit", "state-dir", "shadow"}
 
 const iotLong = `
 
@@ -78,7 +80,21 @@ publish: DISCONNECT 0x9B; payload over 128 KB: 0x95; SigV4 and Cognito
 connections: DISCONNECT 0xA0 after --sigv4-max-age. CONNACK advertises
 Maximum QoS 1, Receive Maximum 100, Topic Alias Maximum 8, Retain Available,
 no Subscription Identifiers. Secrets given here are visible to other local
-users in the process list: use throwaway keys.`
+users in the process list: use throwaway keys.
+
+Device Shadow service (every --iot broker): classic and named shadows on
+IoT Core's reserved topics, $aws/things/THING/shadow/{get,update,delete} and
+$aws/things/THING/shadow/name/NAME/{get,update,delete}, answered on
+…/accepted and …/rejected, with …/update/delta and …/update/documents, in
+IoT Core's JSON (state, metadata timestamps, version, clientToken; errors
+{code, message, timestamp, clientToken}: 400 bad request, 404 no shadow,
+409 version conflict, 413 desired + reported over 8 KB, 415 not UTF-8).
+Requests need iot:Publish on the request topic and replies iot:Receive on
+theirs, as any message; a request is answered before its PUBACK. Shadows
+live in memory unless --state-dir DIR keeps them (DIR/shadows, one file per
+shadow, written atomically) across restarts. --shadow THING[/NAME]=FILE
+starts a shadow from an update body such as
+{"state":{"desired":{"color":"red"}}}; a shadow already in --state-dir wins.`
 
 const iotExample = `
 
@@ -106,6 +122,8 @@ func addIoTFlags(cmd *cobra.Command, settings func() (*profile.Settings, error))
 	fl.StringVar(&o.Account, "account", iot.DefaultAccount, "AWS account ID of the emulated ARNs")
 	fl.DurationVar(&o.SigV4MaxAge, "sigv4-max-age", iot.DefaultSigV4MaxAge, "disconnect SigV4 and Cognito connections (0xA0) after this long")
 	fl.IntVar(&o.PublishRateLimit, "publish-rate-limit", iot.DefaultPublishRateLimit, "publishes per second per connection; more get PUBACK 0x97 (0: no limit)")
+	fl.StringVar(&o.StateDir, "state-dir", "", "keep Device Shadows in this folder across restarts (default: in memory)")
+	fl.StringArrayVar(&o.Shadows, "shadow", nil, "THING[/NAME]=FILE: start the shadow (classic, or named NAME) from an update body {\"state\":{…}} (repeatable)")
 
 	run := cmd.RunE
 	cmd.RunE = func(c *cobra.Command, args []string) error {
@@ -158,6 +176,7 @@ func (o *iotOptions) config() (iot.Config, error) {
 		Region:           o.Region,
 		SigV4MaxAge:      o.SigV4MaxAge,
 		PublishRateLimit: o.PublishRateLimit,
+		StateDir:         o.StateDir,
 	}
 	if !validAccount(o.Account) {
 		return cfg, errs.Usagef("--account %q: want a 12-digit AWS account ID", o.Account)
@@ -224,6 +243,18 @@ func (o *iotOptions) config() (iot.Config, error) {
 			return cfg, err
 		}
 		cfg.Things = append(cfg.Things, t)
+	}
+	for _, v := range o.Shadows {
+		target, file, err := splitAssign("--shadow", v, "THING[/NAME]=FILE")
+		if err != nil {
+			return cfg, err
+		}
+		thing, name, _ := strings.Cut(target, "/")
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return cfg, errs.Usagef("--shadow %s: %v", target, err)
+		}
+		cfg.Shadows = append(cfg.Shadows, iot.ShadowSeed{Thing: thing, Name: name, Doc: data})
 	}
 	return cfg, nil
 }

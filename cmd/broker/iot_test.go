@@ -58,7 +58,8 @@ func TestIoTFlags(t *testing.T) {
 		t.Errorf("defaults %+v, %v", got, err)
 	}
 
-	for _, args := range [][]string{{"--policy", "*=p.json"}, {"--account", "210987654321"}, {"--publish-rate-limit", "5"}} {
+	for _, args := range [][]string{{"--policy", "*=p.json"}, {"--account", "210987654321"}, {"--publish-rate-limit", "5"},
+		{"--state-dir", "x"}, {"--shadow", "t=s.json"}} {
 		if _, err := iotFlags(t, args...); errs.KindOf(err) != errs.Usage || !strings.Contains(err.Error(), "needs --iot") {
 			t.Errorf("%v without --iot: %v, want a usage error", args, err)
 		}
@@ -144,6 +145,8 @@ func TestIoTConfig(t *testing.T) {
 		{"policy JSON", func(o *iotOptions) { o.Policies = []string{"*=" + keyFile} }, "--policy *"},
 		{"thing principal", func(o *iotOptions) { o.Things = []string{"t1=*"} }, "attach it to one principal"},
 		{"thing attribute", func(o *iotOptions) { o.Things = []string{"t1=akid:A,site"} }, "NAME=VALUE"},
+		{"shadow form", func(o *iotOptions) { o.Shadows = []string{"thing"} }, "THING[/NAME]=FILE"},
+		{"shadow file", func(o *iotOptions) { o.Shadows = []string{"t1/cfg=" + filepath.Join(dir, "missing.json")} }, "--shadow t1/cfg"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			o := base()
@@ -169,6 +172,49 @@ func TestApplyIoT(t *testing.T) {
 	}
 	if len(bo.Hooks) != 1 || bo.Authorize == nil || bo.TLSConfig == nil || bo.Capabilities == nil || bo.Capabilities.MaximumQoS != 1 {
 		t.Errorf("broker options not set for IoT: %+v", bo)
+	}
+}
+
+// TestShadowFlags: --shadow seeds reach the emulator; a bad seed or state
+// directory is a usage error naming it.
+func TestShadowFlags(t *testing.T) {
+	dir := t.TempDir()
+	good := writeFile(t, dir, "s.json", `{"state":{"desired":{"color":"red"}}}`)
+	bad := writeFile(t, dir, "bad.json", `{"desired":{"color":"red"}}`)
+	o := &iotOptions{Enabled: true, Account: iot.DefaultAccount, SigV4MaxAge: time.Hour, StateDir: filepath.Join(dir, "state"),
+		Shadows: []string{"dev1=" + good, "dev1/cfg=" + good}}
+	cfg, err := o.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.StateDir != o.StateDir || len(cfg.Shadows) != 2 || cfg.Shadows[0].Thing != "dev1" || cfg.Shadows[0].Name != "" ||
+		cfg.Shadows[1].Thing != "dev1" || cfg.Shadows[1].Name != "cfg" {
+		t.Errorf("config %+v", cfg)
+	}
+	var bo embedded.Options
+	if err := applyIoT(context.WithValue(context.Background(), iotKey{}, o), &bo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state", "shadows", "dev1~cfg.json")); err != nil {
+		t.Errorf("seeded shadow not in the state directory: %v", err)
+	}
+	for _, tt := range []struct {
+		shadow, want string
+	}{
+		{"dev1=" + bad, "shadow dev1: Missing required node: state"},
+		{"dev.1=" + good, "shadow dev.1: a thing name is"},
+		{"dev1/" + strings.Repeat("n", 65) + "=" + good, "a shadow name is 1 to 64"},
+	} {
+		o := &iotOptions{Enabled: true, Account: iot.DefaultAccount, SigV4MaxAge: time.Hour, Shadows: []string{tt.shadow}}
+		err := applyIoT(context.WithValue(context.Background(), iotKey{}, o), &embedded.Options{})
+		if errs.KindOf(err) != errs.Usage || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("--shadow %s: %v, want a usage error naming %q", tt.shadow, err, tt.want)
+		}
+	}
+	// A state directory that cannot be made.
+	o = &iotOptions{Enabled: true, Account: iot.DefaultAccount, SigV4MaxAge: time.Hour, StateDir: good}
+	if err := applyIoT(context.WithValue(context.Background(), iotKey{}, o), &embedded.Options{}); errs.KindOf(err) != errs.Usage || !strings.Contains(err.Error(), "state directory") {
+		t.Errorf("--state-dir on a file: %v, want a usage error", err)
 	}
 }
 

@@ -68,6 +68,13 @@ type Hook interface {
 	OnSubscribed(cl *Client, pk packets.Packet, codes []byte)
 }
 
+// Binder is a hook that publishes through the broker (Broker.Publish),
+// e.g. a service answering requests: New calls Bind with the broker
+// before it starts.
+type Binder interface {
+	Bind(b *Broker)
+}
+
 // HookBase provides nothing and does nothing.
 type HookBase struct{}
 

@@ -14,6 +14,9 @@ func (b *Broker) addHooks() {
 	}
 	for _, h := range b.opts.Hooks {
 		b.server.hooks.add(h)
+		if bh, ok := h.(Binder); ok {
+			bh.Bind(b)
+		}
 	}
 }
 

@@ -46,8 +46,19 @@ func (h *hook) Provides(b byte) bool {
 	return bytes.IndexByte([]byte{
 		broker.OnConnect, broker.OnConnectAuthenticate, broker.OnSessionEstablished, broker.OnDisconnect,
 		broker.OnACLCheck, broker.OnPacketRead, broker.OnPacketEncode, broker.OnPublish,
-		broker.OnSubscribe, broker.OnClientExpired,
+		broker.OnSubscribe, broker.OnClientExpired, broker.OnPublished,
 	}, b) >= 0
+}
+
+// Bind lets the Device Shadow service publish its answers.
+func (h *hook) Bind(b *broker.Broker) { h.e.shadows.bind(b) }
+
+// OnPublished hands requests on the shadow topics to the Device Shadow
+// service: the publish was allowed and delivered.
+func (h *hook) OnPublished(cl *broker.Client, pk packets.Packet) {
+	if strings.HasPrefix(pk.TopicName, "$aws/things/") {
+		h.e.shadows.handle(cl, pk.TopicName, pk.Payload)
+	}
 }
 
 func (h *hook) conn(cl *broker.Client) *conn {

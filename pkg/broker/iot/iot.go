@@ -8,6 +8,9 @@
 // configuration that routes each ClientHello by ALPN, and the websocket
 // listener's pre-upgrade check. See Emulator.Apply.
 //
+// Every emulator runs the Device Shadow service (shadow.go) on the
+// reserved $aws/things/{thing}/shadow/… topics.
+//
 // Principals are named as in --policy: cert:<certificate ID> (lower-case
 // hex SHA-256 of the DER certificate), akid:<access key ID>,
 // cognito:<identity ID> and custom:<principalId>. Without a policy every
@@ -150,7 +153,14 @@ type Config struct {
 	Logger  *slog.Logger
 	Verbose bool
 
-	// Now is the clock of SigV4 verification and rate limits (nil: time.Now).
+	// StateDir keeps the Device Shadow service's shadows across restarts
+	// (in StateDir/shadows); "" keeps them in memory only.
+	StateDir string
+	// Shadows are the shadows the service starts with.
+	Shadows []ShadowSeed
+
+	// Now is the clock of SigV4 verification, rate limits and shadow
+	// timestamps (nil: time.Now).
 	Now func() time.Time
 }
 
@@ -165,6 +175,8 @@ type Emulator struct {
 	things      map[string]Thing // by name
 
 	conns sync.Map // *broker.Client → *conn
+
+	shadows *shadowService // the Device Shadow service (shadow.go)
 }
 
 // New checks the configuration. Errors name the offending entry.
@@ -233,6 +245,9 @@ func New(cfg Config) (*Emulator, error) {
 			return nil, fmt.Errorf("thing %s is given twice", t.Name)
 		}
 		e.things[t.Name] = t
+	}
+	if err := e.setupShadows(); err != nil {
+		return nil, err
 	}
 	return e, nil
 }

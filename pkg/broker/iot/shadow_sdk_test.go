@@ -1,0 +1,51 @@
+package iot
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iotctl/iotctl/pkg/broker"
+)
+
+// TestShadowSDK drives the Device Shadow service with a client that is not
+// ours: the official AWS IoT Device SDK for JavaScript v2 (IotShadowClientv2
+// over MQTT 5 and IotShadowClient over MQTT 3.1.1, mutual TLS) and, when
+// installed, the previous SDK's thingShadow (aws-iot-device-sdk), running
+// testdata/sdk/shadow_sdk.js. It needs node and the SDKs, which CI does not
+// install:
+//
+//	mkdir -p /tmp/jssdk && cd /tmp/jssdk && npm install aws-iot-device-sdk-v2 aws-iot-device-sdk
+//	IOTCTL_NODE_SDK=/tmp/jssdk/node_modules go test -run TestShadowSDK ./pkg/broker/iot/
+func TestShadowSDK(t *testing.T) {
+	modules := os.Getenv("IOTCTL_NODE_SDK")
+	node, err := exec.LookPath("node")
+	if modules == "" || err != nil {
+		t.Skip("AWS IoT Device SDK for JavaScript v2 not set up: set IOTCTL_NODE_SDK to a node_modules folder holding aws-iot-device-sdk-v2 (npm install aws-iot-device-sdk-v2), with node on PATH")
+	}
+	if _, err := os.Stat(filepath.Join(modules, "aws-iot-device-sdk-v2", "package.json")); err != nil {
+		t.Fatalf("IOTCTL_NODE_SDK=%s: %v", modules, err)
+	}
+	leaf, w := shadowWorld(t, Config{}, allowAll)
+	dir := t.TempDir()
+	certFile, keyFile := leaf.Files(t, dir, "device")
+	caFile := filepath.Join(dir, "server-ca.pem")
+	if err := os.WriteFile(caFile, w.serverCA.PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := strings.Cut(w.addr(broker.MQTTS), ":")
+	script, _ := filepath.Abs(filepath.Join("testdata", "sdk", "shadow_sdk.js"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script, "localhost", port, caFile, certFile, keyFile, "sdkthing")
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
+	out, err := cmd.CombinedOutput()
+	t.Logf("SDK output:\n%s", out)
+	if err != nil || !strings.Contains(string(out), "ALL OK") {
+		t.Fatalf("SDK shadow client: %v", err)
+	}
+}
