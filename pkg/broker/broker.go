@@ -324,5 +324,11 @@ func (b *Broker) Close() error {
 	if d <= 0 {
 		d = 2 * time.Second
 	}
-	return b.server.close(d)
+	err := b.server.close(d)
+	for _, h := range b.opts.Hooks {
+		if st, ok := h.(Stopper); ok {
+			st.Stop()
+		}
+	}
+	return err
 }

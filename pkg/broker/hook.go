@@ -75,6 +75,12 @@ type Binder interface {
 	Bind(b *Broker)
 }
 
+// Stopper is a hook with background work of its own (timers, watchers):
+// Close calls Stop once the connections are closed.
+type Stopper interface {
+	Stop()
+}
+
 // HookBase provides nothing and does nothing.
 type HookBase struct{}
 

@@ -50,14 +50,22 @@ func (h *hook) Provides(b byte) bool {
 	}, b) >= 0
 }
 
-// Bind lets the Device Shadow service publish its answers.
-func (h *hook) Bind(b *broker.Broker) { h.e.shadows.bind(b) }
+// Bind lets the services publish their answers.
+func (h *hook) Bind(b *broker.Broker) { h.e.reply.bind(b) }
 
-// OnPublished hands requests on the shadow topics to the Device Shadow
-// service: the publish was allowed and delivered.
+// Stop ends the services' background work when the broker closes.
+func (h *hook) Stop() { h.e.Close() }
+
+// OnPublished hands requests on reserved topics to the services
+// (service.go): the publish was allowed and delivered.
 func (h *hook) OnPublished(cl *broker.Client, pk packets.Packet) {
-	if strings.HasPrefix(pk.TopicName, "$aws/things/") {
-		h.e.shadows.handle(cl, pk.TopicName, pk.Payload)
+	if !strings.HasPrefix(pk.TopicName, "$aws/") {
+		return
+	}
+	for _, s := range h.e.services {
+		if s.handle(cl, pk.TopicName, pk.Payload) {
+			return
+		}
 	}
 }
 

@@ -176,7 +176,9 @@ type Emulator struct {
 
 	conns sync.Map // *broker.Client → *conn
 
-	shadows *shadowService // the Device Shadow service (shadow.go)
+	reply    *replier       // publishes the services' answers (service.go)
+	services []service      // in the order they are asked
+	shadows  *shadowService // the Device Shadow service (shadow.go)
 }
 
 // New checks the configuration. Errors name the offending entry.
@@ -246,6 +248,7 @@ func New(cfg Config) (*Emulator, error) {
 		}
 		e.things[t.Name] = t
 	}
+	e.reply = &replier{e: e}
 	if err := e.setupShadows(); err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package iot
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -52,20 +51,13 @@ type shadowService struct {
 
 	mu      sync.Mutex
 	shadows map[shadowKey]*shadow
-
-	pubMu sync.RWMutex
-	pub   func(topic string, payload []byte) error
 }
 
 func newShadowService(e *Emulator) *shadowService {
 	return &shadowService{e: e, shadows: map[shadowKey]*shadow{}}
 }
 
-func (s *shadowService) bind(b *broker.Broker) {
-	s.pubMu.Lock()
-	s.pub = func(topic string, payload []byte) error { return b.Publish(topic, payload, false, 1) }
-	s.pubMu.Unlock()
-}
+func (s *shadowService) close() {}
 
 // lookup finds a shadow; with create, one that does not exist yet is
 // made (deleted, version 0), so that gets of unknown names cost nothing.
@@ -116,10 +108,10 @@ func validShadowName(s string, maxLen int) bool {
 }
 
 // handle answers one request publish.
-func (s *shadowService) handle(cl *broker.Client, topic string, payload []byte) {
+func (s *shadowService) handle(cl *broker.Client, topic string, payload []byte) bool {
 	k, op, ok := parseShadowTopic(topic)
 	if !ok {
-		return
+		return false
 	}
 	now := s.e.cfg.Now().Unix()
 	reply := k.prefix() + op + "/"
@@ -133,12 +125,12 @@ func (s *shadowService) handle(cl *broker.Client, topic string, payload []byte) 
 	}
 	if rerr != nil {
 		s.reject(cl, reply, k, op, req, rerr, now)
-		return
+		return true
 	}
 	sh := s.locked(k, op == "update")
 	if sh == nil {
 		s.reject(cl, reply, k, op, req, notFound(k), now)
-		return
+		return true
 	}
 	defer sh.mu.Unlock()
 	var msgs []outMsg
@@ -153,7 +145,7 @@ func (s *shadowService) handle(cl *broker.Client, topic string, payload []byte) 
 	if rerr != nil {
 		s.forgetUnused(k, sh)
 		s.reject(cl, reply, k, op, req, rerr, now)
-		return
+		return true
 	}
 	if s.e.cfg.Verbose {
 		s.e.log.Info("IoT: shadow request accepted", "client", cl.ID, "thing", k.thing, "shadow", k.name, "operation", op, "version", sh.doc.Version)
@@ -161,6 +153,7 @@ func (s *shadowService) handle(cl *broker.Client, topic string, payload []byte) 
 	for _, m := range msgs {
 		s.publish(m.topic, m.body)
 	}
+	return true
 }
 
 // locked is the shadow k, locked; nil when it is not kept and create is
@@ -211,20 +204,7 @@ func (s *shadowService) reject(cl *broker.Client, reply string, k shadowKey, op 
 }
 
 func (s *shadowService) publish(topic string, body any) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		s.e.log.Error("IoT: shadow reply", "topic", topic, "err", err)
-		return
-	}
-	s.pubMu.RLock()
-	pub := s.pub
-	s.pubMu.RUnlock()
-	if pub == nil {
-		return
-	}
-	if err := pub(topic, b); err != nil {
-		s.e.log.Error("IoT: shadow reply", "topic", topic, "err", err)
-	}
+	s.e.reply.publish("shadow", topic, body)
 }
 
 func withToken(m map[string]any, req *shadowRequest) map[string]any {

@@ -89,6 +89,7 @@ func (st *shadowStore) load() (map[shadowKey]shadowDoc, error) {
 func (e *Emulator) setupShadows() error {
 	s := newShadowService(e)
 	e.shadows = s
+	e.services = append(e.services, s)
 	loaded := map[shadowKey]shadowDoc{}
 	if e.cfg.StateDir != "" {
 		s.store = &shadowStore{dir: filepath.Join(e.cfg.StateDir, "shadows")}
