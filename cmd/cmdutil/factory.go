@@ -55,9 +55,10 @@ func (f *Factory) Store() *profilestore.Store {
 // ConnectionSettings registers the connection settings as flags of cmd, a
 // command that connects (grouped in its help), and returns the resolver of
 // its settings: flag > IOTCTL_* env > profile > default, resolved once. A
-// broken profile is an error of these commands only.
-func (f *Factory) ConnectionSettings(cmd *cobra.Command) func() (*profile.Settings, error) {
-	AddConnectionFlags(cmd)
+// broken profile is an error of these commands only. Optional settings
+// (e.g. thing-name) are flags of cmd only when named in optional.
+func (f *Factory) ConnectionSettings(cmd *cobra.Command, optional ...string) func() (*profile.Settings, error) {
+	AddConnectionFlags(cmd, optional...)
 	var (
 		once sync.Once
 		st   *profile.Settings

@@ -48,7 +48,7 @@ var settingGroups = []struct {
 }{
 	{"Connection", []string{"endpoint", "port", "auth", "transport", "client-id", "client-id-prefix", "username", "password", "password-file", "connect-timeout", "max-reconnects", "limits"}},
 	{"TLS and certificates", []string{"cert", "key", "key-password", "ca-file", "alpn", "insecure", "pkcs11-lib", "pkcs11-pin", "pkcs11-slot", "pkcs11-token-label", "pkcs11-key-label", "pkcs12-file", "pkcs12-password", "cert-store"}},
-	{"AWS", []string{"region", "aws-profile", "sts-endpoint", "cognito-identity-id", "cognito-login", "cognito-endpoint"}},
+	{"AWS", []string{"thing-name", "region", "aws-profile", "sts-endpoint", "cognito-identity-id", "cognito-login", "cognito-endpoint"}},
 	{"Custom authorizer", []string{"authorizer-name", "authorizer-username", "authorizer-password", "token-key-name", "token-value", "token-signature", "no-metrics"}},
 	{"Proxy", []string{"proxy", "proxy-ca-file", "proxy-host", "proxy-port", "no-proxy"}},
 	{"Session", []string{"keepalive", "session-expiry", "clean-start", "max-packet-size", "receive-maximum", "will-topic", "will-message", "will-qos", "will-retain", "will-delay"}},
@@ -90,11 +90,12 @@ func AddSettingsFlags(fs *pflag.FlagSet) {
 
 // AddConnectionFlags registers the connection settings on cmd as local
 // flags, grouped in its help, with their completions (Factory.
-// ConnectionSettings does, and resolves them).
-func AddConnectionFlags(cmd *cobra.Command) {
+// ConnectionSettings does, and resolves them). Optional settings are
+// registered only when named.
+func AddConnectionFlags(cmd *cobra.Command, optional ...string) {
 	fs := cmd.Flags()
 	for _, d := range profile.Defs {
-		if IsGlobal(d.Name) {
+		if IsGlobal(d.Name) || d.Optional && !slices.Contains(optional, d.Name) {
 			continue
 		}
 		addSetting(fs, d)

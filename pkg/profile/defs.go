@@ -28,6 +28,9 @@ type Def struct {
 	Hidden    bool     // seed spellings and the like
 	FileValue bool     // names a file that validate should check
 	URL       bool     // may be a URL with user:password@, whose password is masked
+	// Optional: a flag only of the commands that name it (their
+	// ConnectionSettings extras); env and profiles set it for every command.
+	Optional bool
 }
 
 // Env is the environment variable that spells this setting.
@@ -48,6 +51,7 @@ var Defs = []Def{
 	{Name: "username", Usage: "MQTT username"},
 	{Name: "password", Usage: "MQTT password", Secret: true},
 	{Name: "password-file", Usage: "file holding the MQTT password", FileValue: true},
+	{Name: "thing-name", Optional: true, Usage: "AWS IoT thing name of the shadow and jobs commands (also --thing; default: the client ID)"},
 	{Name: "region", Usage: "AWS region for SigV4 and Cognito (default: the endpoint's, else AWS_REGION, AWS_DEFAULT_REGION, the AWS profile's)"},
 	{Name: "aws-profile", Usage: "AWS shared-config profile for SigV4 credentials"},
 	{Name: "sts-endpoint", URL: true, Usage: "STS endpoint override (whoami)"},

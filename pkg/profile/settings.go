@@ -37,6 +37,7 @@ type Settings struct {
 	Username          string        `setting:"username"`
 	Password          string        `setting:"password"`
 	PasswordFile      string        `setting:"password-file"`
+	ThingName         string        `setting:"thing-name"`
 	Region            string        `setting:"region"`
 	AWSProfile        string        `setting:"aws-profile"`
 	STSEndpoint       string        `setting:"sts-endpoint"`
