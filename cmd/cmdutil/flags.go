@@ -47,7 +47,7 @@ var settingGroups = []struct {
 	Names []string
 }{
 	{"Connection", []string{"endpoint", "port", "auth", "transport", "client-id", "client-id-prefix", "username", "password", "password-file", "connect-timeout", "max-reconnects", "limits"}},
-	{"TLS and certificates", []string{"cert", "key", "key-password", "ca-file", "alpn", "insecure", "pkcs11-lib", "pkcs11-pin", "pkcs11-slot", "pkcs11-token-label", "pkcs11-key-label", "pkcs12-file", "pkcs12-password", "cert-store"}},
+	{"TLS and certificates", []string{"cert", "key", "key-password", "ca-file", "ca-path", "tls-version", "tls-max-version", "server-name", "alpn", "insecure", "pkcs11-lib", "pkcs11-pin", "pkcs11-slot", "pkcs11-token-label", "pkcs11-key-label", "pkcs12-file", "pkcs12-password", "cert-store"}},
 	{"AWS", []string{"thing-name", "region", "aws-profile", "sts-endpoint", "cognito-identity-id", "cognito-login", "cognito-endpoint"}},
 	{"Custom authorizer", []string{"authorizer-name", "authorizer-username", "authorizer-password", "token-key-name", "token-value", "token-signature", "no-metrics"}},
 	{"Proxy", []string{"proxy", "proxy-ca-file", "proxy-host", "proxy-port", "no-proxy"}},

@@ -6,6 +6,7 @@ package shared
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"math"
 	"net"
@@ -44,6 +45,32 @@ type Connack struct {
 
 	// Latency is dial, handshakes and CONNECT/CONNACK.
 	Latency time.Duration `json:"-"`
+	// TLS is what the TLS handshake negotiated (nil: a plain connection);
+	// reported next to the CONNACK, not in it.
+	TLS *TLSInfo `json:"-"`
+}
+
+// TLSInfo is a connection's negotiated TLS.
+type TLSInfo struct {
+	Version     string `json:"version"`
+	CipherSuite string `json:"cipher_suite"`
+	ALPN        string `json:"alpn"`
+}
+
+func tlsInfo(st *tls.ConnectionState) *TLSInfo {
+	if st == nil {
+		return nil
+	}
+	return &TLSInfo{Version: tls.VersionName(st.Version), CipherSuite: tls.CipherSuiteName(st.CipherSuite), ALPN: st.NegotiatedProtocol}
+}
+
+// Rows are the negotiated TLS as key/value lines for text output.
+func (t *TLSInfo) Rows() [][2]string {
+	alpn := t.ALPN
+	if alpn == "" {
+		alpn = "- (none negotiated)"
+	}
+	return [][2]string{{"TLS version", t.Version}, {"cipher suite", t.CipherSuite}, {"ALPN", esc.String(alpn)}}
 }
 
 // LatencyMS is the connect latency in milliseconds, to the microsecond.
@@ -96,6 +123,7 @@ func Connect(ctx context.Context, conn *connect.Conn) (*Connack, error) {
 		ReasonString:        c.ReasonString,
 		ResponseInformation: c.ResponseInformation,
 		Latency:             c.ConnectLatency,
+		TLS:                 tlsInfo(c.TLS),
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
 	defer cancel()

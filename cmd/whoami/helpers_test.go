@@ -292,6 +292,8 @@ var volatile = []struct {
 	{regexp.MustCompile(`connect latency: +[0-9.]+m?s`), "connect latency:          <latency>"},
 	{regexp.MustCompile(`Version=[^&"\s]*`), "Version=<version>"},
 	{regexp.MustCompile(`"pkcs11_slot": \d+`), `"pkcs11_slot": 0`},
+	{regexp.MustCompile(`"cipher_suite": "TLS_[A-Z0-9_]+"`), `"cipher_suite": "<cipher>"`}, // AES or ChaCha by hardware
+	{regexp.MustCompile(`cipher suite: +TLS_[A-Z0-9_]+`), "cipher suite:             <cipher>"},
 	{regexp.MustCompile(`"pkcs11_token_serial": "[^"]*"`), `"pkcs11_token_serial": "<serial>"`},
 }
 

@@ -29,6 +29,7 @@ type report struct {
 	Identity         *identity       `json:"identity,omitempty"`
 	AWS              *awsCaller      `json:"aws,omitempty"`
 	Connack          *shared.Connack `json:"connack,omitempty"`
+	TLS              *shared.TLSInfo `json:"tls,omitempty"`
 	ConnectLatencyMS *float64        `json:"connect_latency_ms,omitempty"`
 	Warnings         []string        `json:"warnings"`
 	Error            string          `json:"error,omitempty"`

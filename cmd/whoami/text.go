@@ -41,6 +41,9 @@ func (r *state) printRest() error {
 		if rep.Proxy != nil {
 			rows = append(rows, [2]string{"proxy", rep.Proxy.text})
 		}
+		if rep.TLS != nil {
+			rows = append(rows, rep.TLS.Rows()...)
+		}
 		switch {
 		case rep.Connack != nil:
 			rows = append(rows, rep.Connack.Rows()...)

@@ -195,6 +195,7 @@ func (r *state) connect(ctx context.Context) error {
 		return err
 	}
 	r.rep.Connack = c
+	r.rep.TLS = c.TLS
 	ms := c.LatencyMS()
 	r.rep.ConnectLatencyMS = &ms
 	return nil

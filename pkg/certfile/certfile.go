@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -376,4 +377,42 @@ func UnwrapPathErr(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// AddCAPath adds the CA certificates of every PEM file in dir to pool
+// (new when nil), as mosquitto's --capath reads a folder (its c_rehash
+// links included). Files that hold no certificate are skipped; a folder
+// with none is an error.
+func AddCAPath(pool *x509.CertPool, dir string) (*x509.CertPool, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, errs.Usagef("CA path %s: %v", dir, UnwrapPathErr(err))
+	}
+	if pool == nil {
+		pool = x509.NewCertPool()
+	}
+	n := 0
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		fi, err := os.Stat(path) // follows c_rehash's links
+		if err != nil || !fi.Mode().IsRegular() || fi.Size() > 16<<20 {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		cas, err := ParseCAs(path, data)
+		if err != nil {
+			continue
+		}
+		for _, c := range cas {
+			pool.AddCert(c)
+		}
+		n += len(cas)
+	}
+	if n == 0 {
+		return nil, errs.Usagef("CA path %s: no PEM certificates in the folder: give a folder of CA files, or --ca-file", dir)
+	}
+	return pool, nil
 }

@@ -28,6 +28,9 @@ type Def struct {
 	Hidden    bool     // seed spellings and the like
 	FileValue bool     // names a file that validate should check
 	URL       bool     // may be a URL with user:password@, whose password is masked
+	// Spell maps other accepted spellings of a closed value to the one
+	// in Enum (nil: none).
+	Spell func(string) string
 	// Optional: a flag only of the commands that name it (their
 	// ConnectionSettings extras); env and profiles set it for every command.
 	Optional bool
@@ -45,6 +48,10 @@ var Defs = []Def{
 	{Name: "key", Usage: "client private key (PEM)", FileValue: true},
 	{Name: "key-password", Usage: "password of an encrypted --key", Secret: true},
 	{Name: "ca-file", Usage: "CA certificates (PEM) that replace the system roots", FileValue: true},
+	{Name: "ca-path", Usage: "folder of CA certificate files (PEM), added to --ca-file's, like mosquitto's --capath"},
+	{Name: "tls-version", Default: "1.2", Enum: []string{"1.2", "1.3"}, Spell: tlsVersionSpelling, Usage: "minimum TLS version (1.2 is the floor; tlsv1.3 as mosquitto spells it works too)"},
+	{Name: "tls-max-version", Enum: []string{"1.2", "1.3"}, Spell: tlsVersionSpelling, Usage: "maximum TLS version (default: the newest)"},
+	{Name: "server-name", Usage: "TLS server name for SNI and certificate verification (default: the endpoint's host), for brokers behind IPs or load balancers"},
 	{Name: "alpn", Type: Strings, Usage: "ALPN protocols (default x-amzn-mqtt-ca for mTLS on 443, mqtt for custom auth on 443)"},
 	{Name: "client-id", Usage: "MQTT client ID (default <client-id-prefix><random>)"},
 	{Name: "client-id-prefix", Default: "iotctl-", Usage: "prefix of generated client IDs (e.g. test- for the seed policy)"},
@@ -153,4 +160,15 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// tlsVersionSpelling accepts mosquitto's tlsv1.2 and TLSv1.3 and the like.
+func tlsVersionSpelling(s string) string {
+	l := strings.ToLower(s)
+	for _, p := range []string{"tlsv", "tls"} {
+		if rest, ok := strings.CutPrefix(l, p); ok {
+			return rest
+		}
+	}
+	return s
 }

@@ -31,6 +31,10 @@ type Settings struct {
 	Key               string        `setting:"key"`
 	KeyPassword       string        `setting:"key-password"`
 	CAFile            string        `setting:"ca-file"`
+	CAPath            string        `setting:"ca-path"`
+	TLSVersion        string        `setting:"tls-version"`
+	TLSMaxVersion     string        `setting:"tls-max-version"`
+	ServerName        string        `setting:"server-name"`
 	ALPN              []string      `setting:"alpn"`
 	ClientID          string        `setting:"client-id"`
 	ClientIDPrefix    string        `setting:"client-id-prefix"`
@@ -145,6 +149,9 @@ func (s *Settings) String() string {
 
 // parseValue checks text against a definition and returns the typed value.
 func parseValue(d Def, text string) (any, error) {
+	if d.Spell != nil && text != "" {
+		text = d.Spell(text)
+	}
 	if len(d.Enum) > 0 && text != "" && !contains(d.Enum, text) {
 		return nil, fmt.Errorf("%w %q for %s: want one of %s", ErrInvalidValue, text, d.Name, strings.Join(d.Enum, ", "))
 	}

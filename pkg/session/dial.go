@@ -145,7 +145,9 @@ func tlsConfig(base *tls.Config, host string) *tls.Config {
 	} else {
 		cfg = &tls.Config{}
 	}
-	cfg.ServerName = host
+	if cfg.ServerName == "" { // --server-name wins
+		cfg.ServerName = host
+	}
 	if cfg.MinVersion < tls.VersionTLS12 {
 		cfg.MinVersion = tls.VersionTLS12
 	}
@@ -270,7 +272,7 @@ func tlsErr(ctx context.Context, addr string, err error) error {
 		return errs.Connectf("TLS handshake with %s: %v: check --ca-file", addr, ce.Err)
 	}
 	if strings.Contains(err.Error(), "protocol version") {
-		return errs.Connectf("TLS handshake with %s: %v: the server offers no TLS version iotctl accepts; TLS 1.2 or later is required", addr, err)
+		return errs.Connectf("TLS handshake with %s: %v: the server and iotctl share no TLS version: iotctl allows TLS 1.2 and later, narrowed by --tls-version and --tls-max-version", addr, err)
 	}
 	return errs.Connectf("TLS handshake with %s: %v: check the port, --ca-file, the client certificate and --alpn", addr, err)
 }
@@ -320,7 +322,20 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (c *wsConn) Close() error                       { return c.ws.Close() }
+func (c *wsConn) Close() error { return c.ws.Close() }
+
+// connTLS is the TLS state of a connection (nil when it is plain).
+func connTLS(nc net.Conn) *tls.ConnectionState {
+	if wc, ok := nc.(*wsConn); ok {
+		nc = wc.ws.NetConn()
+	}
+	if tc, ok := nc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		return &st
+	}
+	return nil
+}
+
 func (c *wsConn) NetConn() net.Conn                  { return c.ws.NetConn() }
 func (c *wsConn) LocalAddr() net.Addr                { return c.ws.LocalAddr() }
 func (c *wsConn) RemoteAddr() net.Addr               { return c.ws.RemoteAddr() }
@@ -365,6 +380,7 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 	if s.target == "" {
 		s.target = addr
 	}
+	tlsState := connTLS(nc)
 	if wrapConn != nil {
 		nc = wrapConn(nc)
 	}
@@ -440,6 +456,7 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 	}
 	caps := capabilities(ack)
 	caps.ConnectLatency = time.Since(start)
+	caps.TLS = tlsState
 	c.keepalive = s.cfg.keepalive
 	if caps.ServerKeepalive != nil {
 		c.keepalive = time.Duration(*caps.ServerKeepalive) * time.Second

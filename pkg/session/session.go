@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"time"
 
@@ -117,6 +118,9 @@ type Capabilities struct {
 	ReasonString        string
 	ResponseInformation string
 	ConnectLatency      time.Duration // dial + handshakes + CONNECT/CONNACK
+	// TLS is the negotiated TLS (version, cipher suite, ALPN); nil on a
+	// plain connection.
+	TLS *tls.ConnectionState
 }
 
 // Connect dials the broker and completes CONNECT/CONNACK. The first
