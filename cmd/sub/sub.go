@@ -43,6 +43,8 @@ type Options struct {
 	RetainedOnly      bool
 	RemoveRetained    bool
 	RetainedQuiet     time.Duration // --retained-only ends after this long without a message
+	FilterOut         []string      // -T: messages on matching topics are acknowledged, not printed or counted
+	Unsubscribe       []string      // -U: unsubscribed before subscribing (alone: then exit)
 
 	// Test seams: onSubscribed runs once every SUBACK is in; onMessage runs
 	// at the start of the handler.
@@ -85,6 +87,13 @@ Output (-F):
                   functions json, base64, hex; a newline follows (-N: none)
   -v              "topic payload", as mosquitto_sub -v (-F and -o json win)
 
+Filtering (as mosquitto_sub):
+  -T FILTER       messages whose topic matches FILTER are acknowledged but not
+                  printed nor counted by -C (repeatable)
+  -U FILTER       unsubscribe from FILTER before subscribing, e.g. from a kept
+                  session's subscription (repeatable); without -t, sub
+                  unsubscribes and exits 0
+
 Ending:
   -C N            exit 0 after N messages; later ones are left unacknowledged,
                   so a persistent session receives them next time
@@ -117,7 +126,9 @@ with IOTCTL_VERBOSE=1 or --debug.`,
   iotctl sub -t a/b -C 1 -W 10s -F json
   iotctl sub -t a/b -F '{{.Topic}} {{.Properties.User "id"}} {{.Payload}}'
   iotctl sub -t '#' --retained-only --remove-retained     # clear all retained messages
-  iotctl sub -t jobs/# -q 1 --client-id worker-1 --clean-start=false --session-expiry 1h`,
+  iotctl sub -t jobs/# -q 1 --client-id worker-1 --clean-start=false --session-expiry 1h
+  iotctl sub -t 'sensors/#' -T 'sensors/+/debug' -v       # all but the debug topics
+  iotctl sub -U jobs/# --client-id worker-1 --clean-start=false --session-expiry 1h   # drop a kept subscription`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -127,7 +138,9 @@ with IOTCTL_VERBOSE=1 or --debug.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic filter to subscribe to (required, repeatable)")
+	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic filter to subscribe to (required unless -U, repeatable)")
+	fl.StringArrayVarP(&opts.FilterOut, "filter-out", "T", nil, "skip messages whose topic matches this filter: acknowledged, not printed (repeatable)")
+	fl.StringArrayVarP(&opts.Unsubscribe, "unsubscribe", "U", nil, "unsubscribe from this filter first; alone, unsubscribe and exit (repeatable)")
 	fl.IntVarP(&opts.QoS, "qos", "q", 0, "QoS of the subscriptions (0, 1 or 2)")
 	fl.IntVarP(&opts.Count, "count", "C", 0, "exit after this many messages (0: no limit)")
 	cmdutil.DurationVarP(fl, &opts.Timeout, "timeout", "W", 0, "exit after this long in total: code 5 if -C was not reached or nothing arrived (e.g. 10s; bare number: seconds)")
@@ -153,8 +166,8 @@ with IOTCTL_VERBOSE=1 or --debug.`,
 // the SUBSCRIBE list. Nothing here touches the network.
 func (o *Options) subscriptions(rules limits.Rules) ([]session.Subscription, error) {
 	switch {
-	case len(o.Topics) == 0:
-		return nil, errs.Usagef("sub: no topic filter: give at least one -t FILTER")
+	case len(o.Topics) == 0 && len(o.Unsubscribe) == 0:
+		return nil, errs.Usagef("sub: no topic filter: give at least one -t FILTER (or -U FILTER to unsubscribe)")
 	case o.Count < 0:
 		return nil, errs.Usagef("-C %d: the count must not be negative", o.Count)
 	case o.Timeout < 0 || o.RetainedQuiet < 0:
@@ -166,6 +179,20 @@ func (o *Options) subscriptions(rules limits.Rules) ([]session.Subscription, err
 	}
 	if err := rules.QoS(o.QoS); err != nil {
 		return nil, err
+	}
+	for _, t := range o.FilterOut {
+		f, err := limits.ParseFilter(t)
+		if err != nil {
+			return nil, errs.Usagef("-T: %v", err)
+		}
+		if f.Share != "" {
+			return nil, errs.Usagef("-T %q: a filter-out filter matches topics: give it without $share/NAME/", t)
+		}
+	}
+	for _, t := range o.Unsubscribe {
+		if err := rules.Filter(t); err != nil {
+			return nil, err
+		}
 	}
 	subs := make([]session.Subscription, 0, len(o.Topics))
 	for _, t := range o.Topics {
@@ -304,6 +331,18 @@ func subRun(ctx context.Context, opts *Options) error {
 		case <-sctx.Done():
 		}
 	}()
+	if len(opts.Unsubscribe) > 0 {
+		if err := sess.Unsubscribe(sctx, opts.Unsubscribe...); err != nil {
+			_ = r.shutdown(ctx)
+			return r.startErr(ctx, deadline, "unsubscribe", err)
+		}
+		if st.Verbose {
+			fmt.Fprintf(stderr, "unsubscribed from %s\n", quoteList(opts.Unsubscribe))
+		}
+		if len(subs) == 0 {
+			return r.shutdown(ctx)
+		}
+	}
 subscribe:
 	for _, batch := range batches(subs, per) {
 		codes, err := sess.Subscribe(sctx, batch)
@@ -443,6 +482,11 @@ func (r *runner) handle(m *session.Message) error {
 	}
 	if r.stopping.Load() {
 		return r.drop(m)
+	}
+	for _, f := range r.opts.FilterOut {
+		if limits.Matches(f, m.Topic) {
+			return nil // handled: acknowledged, not shown
+		}
 	}
 	var at time.Time
 	if r.stamp {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/iotctl/iotctl/pkg/session/limits"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -233,25 +234,4 @@ func (g *shareGroup) pick() (member, bool) {
 }
 
 // matches reports whether filter (no $share prefix) matches topic.
-func matches(filter, topic string) bool {
-	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
-		return false
-	}
-	for {
-		f, frest, fmore := strings.Cut(filter, "/")
-		if f == "#" {
-			return true
-		}
-		tl, trest, tmore := strings.Cut(topic, "/")
-		if f != "+" && f != tl {
-			return false
-		}
-		if !fmore || !tmore {
-			if fmore && !tmore {
-				return frest == "#" // a/# matches a
-			}
-			return fmore == tmore
-		}
-		filter, topic = frest, trest
-	}
-}
+func matches(filter, topic string) bool { return limits.Matches(filter, topic) }

@@ -353,3 +353,29 @@ func quote(s string) string {
 	}
 	return fmt.Sprintf("%q…", s[:cut])
 }
+
+// Matches reports whether filter (no $share prefix) matches topic, as
+// MQTT defines it: + one level, # the rest (the parent included), and
+// wildcards at the start never match a topic starting with $.
+func Matches(filter, topic string) bool {
+	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
+		return false
+	}
+	for {
+		f, frest, fmore := strings.Cut(filter, "/")
+		if f == "#" {
+			return true
+		}
+		tl, trest, tmore := strings.Cut(topic, "/")
+		if f != "+" && f != tl {
+			return false
+		}
+		if !fmore || !tmore {
+			if fmore && !tmore {
+				return frest == "#" // a/# matches a
+			}
+			return fmore == tmore
+		}
+		filter, topic = frest, trest
+	}
+}
