@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
+	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/session"
 )
@@ -34,6 +36,8 @@ type lineReader struct {
 	limits string // rules name, for the error
 	utf8   bool
 	tmpl   *session.Message
+	enc    cmdutil.Encoding // lines are decoded before they are checked
+	dec    []byte           // decoded line
 
 	slab  []byte
 	msgs  []session.Message
@@ -83,6 +87,15 @@ func (lr *lineReader) run(out chan<- batch, stop <-chan struct{}) {
 				}
 			}
 			line = line[:n]
+			if lr.enc != "" {
+				dec, err := lr.enc.Decode(lr.dec[:0], line, "--lines: line "+strconv.Itoa(lr.line))
+				if err != nil {
+					lr.batch.err = err
+					send()
+					return
+				}
+				line, lr.dec = dec, dec
+			}
 			if len(line) > lr.max {
 				lr.batch.err = lr.tooLong(lr.line)
 				send()

@@ -51,6 +51,8 @@ type Options struct {
 	CorrelationData string
 	MessageExpiry   time.Duration // 0: none
 	PayloadFormat   string        // "", utf8, bytes
+	Template        bool          // -m is a Go template per message
+	Encoding        string        // text, hex, base64: how -m, -f, --stdin and lines spell the payload
 
 	// Grace is how long an interrupted pub waits for acknowledgements, at
 	// most shutdown.Grace after the signal.
@@ -91,6 +93,16 @@ Sources (exactly one):
 --count N publishes the message N times; --interval waits between messages;
 --rate caps messages per second. QoS defaults to 0, like mosquitto_pub.
 
+--template makes -m a Go template executed for each message, to simulate a
+device: {{.Count}} (1 for the first message), {{.Time}} (RFC 3339, UTC, with
+milliseconds; {{.Time.UnixMilli}} for Unix milliseconds, {{.Time.Format
+"15:04"}}), {{.Random N}} (a whole number from 0 to N-1), {{.UUID}},
+{{.ClientID}}, {{.Topic}}. A template that does not run is exit 2 before
+connecting.
+
+--encoding hex|base64 decodes -m, -f, --stdin and each --lines line (after
+--template) into the payload bytes, so binary payloads can be typed.
+
 With -o json, pub prints its summary on stdout when it ends after
 connecting, whatever the exit code: one document with topic, qos, sent,
 acknowledged (QoS 0: written), refused, refused_by_reason (reason_code,
@@ -118,7 +130,10 @@ refused (exit 4) instead of being sent for ever.`,
 		Example: `  iotctl pub -t sensors/1 -m '{"t":21.5}' -q 1
   iotctl pub -t logs -l -q 1 < app.log
   iotctl pub -t test/topic -m hello --count 100 --rate 10
-  iotctl pub -t a/b -m hi --user-property source=cli --content-type text/plain`,
+  iotctl pub -t a/b -m hi --user-property source=cli --content-type text/plain
+  iotctl pub -t dev/1/telemetry --template --count 100 --interval 1s \
+    -m '{"seq":{{.Count}},"ts":{{.Time.UnixMilli}},"temp":{{.Random 40}}}'
+  iotctl pub -t bin -m 'deadbeef00' --encoding hex`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.MessageSet = cmd.Flags().Changed("message")
@@ -146,6 +161,8 @@ refused (exit 4) instead of being sent for ever.`,
 	fl.StringVar(&opts.CorrelationData, "correlation-data", "", "MQTT5 correlation data")
 	cmdutil.DurationVar(fl, &opts.MessageExpiry, "message-expiry", 0, "MQTT5 message expiry interval (whole seconds, e.g. 1h)")
 	fl.StringVar(&opts.PayloadFormat, "payload-format", "", "MQTT5 payload format indicator: utf8 or bytes")
+	fl.BoolVar(&opts.Template, "template", false, "-m is a Go template per message: {{.Count}} {{.Time}} {{.Random N}} {{.UUID}} {{.ClientID}} {{.Topic}}")
+	cmdutil.AddEncodingFlag(cmd, &opts.Encoding, "how -m, -f, --stdin and lines spell the payload")
 	cmdutil.Choice{Flag: "payload-format", Values: []string{"utf8", "bytes"}}.Register(cmd)
 	cmdutil.Choice{Flag: "qos", Values: cmdutil.QoS}.Register(cmd)
 	opts.Settings = f.ConnectionSettings(cmd)
@@ -158,6 +175,8 @@ type plan struct {
 	lines   bool
 	count   int
 	utf8    bool
+	tmpl    *payloadTemplate // --template: payloads are made per message
+	enc     cmdutil.Encoding
 	rules   limits.Rules
 	longRun bool
 	conn    *connect.Conn
@@ -188,12 +207,18 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 		return nil, errs.Usagef("--interval must not be negative")
 	case o.MessageExpiry != 0 && (o.MessageExpiry < time.Second || o.MessageExpiry > 0xFFFFFFFF*time.Second):
 		return nil, errs.Usagef("--message-expiry %s: must be between 1s and 136 years, in whole seconds", o.MessageExpiry)
+	case o.Template && !o.MessageSet:
+		return nil, errs.Usagef("--template makes -m a template: give -m '…{{.Count}}…'")
+	}
+	enc, err := cmdutil.ParseEncoding(o.Encoding)
+	if err != nil {
+		return nil, err
 	}
 	conn, err := connect.New(st, connect.Options{Stderr: &cmdutil.LockedWriter{W: o.IO.ErrOut}, Warn: o.Warn})
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{lines: o.Lines, count: o.Count, rules: conn.Rules, conn: conn}
+	p := &plan{lines: o.Lines, count: o.Count, rules: conn.Rules, conn: conn, enc: enc}
 	r := p.rules
 	if o.Retain {
 		err = r.RetainTopic(o.Topic)
@@ -253,8 +278,14 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 		return nil, errs.Usagef("--payload-format %q: use utf8 or bytes", o.PayloadFormat)
 	}
 	switch {
+	case o.MessageSet && o.Template:
+		if p.tmpl, err = parsePayloadTemplate(o.Message); err != nil {
+			return nil, err
+		}
 	case o.MessageSet:
-		m.Payload = []byte(o.Message)
+		if m.Payload, err = enc.Decode(nil, []byte(o.Message), "-m"); err != nil {
+			return nil, err
+		}
 	case o.File != "":
 		if st.Verbose {
 			fmt.Fprintf(o.IO.ErrOut, "reading -f %s (at most %d bytes, --limits %s)\n", o.File, r.MaxPayload, r.Name)
@@ -263,7 +294,9 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 		if err != nil {
 			return nil, err
 		}
-		m.Payload = data
+		if m.Payload, err = enc.Decode(nil, data, "-f "+o.File); err != nil {
+			return nil, err
+		}
 	case o.Stdin:
 		if st.Verbose {
 			fmt.Fprintf(o.IO.ErrOut, "reading --stdin (at most %d bytes, --limits %s)\n", r.MaxPayload, r.Name)
@@ -272,11 +305,13 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 		if err != nil {
 			return nil, fmt.Errorf("--stdin: %w", err)
 		}
-		m.Payload = data
+		if m.Payload, err = enc.Decode(nil, data, "--stdin"); err != nil {
+			return nil, err
+		}
 	case o.Null:
 		m.Payload = []byte{}
 	}
-	if !o.Lines {
+	if !o.Lines && p.tmpl == nil {
 		if err := r.Payload(len(m.Payload)); err != nil {
 			return nil, err
 		}
@@ -404,6 +439,18 @@ func (r *run) publishAll(ctx context.Context) error {
 		r.sent++
 		return nil
 	}
+	if r.plan.tmpl != nil {
+		for i := 0; i < r.plan.count; i++ {
+			m, err := r.plan.render(i+1, r.sess.ClientID())
+			if err != nil {
+				return err
+			}
+			if err := publish(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if !r.plan.lines {
 		m := &r.plan.msg // read-only: the same message may be in flight many times
 		for i := 0; i < r.plan.count; i++ {
@@ -416,7 +463,7 @@ func (r *run) publishAll(ctx context.Context) error {
 	batches := make(chan batch, 4)
 	stop := make(chan struct{})
 	defer close(stop)
-	lr := &lineReader{r: r.opts.IO.In, max: r.plan.rules.MaxPayload, limits: r.plan.rules.Name, utf8: r.plan.utf8, tmpl: &r.plan.msg}
+	lr := &lineReader{r: r.opts.IO.In, max: r.plan.rules.MaxPayload, limits: r.plan.rules.Name, utf8: r.plan.utf8, tmpl: &r.plan.msg, enc: r.plan.enc}
 	go lr.run(batches, stop)
 	for {
 		var b batch

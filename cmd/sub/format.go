@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/session"
 )
@@ -46,14 +47,18 @@ func isRaw(f formatter) bool {
 
 // rawFormat writes the payload bytes unchanged, after "topic " with -v
 // (the topic with control characters escaped: it is text for a terminal).
-type rawFormat struct{ topic, newline bool }
+// With --encoding hex or base64 the payload is printed encoded.
+type rawFormat struct {
+	topic, newline bool
+	enc            cmdutil.Encoding
+}
 
 func (f rawFormat) format(dst []byte, m *session.Message, _ time.Time) ([]byte, error) {
 	if f.topic {
 		dst = append(dst, esc.String(m.Topic)...)
 		dst = append(dst, ' ')
 	}
-	dst = append(dst, m.Payload...)
+	dst = f.enc.Encode(dst, m.Payload)
 	if f.newline {
 		dst = append(dst, '\n')
 	}
@@ -65,7 +70,7 @@ func (f rawFormat) format(dst []byte, m *session.Message, _ time.Time) ([]byte, 
 func (f rawFormat) parts(m *session.Message) [][]byte {
 	var prefix, suffix []byte
 	if f.topic {
-		prefix = append([]byte(m.Topic), ' ')
+		prefix = append([]byte(esc.String(m.Topic)), ' ')
 	}
 	if f.newline {
 		suffix = []byte{'\n'}
@@ -240,4 +245,19 @@ func (f templateFormat) format(dst []byte, m *session.Message, at time.Time) ([]
 		b.WriteByte('\n')
 	}
 	return b.Bytes(), nil
+}
+
+// withEncoding applies --encoding to raw output; other formats have their
+// own ways (json: payload_base64; templates: hex, base64).
+func withEncoding(fm formatter, s string) (formatter, error) {
+	enc, err := cmdutil.ParseEncoding(s)
+	if err != nil || enc == "" {
+		return fm, err
+	}
+	raw, ok := fm.(rawFormat)
+	if !ok {
+		return nil, errs.Usagef("--encoding %s is for raw output: -F json has payload_base64, and templates the functions hex and base64", enc)
+	}
+	raw.enc = enc
+	return raw, nil
 }

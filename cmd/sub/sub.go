@@ -43,6 +43,7 @@ type Options struct {
 	RetainedOnly      bool
 	RemoveRetained    bool
 	RetainedQuiet     time.Duration // --retained-only ends after this long without a message
+	Encoding          string        // --encoding: raw payloads printed as text, hex or base64
 	FilterOut         []string      // -T: messages on matching topics are acknowledged, not printed or counted
 	Unsubscribe       []string      // -U: unsubscribed before subscribing (alone: then exit)
 
@@ -86,6 +87,10 @@ Output (-F):
                   .PayloadFormat, .SubscriptionIDs; (.Properties.User "key"));
                   functions json, base64, hex; a newline follows (-N: none)
   -v              "topic payload", as mosquitto_sub -v (-F and -o json win)
+  --encoding hex|base64
+                  raw and -v output print the payload in hex or base64, so
+                  binary payloads stay printable (json has payload_base64,
+                  templates the functions hex and base64)
 
 Filtering (as mosquitto_sub):
   -T FILTER       messages whose topic matches FILTER are acknowledged but not
@@ -153,6 +158,7 @@ with IOTCTL_VERBOSE=1 or --debug.`,
 	fl.BoolVar(&opts.RetainedOnly, "retained-only", false, "print retained messages only and exit at the first live one or when quiet")
 	fl.BoolVar(&opts.RemoveRetained, "remove-retained", false, "delete each retained message received (publish an empty retained message)")
 	cmdutil.DurationVar(fl, &opts.RetainedQuiet, "retained-quiet", time.Second, "with --retained-only, exit after this long without a message")
+	cmdutil.AddEncodingFlag(cmd, &opts.Encoding, "how raw output (-F raw, -v) prints payloads")
 	cmdutil.Choice{Flag: "qos", Values: cmdutil.QoS}.Register(cmd)
 	cmdutil.Choice{Flag: "format", Values: []string{"raw", "json"}, Descriptions: map[string]string{
 		"raw": "payload and a newline", "json": "one object per line"}}.Register(cmd)
@@ -260,6 +266,9 @@ func subRun(ctx context.Context, opts *Options) error {
 	st = conn.Settings
 	fm, err := newFormatter(opts.Format, opts.Verbose, opts.NoNewline, st.Output)
 	if err != nil {
+		return err
+	}
+	if fm, err = withEncoding(fm, opts.Encoding); err != nil {
 		return err
 	}
 	if err := conn.Start(ctx); err != nil {
@@ -512,7 +521,7 @@ func (r *runner) handle(m *session.Message) error {
 		return r.drop(m)
 	}
 	var err error
-	if raw, ok := r.fm.(rawFormat); ok && len(m.Payload) >= bufSize {
+	if raw, ok := r.fm.(rawFormat); ok && raw.enc == "" && len(m.Payload) >= bufSize {
 		err = o.writeParts(m.Ack(), raw.parts(m)...)
 	} else {
 		b, ferr := r.fm.format(o.buf, m, at)

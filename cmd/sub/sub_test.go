@@ -73,6 +73,10 @@ func TestNewCmdSubFlags(t *testing.T) {
 				t.Errorf("settings output %q verbose %v, want %q %v", st.Output, st.Verbose, wantOut, tt.wantVerb)
 			}
 			got.IO, got.Settings = nil, nil
+			if got.Encoding != "text" {
+				t.Errorf("--encoding default %q, want text", got.Encoding)
+			}
+			got.Encoding = ""
 			if !reflect.DeepEqual(*got, tt.want) {
 				t.Errorf("options\n got %+v\nwant %+v", *got, tt.want)
 			}
