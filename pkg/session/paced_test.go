@@ -1,6 +1,8 @@
 package session
 
 import (
+	"io"
+	"net"
 	"testing"
 	"time"
 )
@@ -34,6 +36,14 @@ func (a *arrivals) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// readConn is a connection that only reads.
+type readConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c readConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
 func TestPacedReader(t *testing.T) {
 	const us, ms = time.Microsecond, time.Millisecond
 	for _, tc := range []struct {
@@ -62,10 +72,16 @@ func TestPacedReader(t *testing.T) {
 			clock := time.Unix(1000, 0)
 			var slept time.Duration
 			a := &arrivals{clock: &clock, start: clock, chunks: tc.chunks}
-			p := &pacedReader{
-				r:     a,
-				now:   func() time.Time { return clock },
-				sleep: func(d time.Duration) { slept += d; clock = clock.Add(d) },
+			p := &pacedConn{
+				Conn: readConn{r: a},
+				now:  func() time.Time { return clock },
+				after: func(d time.Duration) <-chan time.Time {
+					slept += d
+					clock = clock.Add(d)
+					c := make(chan time.Time, 1)
+					c <- clock
+					return c
+				},
 			}
 			buf := make([]byte, 64<<10)
 			for i, want := range tc.sleeps {
