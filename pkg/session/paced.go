@@ -16,7 +16,8 @@ import (
 // in the socket buffer by then in one read. Data never waits more than
 // paceGap; a read after a quiet moment, and any read after a large one, is
 // not delayed; packets spaced more than paceGap apart are not delayed at
-// all (the wait ends before they arrive).
+// all (the wait ends before they arrive), and a write ends the wait: the
+// reply to what was just sent is read at once.
 //
 // It paces the TCP socket, under TLS and websockets (paced): there a read
 // returns at most one record or frame, so pacing above them waited a
@@ -24,8 +25,9 @@ import (
 // dropped QoS 0 messages while its queue for the client overflowed.
 type pacedConn struct {
 	net.Conn
-	last time.Time // when the previous read returned
-	pace bool      // the previous read was small and soon after the one before
+	wrote chan struct{} // a write's token: ends the reader's wait
+	last  time.Time     // when the previous read returned
+	pace  bool          // the previous read was small and soon after the one before
 
 	now   func() time.Time                     // tests; nil: time.Now
 	after func(time.Duration) <-chan time.Time // tests; nil: time.After
@@ -44,11 +46,20 @@ func paced(c net.Conn) net.Conn {
 			return c
 		}
 	}
-	return &pacedConn{Conn: c}
+	return &pacedConn{Conn: c, wrote: make(chan struct{}, 1)}
 }
 
 // NetConn is the socket, for hardClose.
 func (p *pacedConn) NetConn() net.Conn { return p.Conn }
+
+func (p *pacedConn) Write(b []byte) (int, error) {
+	n, err := p.Conn.Write(b)
+	select {
+	case p.wrote <- struct{}{}:
+	default:
+	}
+	return n, err
+}
 
 func (p *pacedConn) Read(b []byte) (int, error) {
 	now, after := time.Now, time.After
@@ -57,7 +68,10 @@ func (p *pacedConn) Read(b []byte) (int, error) {
 	}
 	if p.pace {
 		if d := paceGap - now().Sub(p.last); d > 0 {
-			<-after(d)
+			select {
+			case <-after(d):
+			case <-p.wrote:
+			}
 		}
 	}
 	n, err := p.Conn.Read(b)
