@@ -45,6 +45,7 @@ func TestRuleFor(t *testing.T) {
 		{"NO_PROXY host:port", nil, map[string]string{"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "broker.example.com:8883"}, true, target, "none (NO_PROXY matches broker.example.com)"},
 		{"NO_PROXY other port", nil, map[string]string{"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "broker.example.com:443"}, true, target, "http://p:3128 (from HTTPS_PROXY)"},
 		{"loopback never", nil, map[string]string{"HTTPS_PROXY": "http://p:3128"}, true, "127.0.0.1:8883", "none (HTTPS_PROXY is not used for loopback 127.0.0.1)"},
+		{"LOCALHOST never", nil, map[string]string{"ALL_PROXY": "http://p:3128"}, false, "LOCALHOST:1883", "none (ALL_PROXY is not used for loopback localhost)"},
 		{"localhost never", nil, map[string]string{"ALL_PROXY": "http://p:3128"}, false, "localhost:1883", "none (ALL_PROXY is not used for loopback localhost)"},
 		{"--proxy over env", []string{"--proxy", "http://flag:8080"}, map[string]string{"HTTPS_PROXY": "http://p:3128"}, true, target, "http://flag:8080 (from --proxy)"},
 		{"--proxy ignores NO_PROXY and loopback", []string{"--proxy", "socks5://flag:1080"}, map[string]string{"NO_PROXY": "*"}, true, "127.0.0.1:8883", "socks5://flag:1080 (from --proxy)"},
@@ -52,6 +53,13 @@ func TestRuleFor(t *testing.T) {
 		{"seed spelling", []string{"--proxy-host", "seed", "--proxy-port", "8080"}, nil, true, target, "http://seed:8080 (from --proxy-host/--proxy-port)"},
 		{"--proxy ''", []string{"--proxy", ""}, map[string]string{"HTTPS_PROXY": "http://p:3128", "ALL_PROXY": "http://a:1"}, true, target, "none (--proxy '')"},
 		{"--no-proxy", []string{"--no-proxy"}, map[string]string{"HTTPS_PROXY": "http://p:3128"}, true, target, "none (--no-proxy)"},
+		{"NO_PROXY [::1]", nil, map[string]string{"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "[::1]"}, true, "[::1]:8883", "none (HTTPS_PROXY is not used for loopback ::1)"},
+		{"NO_PROXY [fe80::1]:8883", nil, map[string]string{"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "[fe80::1]:8883"}, true, "[fe80::1]:8883", "none (NO_PROXY matches fe80::1)"},
+		{"NO_PROXY [fe80::1]:8883 other port", nil, map[string]string{"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "[fe80::1]:8883"}, true, "[fe80::1]:443", "http://p:3128 (from HTTPS_PROXY)"},
+		{"NO_PROXY fe80::1", nil, map[string]string{"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "fe80::1"}, true, "[fe80::1]:8883", "none (NO_PROXY matches fe80::1)"},
+		{"NO_PROXY upper case entry", nil, map[string]string{"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "BROKER.Example.COM"}, true, target, "none (NO_PROXY matches broker.example.com)"},
+		{"NO_PROXY upper case host", nil, map[string]string{"HTTPS_PROXY": "http://p:3128", "NO_PROXY": ".example.com"}, true, "Broker.EXAMPLE.com:8883", "none (NO_PROXY matches broker.example.com)"},
+		{"NO_PROXY upper case suffix", nil, map[string]string{"HTTPS_PROXY": "http://p:3128", "NO_PROXY": ".EXAMPLE.com:8883"}, true, target, "none (NO_PROXY matches broker.example.com)"},
 		{"IOTCTL_NO_PROXY", nil, map[string]string{"IOTCTL_NO_PROXY": "true", "ALL_PROXY": "http://p:3128"}, true, target, "none (IOTCTL_NO_PROXY)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,6 +99,11 @@ func TestRuleErrors(t *testing.T) {
 		{"bad scheme in ALL_PROXY", nil, map[string]string{"all_proxy": "socks4://p:1080"}, "all_proxy=socks4://p:1080: scheme socks4:// is not supported"},
 		{"bad port", nil, map[string]string{"HTTP_PROXY": "http://p:99999"}, "port 99999 is not 1-65535"},
 		{"bad --proxy scheme", []string{"--proxy", "socks4://u:pw-secret@p:1080"}, nil, "scheme socks4:// is not supported: give http://, https://, socks5:// or socks5h://"},
+		{"# in password", nil, map[string]string{"HTTPS_PROXY": "http://bob:pw-secret#1@p:3128"}, "HTTPS_PROXY=http://bob:****@p:3128: the user or password contains '#', '?' or '/': percent-encode it (%23, %3F, %2F)"},
+		{"? in password", nil, map[string]string{"HTTPS_PROXY": "http://bob:12?pw-secret@p:3128"}, "HTTPS_PROXY=http://bob:****@p:3128: the user or password contains"},
+		{"/ in password", nil, map[string]string{"all_proxy": "socks5://bob:pw-secret/x@p:1080"}, "all_proxy=socks5://bob:****@p:1080: the user or password contains"},
+		{"/ in password no scheme", nil, map[string]string{"HTTP_PROXY": "bob:a/pw-secret@p:3128"}, "HTTP_PROXY=bob:****@p:3128: the user or password contains"},
+		{"# in --proxy password", []string{"--proxy", "http://bob:pw-secret#@p:3128"}, nil, "proxy http://bob:****@p:3128: the user or password contains '#', '?' or '/': percent-encode it"},
 		{"--no-proxy and --proxy", []string{"--no-proxy", "--proxy", "http://p:1"}, nil, "--no-proxy (from --no-proxy) and a proxy (from --proxy) are both set"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

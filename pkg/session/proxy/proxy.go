@@ -270,6 +270,9 @@ func Parse(proxy, host string, port int) (*url.URL, error) {
 		text = "http://" + text
 	}
 	shown := redact(proxy)
+	if reservedInUserinfo(proxy) {
+		return nil, errs.Usagef("proxy %s: %s", shown, reservedHint)
+	}
 	u, err := url.Parse(text)
 	if err != nil {
 		return nil, errs.Usagef("proxy %s: not a URL: give --proxy http://[user:pass@]host:port", shown)
@@ -293,6 +296,25 @@ func Parse(proxy, host string, port int) (*url.URL, error) {
 	u.Path = ""
 	return u, nil
 }
+
+// reservedInUserinfo reports whether the user or password of a proxy
+// setting holds a '#', '?' or '/' that is not percent-encoded: the URL's
+// host would end there (http://bob:12?x@proxy:3128 is host bob, port 12).
+func reservedInUserinfo(s string) bool {
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
+		return false
+	}
+	start := strings.Index(s, "://")
+	if start < 0 || start > at {
+		start = 0
+	} else {
+		start += 3
+	}
+	return strings.ContainsAny(s[start:at], "#?/")
+}
+
+const reservedHint = "the user or password contains '#', '?' or '/': percent-encode it (%23, %3F, %2F)"
 
 // redact hides what might be a password in a proxy setting that may not
 // even parse: from the first ':' after the scheme to the last '@', so
