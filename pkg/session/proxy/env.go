@@ -25,12 +25,13 @@ type Choice struct {
 	Why string
 }
 
-// Shown is the proxy URL with its password masked ("" when direct).
+// Shown is the proxy URL with its password, or a user name alone (a
+// token), masked ("" when direct).
 func (c Choice) Shown() string {
 	if c.URL == nil {
 		return ""
 	}
-	return profile.MaskURL(c.URL.String())
+	return profile.MaskProxyURL(c.URL.String())
 }
 
 // String is how whoami and --debug print the choice:

@@ -35,6 +35,8 @@ func TestRuleFor(t *testing.T) {
 		{"HTTPS_PROXY before ALL_PROXY", nil, map[string]string{"ALL_PROXY": "socks5://s:1080", "HTTPS_PROXY": "http://p:3128"}, true, target, "http://p:3128 (from HTTPS_PROXY)"},
 		{"no scheme is http", nil, map[string]string{"HTTPS_PROXY": "p:3128"}, true, target, "http://p:3128 (from HTTPS_PROXY)"},
 		{"password masked", nil, map[string]string{"HTTPS_PROXY": "http://bob:s3cret@p:3128"}, true, target, "http://bob:****@p:3128 (from HTTPS_PROXY)"},
+		{"token alone masked", nil, map[string]string{"HTTPS_PROXY": "http://tok3n@p:3128"}, true, target, "http://****@p:3128 (from HTTPS_PROXY)"},
+		{"--proxy token alone masked", []string{"--proxy", "socks5h://tok3n@s:1080"}, nil, true, target, "socks5h://****@s:1080 (from --proxy)"},
 		{"NO_PROXY host", nil, map[string]string{"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "broker.example.com"}, true, target, "none (NO_PROXY matches broker.example.com)"},
 		{"NO_PROXY suffix", nil, map[string]string{"HTTPS_PROXY": "http://p:3128", "NO_PROXY": ".example.com"}, true, target, "none (NO_PROXY matches broker.example.com)"},
 		{"NO_PROXY domain covers subdomains", nil, map[string]string{"HTTPS_PROXY": "http://p:3128", "no_proxy": "example.com"}, true, target, "none (no_proxy matches broker.example.com)"},
@@ -104,6 +106,8 @@ func TestRuleErrors(t *testing.T) {
 		{"/ in password", nil, map[string]string{"all_proxy": "socks5://bob:pw-secret/x@p:1080"}, "all_proxy=socks5://bob:****@p:1080: the user or password contains"},
 		{"/ in password no scheme", nil, map[string]string{"HTTP_PROXY": "bob:a/pw-secret@p:3128"}, "HTTP_PROXY=bob:****@p:3128: the user or password contains"},
 		{"# in --proxy password", []string{"--proxy", "http://bob:pw-secret#@p:3128"}, nil, "proxy http://bob:****@p:3128: the user or password contains '#', '?' or '/': percent-encode it"},
+		{"token in a bad --proxy", []string{"--proxy", "http://pw-secret@p:3128/path"}, nil, "proxy http://****@p:3128/path: a proxy URL has no path"},
+		{"token in a bad variable", nil, map[string]string{"HTTPS_PROXY": "ftp://pw-secret@p:21"}, "HTTPS_PROXY=ftp://****@p:21: scheme ftp:// is not supported"},
 		{"--no-proxy and --proxy", []string{"--no-proxy", "--proxy", "http://p:1"}, nil, "--no-proxy (from --no-proxy) and a proxy (from --proxy) are both set"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/profile"
 )
 
 // Config is how to reach the proxy.
@@ -316,23 +317,7 @@ func reservedInUserinfo(s string) bool {
 
 const reservedHint = "the user or password contains '#', '?' or '/': percent-encode it (%23, %3F, %2F)"
 
-// redact hides what might be a password in a proxy setting that may not
-// even parse: from the first ':' after the scheme to the last '@', so
-// http://bob:pw@host:3128 is shown http://bob:****@host:3128.
-func redact(s string) string {
-	at := strings.LastIndex(s, "@")
-	if at < 0 {
-		return s
-	}
-	start := strings.Index(s, "://")
-	if start < 0 || start > at {
-		start = 0
-	} else {
-		start += 3
-	}
-	colon := strings.IndexByte(s[start:at], ':')
-	if colon < 0 {
-		return s
-	}
-	return s[:start+colon] + ":****" + s[at:]
-}
+// redact hides what might be a secret in a proxy setting that may not
+// even parse: a password, or a user name alone, which may be a token
+// (profile.MaskProxyURL): http://bob:****@host:3128, http://****@host:3128.
+func redact(s string) string { return profile.MaskProxyURL(s) }
