@@ -35,6 +35,22 @@ type Config struct {
 	RootCAs *x509.CertPool
 	// Timeout bounds the whole dial (TCP, TLS, CONNECT); 0: only ctx.
 	Timeout time.Duration
+	// From names where the proxy was set, for errors to name what to
+	// check: Choice.From (--proxy, HTTPS_PROXY, profile dev, …); "":
+	// --proxy.
+	From string
+}
+
+// setting is what an error tells the user to check: --proxy, HTTPS_PROXY,
+// the proxy of profile dev.
+func (c Config) setting() string {
+	switch {
+	case c.From == "":
+		return "--proxy"
+	case strings.HasPrefix(c.From, "profile "):
+		return "the proxy of " + c.From
+	}
+	return c.From
 }
 
 // Dial opens a tunnel to target (host:port) through the proxy. Errors are
@@ -54,7 +70,7 @@ func Dial(ctx context.Context, cfg Config, target string) (net.Conn, error) {
 		defer cancel()
 	}
 	if isSOCKS(cfg.URL.Scheme) {
-		return dialSOCKS(ctx, cfg.URL, addr, target)
+		return dialSOCKS(ctx, cfg, addr, target)
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -62,7 +78,7 @@ func Dial(ctx context.Context, cfg Config, target string) (net.Conn, error) {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			return nil, ctx.Err()
 		}
-		return nil, errs.Connectf("proxy %s: %v: check --proxy", addr, unwrapOpErr(err))
+		return nil, errs.Connectf("proxy %s: %v: check %s", addr, unwrapOpErr(err), cfg.setting())
 	}
 	tunnel, err := handshake(ctx, conn, cfg, addr, target)
 	if err != nil {
@@ -120,7 +136,7 @@ func handshake(ctx context.Context, conn net.Conn, cfg Config, addr, target stri
 		case (code == 407 || code == 401) && cfg.URL.User != nil:
 			hint = ": check the proxy user and password"
 		case code == 407 || code == 401:
-			hint = ": the proxy wants a user and password: give --proxy http://user:pass@host:port"
+			hint = ": the proxy wants a user and password: give them in " + cfg.setting() + " (http://user:pass@host:port)"
 		case code == 403:
 			hint = ": the proxy does not allow this destination or port"
 		}
