@@ -147,7 +147,7 @@ func benchRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	stderr := &cmdutil.LockedWriter{W: opts.IO.ErrOut}
-	warn := func(msg string) { fmt.Fprintf(stderr, "iotctl: warning: %s\n", msg) }
+	warn := cmdutil.Warner(stderr)
 	if st.IsSet("client-id") {
 		// bench names each client <client-id-prefix><run ID>-<p|s|c><index>.
 		sst := *st

@@ -176,9 +176,9 @@ func (f *Factory) UseSettings(st *profile.Settings) { f.settings.Store(st) }
 // resolves them (it is asked from the signal handler).
 func (f *Factory) Verbose() bool { return f.verbose.Load() }
 
-// Warn prints a warning line on stderr.
+// Warn prints a warning line on stderr (Warner).
 func (f *Factory) Warn(msg string) {
 	if f.IOStreams != nil && f.IOStreams.ErrOut != nil {
-		f.IOStreams.ErrOut.Write([]byte("iotctl: warning: " + msg + "\n"))
+		Warner(f.IOStreams.ErrOut)(msg)
 	}
 }

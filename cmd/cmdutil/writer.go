@@ -4,7 +4,16 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/iotctl/iotctl/pkg/esc"
 )
+
+// Warner returns the function that prints a warning line on w. A warning
+// may carry a broker's or a proxy's text (a reason string, an HTTP body):
+// control characters are escaped (pkg/esc), so it stays one line.
+func Warner(w io.Writer) func(string) {
+	return func(msg string) { _, _ = io.WriteString(w, "iotctl: warning: "+esc.String(msg)+"\n") }
+}
 
 // LockedWriter serialises writes from the session's goroutines and the
 // command's own.

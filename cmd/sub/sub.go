@@ -252,7 +252,7 @@ func subRun(ctx context.Context, opts *Options) error {
 		return errs.Usagef("--clean-start=false without --client-id: a generated client ID could never resume the session: give --client-id")
 	}
 	stderr := &cmdutil.LockedWriter{W: opts.IO.ErrOut}
-	warn := func(msg string) { fmt.Fprintf(stderr, "iotctl: warning: %s\n", msg) }
+	warn := cmdutil.Warner(stderr)
 	conn, err := connect.New(st, connect.Options{Stderr: stderr, Warn: warn})
 	if err != nil {
 		return err

@@ -57,6 +57,32 @@ func MaskURL(s string) string {
 	return s[:start] + rest[:colon] + ":" + Masked + rest[at:]
 }
 
+// MaskProxyURL is MaskURL for a proxy, whose user name alone is often a
+// token (http://TOKEN@proxy:3128): a user name without a password is
+// hidden too, and so is user info that a raw '#', '/' or '?' keeps from
+// parsing as such (http://****@proxy:3128).
+func MaskProxyURL(s string) string {
+	if m := MaskURL(s); m != s {
+		return m
+	}
+	start := 0
+	if i := strings.Index(s, "://"); i >= 0 {
+		start = i + 3
+	}
+	rest := s[start:]
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return s
+	}
+	if strings.ContainsAny(rest[:at], "/?#") && strings.ContainsAny(rest[at+1:], "/?#") {
+		return s // an '@' in the path, query or fragment
+	}
+	if colon := strings.IndexByte(rest[:at], ':'); colon >= 0 {
+		return s[:start] + rest[:colon] + ":" + Masked + rest[at:]
+	}
+	return s[:start] + Masked + rest[at:]
+}
+
 // urlInText finds scheme://… runs in free text, such as an error from
 // net/url or a dialer that quotes the URL it was given. Compiled at first use.
 var urlInText = sync.OnceValue(func() *regexp.Regexp {

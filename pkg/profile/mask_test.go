@@ -29,6 +29,30 @@ func TestMaskURL(t *testing.T) {
 	}
 }
 
+// A proxy's user name alone is often a token (http://TOKEN@proxy:3128):
+// it is hidden too.
+func TestMaskProxyURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"http://tok3n@proxy:3128", "http://****@proxy:3128"},
+		{"tok3n@proxy:3128", "****@proxy:3128"},
+		{"socks5h://tok3n@proxy", "socks5h://****@proxy"},
+		{"http://bob:Pr0xyPW@host:3128", "http://bob:****@host:3128"},
+		{"http://bob:12?Pr0xyPW@host:3128", "http://bob:****@host:3128"}, // parses as host bob, port 12
+		{"http://tok#3n@host:3128", "http://****@host:3128"},
+		{"http://proxy:3128", "http://proxy:3128"},
+		{"http://proxy:3128/path@x/y", "http://proxy:3128/path@x/y"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := MaskProxyURL(tt.in); got != tt.want {
+			t.Errorf("MaskProxyURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if got := (Entry{Name: "proxy", Value: "http://tok3n@proxy:3128", URL: true}).Shown(); got != "http://****@proxy:3128" {
+		t.Errorf("proxy setting shown as %q", got)
+	}
+}
+
 func TestMaskURLs(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{`parse "http://bob:pw@h:99999": invalid port ":99999" after host`, `parse "http://bob:****@h:99999": invalid port ":99999" after host`},

@@ -115,6 +115,9 @@ func (e Entry) Shown() string {
 	if e.Secret && e.Value != "" {
 		return Masked
 	}
+	if e.URL && e.Name == "proxy" {
+		return MaskProxyURL(e.Value)
+	}
 	if e.URL {
 		return MaskURL(e.Value)
 	}

@@ -92,7 +92,19 @@ func (s *Session) dial(ctx context.Context, d *auth.Dial) (net.Conn, string, err
 			}
 		}
 		raw = func(ctx context.Context) (net.Conn, error) {
-			return proxy.Dial(ctx, proxy.Config{URL: choice.URL, RootCAs: roots}, addr)
+			return proxy.Dial(ctx, proxy.Config{URL: choice.URL, RootCAs: roots, From: choice.From}, addr)
+		}
+	}
+	if s.o.Coalesce {
+		// Paced under TLS and websockets, where reads return what the
+		// socket holds (paced.go).
+		dialSocket := raw
+		raw = func(ctx context.Context) (net.Conn, error) {
+			c, err := dialSocket(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return paced(c), nil
 		}
 	}
 	var tcfg *tls.Config
@@ -386,11 +398,7 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 	}
 	// The handshake obeys the same deadline; cancelling ctx interrupts it.
 	stop := context.AfterFunc(actx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	var rd io.Reader = nc
-	if s.o.Coalesce {
-		rd = &pacedReader{r: nc}
-	}
-	br := bufio.NewReaderSize(rd, ioBufferSize)
+	br := bufio.NewReaderSize(nc, ioBufferSize)
 	c := &conn{s: s, nc: nc, br: br, addr: addr, done: make(chan struct{}), finished: make(chan struct{})}
 	c.bw = bufio.NewWriterSize(errWriter{c}, ioBufferSize)
 

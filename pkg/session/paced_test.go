@@ -1,6 +1,8 @@
 package session
 
 import (
+	"io"
+	"net"
 	"testing"
 	"time"
 )
@@ -34,6 +36,14 @@ func (a *arrivals) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// readConn is a connection that only reads.
+type readConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c readConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
 func TestPacedReader(t *testing.T) {
 	const us, ms = time.Microsecond, time.Millisecond
 	for _, tc := range []struct {
@@ -62,10 +72,16 @@ func TestPacedReader(t *testing.T) {
 			clock := time.Unix(1000, 0)
 			var slept time.Duration
 			a := &arrivals{clock: &clock, start: clock, chunks: tc.chunks}
-			p := &pacedReader{
-				r:     a,
-				now:   func() time.Time { return clock },
-				sleep: func(d time.Duration) { slept += d; clock = clock.Add(d) },
+			p := &pacedConn{
+				Conn: readConn{r: a},
+				now:  func() time.Time { return clock },
+				after: func(d time.Duration) <-chan time.Time {
+					slept += d
+					clock = clock.Add(d)
+					c := make(chan time.Time, 1)
+					c <- clock
+					return c
+				},
 			}
 			buf := make([]byte, 64<<10)
 			for i, want := range tc.sleeps {
@@ -84,5 +100,41 @@ func TestPacedReader(t *testing.T) {
 				t.Fatalf("data waited %v, more than %v", a.late, paceGap)
 			}
 		})
+	}
+}
+
+// A write ends the reader's wait: the broker's reply to a packet just sent
+// is read at once, not after the rest of the millisecond.
+func TestPacedWriteEndsWait(t *testing.T) {
+	client, broker := net.Pipe()
+	defer client.Close()
+	defer broker.Close()
+	clock := time.Now()
+	p := paced(client).(*pacedConn)
+	p.now = func() time.Time { return clock }
+	p.after = func(time.Duration) <-chan time.Time { return nil } // the wait never ends by itself
+	p.pace, p.last = true, clock
+
+	go func() {
+		buf := make([]byte, 2)
+		if _, err := io.ReadFull(broker, buf); err == nil {
+			_, _ = broker.Write([]byte{0xd0, 0}) // PINGRESP
+		}
+	}()
+	got := make(chan int, 1)
+	go func() {
+		n, _ := p.Read(make([]byte, 64))
+		got <- n
+	}()
+	if _, err := p.Write([]byte{0xc0, 0}); err != nil { // PINGREQ
+		t.Fatal(err)
+	}
+	select {
+	case n := <-got:
+		if n != 2 {
+			t.Fatalf("read %d bytes, want the 2 of PINGRESP", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader still waits after a write")
 	}
 }

@@ -58,3 +58,27 @@ func TestThroughProxy(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// A proxy from the environment that fails is named by its variable, not
+// --proxy, which the user never gave: unreachable, and a real tinyproxy
+// that wants a user and password.
+func TestEnvProxyErrorNamesVariable(t *testing.T) {
+	noProxyEnv(t)
+	dead := "127.0.0.1:" + strconv.Itoa(testpeer.FreePort(t))
+	tp := testpeer.StartTinyproxy(t, testpeer.TinyproxyConfig{User: "u", Pass: "pw", ConnectPorts: []int{1883}})
+	for _, tc := range []struct {
+		name, variable, value, endpoint, want string
+	}{
+		{"unreachable", "HTTPS_PROXY", "http://" + dead, "mqtts://broker.example.com:8883", "check HTTPS_PROXY"},
+		{"unreachable socks", "ALL_PROXY", "socks5h://" + dead, "mqtt://broker.example.com:1883", "check ALL_PROXY"},
+		{"auth wanted", "http_proxy", "http://" + tp.Addr(), "mqtt://broker.example.com:1883", "give them in http_proxy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(tc.variable, tc.value)
+			err := connectErr(t, "--endpoint", tc.endpoint)
+			if errs.KindOf(err) != errs.Connect || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "--proxy") {
+				t.Errorf("got %v (kind %v), want a connect error with %q and no --proxy", err, errs.KindOf(err), tc.want)
+			}
+		})
+	}
+}

@@ -58,7 +58,8 @@ type Options struct {
 	// before reading again, so a stream that arrives in dribbles is read in
 	// batches: a few hundred wake-ups a second instead of tens of
 	// thousands, for at most 1 ms of added latency while busy. A lone
-	// packet after a quiet moment is read at once. For commands that move
+	// packet after a quiet moment, or a reply to a packet just written, is
+	// read at once. For commands that move
 	// many messages (pub, sub); not for latency measurements (bench).
 	Coalesce bool
 }

@@ -25,12 +25,13 @@ type Choice struct {
 	Why string
 }
 
-// Shown is the proxy URL with its password masked ("" when direct).
+// Shown is the proxy URL with its password, or a user name alone (a
+// token), masked ("" when direct).
 func (c Choice) Shown() string {
 	if c.URL == nil {
 		return ""
 	}
-	return profile.MaskURL(c.URL.String())
+	return profile.MaskProxyURL(c.URL.String())
 }
 
 // String is how whoami and --debug print the choice:
@@ -154,6 +155,9 @@ func parseEnvProxy(v envVar) (*url.URL, error) {
 		text = "http://" + text
 	}
 	shown := redact(v.value)
+	if reservedInUserinfo(v.value) {
+		return nil, errs.Usagef("proxy: %s=%s: %s", v.name, shown, reservedHint)
+	}
 	u, err := url.Parse(text)
 	if err != nil {
 		return nil, errs.Usagef("proxy: %s=%s: not a URL: give http://[user:pass@]host:port, or unset %s (--no-proxy ignores it)", v.name, shown, v.name)
@@ -208,13 +212,16 @@ func (r *Rule) ForURL(u *url.URL) (Choice, error) {
 	} else {
 		cfg.HTTPProxy = v.value
 	}
-	pu, err := cfg.ProxyFunc()(u)
+	// Host names are case-insensitive: LOCALHOST is loopback too.
+	lower := *u
+	lower.Host = strings.ToLower(u.Host)
+	pu, err := cfg.ProxyFunc()(&lower)
 	if err != nil {
 		// HTTP_PROXY in a CGI environment (golang.org/x/net issue 53).
 		return Choice{}, errs.Usagef("proxy: %s: %v: unset it, or give --proxy or --no-proxy", v.name, err)
 	}
 	if pu == nil {
-		host := u.Hostname()
+		host := lower.Hostname()
 		if host == "localhost" || isLoopback(host) {
 			return Choice{Why: v.name + " is not used for loopback " + host}, nil
 		}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/profile"
 )
 
 // Config is how to reach the proxy.
@@ -34,6 +35,22 @@ type Config struct {
 	RootCAs *x509.CertPool
 	// Timeout bounds the whole dial (TCP, TLS, CONNECT); 0: only ctx.
 	Timeout time.Duration
+	// From names where the proxy was set, for errors to name what to
+	// check: Choice.From (--proxy, HTTPS_PROXY, profile dev, …); "":
+	// --proxy.
+	From string
+}
+
+// setting is what an error tells the user to check: --proxy, HTTPS_PROXY,
+// the proxy of profile dev.
+func (c Config) setting() string {
+	switch {
+	case c.From == "":
+		return "--proxy"
+	case strings.HasPrefix(c.From, "profile "):
+		return "the proxy of " + c.From
+	}
+	return c.From
 }
 
 // Dial opens a tunnel to target (host:port) through the proxy. Errors are
@@ -53,7 +70,7 @@ func Dial(ctx context.Context, cfg Config, target string) (net.Conn, error) {
 		defer cancel()
 	}
 	if isSOCKS(cfg.URL.Scheme) {
-		return dialSOCKS(ctx, cfg.URL, addr, target)
+		return dialSOCKS(ctx, cfg, addr, target)
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -61,7 +78,7 @@ func Dial(ctx context.Context, cfg Config, target string) (net.Conn, error) {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			return nil, ctx.Err()
 		}
-		return nil, errs.Connectf("proxy %s: %v: check --proxy", addr, unwrapOpErr(err))
+		return nil, errs.Connectf("proxy %s: %v: check %s", addr, unwrapOpErr(err), cfg.setting())
 	}
 	tunnel, err := handshake(ctx, conn, cfg, addr, target)
 	if err != nil {
@@ -119,7 +136,7 @@ func handshake(ctx context.Context, conn net.Conn, cfg Config, addr, target stri
 		case (code == 407 || code == 401) && cfg.URL.User != nil:
 			hint = ": check the proxy user and password"
 		case code == 407 || code == 401:
-			hint = ": the proxy wants a user and password: give --proxy http://user:pass@host:port"
+			hint = ": the proxy wants a user and password: give them in " + cfg.setting() + " (http://user:pass@host:port)"
 		case code == 403:
 			hint = ": the proxy does not allow this destination or port"
 		}
@@ -270,6 +287,9 @@ func Parse(proxy, host string, port int) (*url.URL, error) {
 		text = "http://" + text
 	}
 	shown := redact(proxy)
+	if reservedInUserinfo(proxy) {
+		return nil, errs.Usagef("proxy %s: %s", shown, reservedHint)
+	}
 	u, err := url.Parse(text)
 	if err != nil {
 		return nil, errs.Usagef("proxy %s: not a URL: give --proxy http://[user:pass@]host:port", shown)
@@ -294,13 +314,13 @@ func Parse(proxy, host string, port int) (*url.URL, error) {
 	return u, nil
 }
 
-// redact hides what might be a password in a proxy setting that may not
-// even parse: from the first ':' after the scheme to the last '@', so
-// http://bob:pw@host:3128 is shown http://bob:****@host:3128.
-func redact(s string) string {
+// reservedInUserinfo reports whether the user or password of a proxy
+// setting holds a '#', '?' or '/' that is not percent-encoded: the URL's
+// host would end there (http://bob:12?x@proxy:3128 is host bob, port 12).
+func reservedInUserinfo(s string) bool {
 	at := strings.LastIndex(s, "@")
 	if at < 0 {
-		return s
+		return false
 	}
 	start := strings.Index(s, "://")
 	if start < 0 || start > at {
@@ -308,9 +328,12 @@ func redact(s string) string {
 	} else {
 		start += 3
 	}
-	colon := strings.IndexByte(s[start:at], ':')
-	if colon < 0 {
-		return s
-	}
-	return s[:start+colon] + ":****" + s[at:]
+	return strings.ContainsAny(s[start:at], "#?/")
 }
+
+const reservedHint = "the user or password contains '#', '?' or '/': percent-encode it (%23, %3F, %2F)"
+
+// redact hides what might be a secret in a proxy setting that may not
+// even parse: a password, or a user name alone, which may be a token
+// (profile.MaskProxyURL): http://bob:****@host:3128, http://****@host:3128.
+func redact(s string) string { return profile.MaskProxyURL(s) }

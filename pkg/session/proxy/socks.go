@@ -18,7 +18,8 @@ import (
 // has a user). socks5:// resolves the target's name here and sends the
 // proxy an address; socks5h:// sends the name, for the proxy to resolve
 // (x/net sends any name it is given, so socks5:// resolves first).
-func dialSOCKS(ctx context.Context, u *url.URL, addr, target string) (net.Conn, error) {
+func dialSOCKS(ctx context.Context, cfg Config, addr, target string) (net.Conn, error) {
+	u := cfg.URL
 	var auth *xproxy.Auth
 	if u.User != nil {
 		pass, _ := u.User.Password()
@@ -61,7 +62,7 @@ func dialSOCKS(ctx context.Context, u *url.URL, addr, target string) (net.Conn, 
 		if ctx.Err() != nil {
 			return nil, socksCtxErr(ctx, u, target)
 		}
-		err, next := socksErr(u, addr, target, err)
+		err, next := socksErr(cfg, addr, target, err)
 		if firstErr == nil {
 			firstErr = err
 		}
@@ -86,7 +87,8 @@ func socksCtxErr(ctx context.Context, u *url.URL, target string) error {
 // name the proxy (password masked) and say what to check; next is true
 // when the proxy could not reach this address of the target, so another
 // may be tried.
-func socksErr(u *url.URL, addr, target string, err error) (_ error, next bool) {
+func socksErr(cfg Config, addr, target string, err error) (_ error, next bool) {
+	u := cfg.URL
 	var op *net.OpError
 	cause := err
 	if errors.As(err, &op) && op.Err != nil {
@@ -95,7 +97,7 @@ func socksErr(u *url.URL, addr, target string, err error) (_ error, next bool) {
 	var inner *net.OpError
 	if errors.As(cause, &inner) && inner.Op == "dial" {
 		// The proxy itself could not be reached.
-		return errs.Connectf("proxy %s: %v: check --proxy (or the proxy variables: 'iotctl help environment')", addr, unwrapOpErr(inner)), false
+		return errs.Connectf("proxy %s: %v: check %s", addr, unwrapOpErr(inner), cfg.setting()), false
 	}
 	shown := redact(u.String())
 	msg := cause.Error()
@@ -104,7 +106,7 @@ func socksErr(u *url.URL, addr, target string, err error) (_ error, next bool) {
 		return errs.Connectf("proxy %s refused the user and password: check the proxy user and password", shown), false
 	case strings.Contains(msg, "no acceptable authentication methods"):
 		if u.User == nil {
-			return errs.Connectf("proxy %s wants a user and password: give --proxy socks5://user:pass@host:port", shown), false
+			return errs.Connectf("proxy %s wants a user and password: give them in %s (socks5://user:pass@host:port)", shown, cfg.setting()), false
 		}
 		return errs.Connectf("proxy %s accepts none of iotctl's SOCKS5 authentication methods (none, user/password)", shown), false
 	case strings.HasPrefix(msg, "unknown error "):
