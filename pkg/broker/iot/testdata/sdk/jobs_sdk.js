@@ -1,8 +1,10 @@
 // Drives the Jobs service of `iotctl broker --iot` with the official AWS
 // IoT Device SDK for JavaScript v2: the request-response IotJobsClientv2
 // over MQTT 5 and the v1 IotJobsClient over MQTT 3.1.1, both over mutual
-// TLS. Run by TestJobsSDK (jobs_sdk_test.go), which creates jobs sdk-a and
-// sdk-b for THING and sdk-c for THING-v1:
+// TLS, and, when installed, the previous SDK's jobs client
+// (aws-iot-device-sdk). Run by TestJobsSDK (jobs_sdk_test.go), which
+// creates jobs sdk-a and sdk-b for THING, sdk-c for THING-v1 and legacy-a
+// and legacy-b for THING-legacy:
 //
 //   node jobs_sdk.js HOST PORT CA CERT KEY THING
 //
@@ -163,10 +165,56 @@ async function v1() {
   }
 }
 
+// legacy drives the jobs client of the previous SDK (aws-iot-device-sdk,
+// over mqtt.js), when it is installed: it asks for $next, gets each next
+// job from notify-next and reports with {status, statusDetails} updates.
+async function legacy() {
+  let awsIot;
+  try {
+    awsIot = require('aws-iot-device-sdk');
+  } catch (e) {
+    console.log('skip legacy: aws-iot-device-sdk is not installed');
+    return;
+  }
+  const name = thing + '-legacy';
+  const jobs = awsIot.jobs({
+    keyPath: keyFile, certPath: certFile, caPath: caFile, clientId: name,
+    host, port: Number(port), protocol: 'mqtts', reconnectPeriod: 0,
+  });
+  const got = events();
+  const done = (what) => (err) => got.push({ kind: 'done', what, err });
+  try {
+    await timeout(new Promise((resolve) => jobs.on('connect', resolve)), 10000, 'legacy connect');
+    jobs.subscribeToJobs(name, (err, job) => got.push(err ? { kind: 'error', err } : { kind: 'job', job }));
+    // Its SUBSCRIBE goes first: once this one is acknowledged, so is it.
+    await timeout(new Promise((resolve) => jobs.subscribe('test/marker', resolve)), 10000, 'legacy subscribeToJobs');
+    await timeout(new Promise((resolve) => jobs.startJobNotifications(name, resolve)), 10000, 'legacy startJobNotifications');
+    const a = await got.next((e) => e.kind === 'job' && e.job.id === 'legacy-a', 'legacy: job legacy-a');
+    check(a.job.status.status === 'QUEUED' && a.job.operation === 'install', 'legacy: $next/get gives legacy-a', a.job.status);
+    a.job.inProgress({ step: '1' }, done('in progress'));
+    const p = await got.next((e) => e.kind === 'done' && e.what === 'in progress', 'legacy in progress');
+    check(!p.err, 'legacy: IN_PROGRESS reported', p.err);
+    a.job.succeeded({ result: 'ok' }, done('succeeded'));
+    const b = await got.next((e) => e.kind === 'job' && e.job.id === 'legacy-b', 'legacy: job legacy-b');
+    check(b.job.status.status === 'QUEUED' && b.job.operation === 'reboot', 'legacy: notify-next gives legacy-b after legacy-a succeeded', b.job.status);
+    b.job.failed(done('failed'));
+    const f = await got.next((e) => e.kind === 'done' && e.what === 'failed', 'legacy failed');
+    check(!f.err, 'legacy: FAILED reported without statusDetails', f.err);
+    // Describe legacy-a: its reply reaches the same callback.
+    await timeout(new Promise((resolve) => jobs.subscribe('$aws/things/' + name + '/jobs/legacy-a/get/accepted', resolve)), 10000, 'legacy subscribe');
+    jobs.publish('$aws/things/' + name + '/jobs/legacy-a/get', '{}');
+    const d = await got.next((e) => e.kind === 'job' && e.job.id === 'legacy-a', 'legacy: describe legacy-a');
+    check(d.job.status.status === 'SUCCEEDED' && d.job.status.statusDetails.result === 'ok', 'legacy: legacy-a SUCCEEDED with its details', d.job.status);
+  } finally {
+    await new Promise((resolve) => jobs.end(false, resolve));
+  }
+}
+
 (async () => {
   try {
     await v2();
     await v1();
+    await legacy();
     console.log('ALL OK');
     process.exit(0);
   } catch (e) {
