@@ -9,7 +9,10 @@
 // listener's pre-upgrade check. See Emulator.Apply.
 //
 // Every emulator runs the Device Shadow service (shadow.go) on the
-// reserved $aws/things/{thing}/shadow/… topics.
+// reserved $aws/things/{thing}/shadow/… topics and fleet provisioning
+// (provision.go) on $aws/certificates/create… and
+// $aws/provisioning-templates/…; certificates it issues are trusted by the
+// mutual TLS listener once RegisterThing has activated them.
 //
 // Principals are named as in --policy: cert:<certificate ID> (lower-case
 // hex SHA-256 of the DER certificate), akid:<access key ID>,

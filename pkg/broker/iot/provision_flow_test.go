@@ -221,3 +221,77 @@ func TestProvisioningPersists(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestProvisionedInactive: a template that leaves the certificate
+// INACTIVE provisions a certificate that cannot connect.
+func TestProvisionedInactive(t *testing.T) {
+	tmpl := strings.Replace(fleetTemplate, `"Status": "Active"`, `"Status": "INACTIVE"`, 1)
+	claim, w := provWorld(t, Config{ProvisioningTemplates: []ProvisioningTemplate{{Name: "FleetTemplate", Body: []byte(tmpl)}}})
+	c := w.shadowClient(t, claim, "claim-1", provisioningFilters...)
+	p := createKeys(t, c)
+	if kind, m := registerThing(t, c, "FleetTemplate", p.token, map[string]string{"SerialNumber": "3"}); kind != "accepted" {
+		t.Fatalf("RegisterThing %s %v", kind, m)
+	}
+	if _, _, err := w.connectCert(t, p.tlsCert(t), "dev-3"); err == nil {
+		t.Error("an INACTIVE certificate connected")
+	}
+	w.logs.has(t, "TLS client certificate refused", "certificate is INACTIVE")
+}
+
+// TestProvisionConcurrently: devices sharing the claim certificate
+// provision at once; each gets its own certificate and thing, and only its
+// own answers.
+func TestProvisionConcurrently(t *testing.T) {
+	claim, w := provWorld(t, Config{})
+	const n = 6
+	clients := make([]*shadowClient, n)
+	for i := range n {
+		clients[i] = w.shadowClient(t, claim, fmt.Sprintf("claim-%d", i), provisioningFilters...)
+	}
+	errs := make(chan error, n)
+	ids := make(chan string, n)
+	for i := range n {
+		go func() {
+			c := clients[i]
+			// The helpers' Fatalf ends this goroutine: the deferred send
+			// still reports it.
+			err := fmt.Errorf("client %d: a read failed", i)
+			defer func() { errs <- err }()
+			code, got := c.publish("$aws/certificates/create/json", []byte(`{}`))
+			got = c.untilMarker(got)
+			if code != 0 || len(got) != 1 || got[0].Topic != "$aws/certificates/create/json/accepted" {
+				err = fmt.Errorf("client %d: create: 0x%02X %s", i, code, show(got))
+				return
+			}
+			var keys map[string]any
+			json.Unmarshal(got[0].bytes(), &keys)
+			body, _ := json.Marshal(map[string]any{"certificateOwnershipToken": keys["certificateOwnershipToken"], "parameters": map[string]string{"SerialNumber": fmt.Sprint(i)}})
+			topic := "$aws/provisioning-templates/FleetTemplate/provision/json"
+			code, got = c.publish(topic, body)
+			got = c.untilMarker(got)
+			want := fmt.Sprintf(`{"deviceConfiguration":{"FallbackUrl":"https://example.com/fallback","Serial":"%d"},"thingName":"dev-%d"}`, i, i)
+			if code != 0 || len(got) != 1 || got[0].Topic != topic+"/accepted" || !jsonEqual(got[0].bytes(), []byte(want)) {
+				err = fmt.Errorf("client %d: register: 0x%02X %s", i, code, show(got))
+				return
+			}
+			ids <- str(keys["certificateId"])
+			err = nil
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		if seen[id] {
+			t.Errorf("certificate %s handed out twice", id)
+		}
+		seen[id] = true
+		if st := w.e.prov.status(id); st != statusActive {
+			t.Errorf("certificate %s is %s", id, st)
+		}
+	}
+}
