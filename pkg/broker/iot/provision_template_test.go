@@ -58,6 +58,8 @@ func TestTemplateEvaluate(t *testing.T) {
 		{name: "inline policy that does not parse", template: `{"Parameters": {"T": {"Type": "String"}}, "Resources": {` + cert + `,
 			"p": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyDocument": {"Ref": "T"}}}}}`,
 			params: map[string]string{"T": "nope"}, err: "PolicyDocument"},
+		{name: "device configuration not an object", template: `{"Parameters": {"P": {"Type": "String", "Default": "x"}}, "Resources": {` + cert + `}, "DeviceConfiguration": {"Ref": "P"}}`,
+			err: "DeviceConfiguration is not an object"},
 		{name: "bad thing name", template: fleetTemplate, params: map[string]string{"SerialNumber": "a b"}, err: "is not 1 to 128 characters"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
