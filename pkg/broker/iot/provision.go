@@ -170,6 +170,10 @@ func (s *provisioningService) handle(cl *broker.Client, topic string, payload []
 			return false
 		}
 		s.register(cl, topic, name, payload)
+	case topic == "$aws/certificates/create/cbor", topic == "$aws/certificates/create-from-csr/cbor",
+		strings.HasPrefix(topic, topicTemplates) && strings.HasSuffix(topic, "/provision/cbor"):
+		s.e.log.Warn("IoT: fleet provisioning request not answered", "client", cl.ID, "topic", topic,
+			"reason", "the emulator answers the JSON topics only: publish to the …/json topic")
 	default:
 		return false
 	}

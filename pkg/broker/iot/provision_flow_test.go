@@ -295,3 +295,14 @@ func TestProvisionConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// TestProvisioningCBORNotAnswered: the CBOR topics get no answer, and the
+// log says to use JSON.
+func TestProvisioningCBORNotAnswered(t *testing.T) {
+	claim, w := provWorld(t, Config{})
+	c := w.shadowClient(t, claim, "claim-1", "$aws/certificates/create/cbor/+", markerTopic)
+	if got := c.request("$aws/certificates/create/cbor", []byte{0xa0}); len(got) != 0 {
+		t.Errorf("replies %s", show(got))
+	}
+	w.logs.has(t, "not answered", "$aws/certificates/create/cbor", "JSON topics only")
+}
