@@ -9,8 +9,11 @@
 // listener's pre-upgrade check. See Emulator.Apply.
 //
 // Every emulator runs the Device Shadow service (shadow.go) on the
-// reserved $aws/things/{thing}/shadow/… topics and the Jobs service
-// (jobs.go) on $aws/things/{thing}/jobs/….
+// reserved $aws/things/{thing}/shadow/… topics, the Jobs service
+// (jobs.go) on $aws/things/{thing}/jobs/… and fleet provisioning
+// (provision.go) on $aws/certificates/create… and
+// $aws/provisioning-templates/…; certificates it issues are trusted by the
+// mutual TLS listener once RegisterThing has activated them.
 //
 // Principals are named as in --policy: cert:<certificate ID> (lower-case
 // hex SHA-256 of the DER certificate), akid:<access key ID>,
@@ -166,6 +169,12 @@ type Config struct {
 	Jobs    []JobSeed
 	JobsDir string
 
+	// Fleet provisioning (provision.go): templates by name, the policies
+	// their PolicyName resources attach, and their hooks. The provisioning
+	// CA and what was provisioned live in StateDir/provisioning when set.
+	ProvisioningTemplates []ProvisioningTemplate
+	NamedPolicies         []NamedPolicy
+
 	// Now is the clock of SigV4 verification, rate limits and shadow and
 	// jobs timestamps (nil: time.Now); AfterFunc runs f after d on that
 	// clock (nil: time.AfterFunc): the jobs' step timers.
@@ -180,15 +189,18 @@ type Emulator struct {
 	log         *slog.Logger
 	keys        map[string]Credential
 	authorizers map[string]Authorizer
-	policies    map[string][]*policy.Document
-	things      map[string]Thing // by name
+
+	mu       sync.RWMutex // policies and things grow with fleet provisioning
+	policies map[string][]*policy.Document
+	things   map[string]Thing // by name
 
 	conns sync.Map // *broker.Client → *conn
 
-	reply    *replier       // publishes the services' answers (service.go)
-	services []service      // in the order they are asked
-	shadows  *shadowService // the Device Shadow service (shadow.go)
-	jobs     *jobsService   // the Jobs service (jobs.go)
+	reply    *replier             // publishes the services' answers (service.go)
+	services []service            // in the order they are asked
+	shadows  *shadowService       // the Device Shadow service (shadow.go)
+	jobs     *jobsService         // the Jobs service (jobs.go)
+	prov     *provisioningService // fleet provisioning (provision.go)
 }
 
 // New checks the configuration. Errors name the offending entry.
@@ -266,6 +278,9 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, err
 	}
 	if err := e.setupJobs(); err != nil {
+		return nil, err
+	}
+	if err := e.setupProvisioning(); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -350,6 +365,9 @@ func (e *Emulator) Summary() string {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	e.mu.RLock()
+	principals := len(e.policies)
+	e.mu.RUnlock()
 	rate := "off"
 	if e.cfg.PublishRateLimit > 0 {
 		rate = fmt.Sprintf("%d/s", e.cfg.PublishRateLimit)
@@ -359,11 +377,13 @@ func (e *Emulator) Summary() string {
 		auths = strings.Join(names, ", ")
 	}
 	return fmt.Sprintf("AWS IoT Core emulation: account %s, region %s, %d principal(s) with policies, %d AWS key(s), custom authorizers: %s, publish rate limit %s",
-		e.cfg.Account, e.cfg.Region, len(e.policies), len(e.keys), auths, rate)
+		e.cfg.Account, e.cfg.Region, principals, len(e.keys), auths, rate)
 }
 
 // policiesFor are the documents of a principal: its own and AnyPrincipal's.
 func (e *Emulator) policiesFor(principal string) []*policy.Document {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	own := e.policies[principal]
 	every := e.policies[AnyPrincipal]
 	docs := make([]*policy.Document, 0, len(own)+len(every))
@@ -373,6 +393,8 @@ func (e *Emulator) policiesFor(principal string) []*policy.Document {
 // thingFor is the thing a connection is: the client ID names a thing
 // attached to the principal.
 func (e *Emulator) thingFor(principal, clientID string) (Thing, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	t, ok := e.things[clientID]
 	if !ok || t.Principal != principal {
 		return Thing{}, false
