@@ -158,6 +158,18 @@ func validTemplateName(s string) bool {
 
 func (s *provisioningService) close() {}
 
+// summary describes the service in the start-up line.
+func (s *provisioningService) summary() string {
+	names := sortedKeys(s.templates)
+	if len(names) == 0 {
+		names = []string{"none"}
+	}
+	s.mu.Lock()
+	n := len(s.reg.Certificates)
+	s.mu.Unlock()
+	return fmt.Sprintf("provisioning templates: %s, %d provisioned certificate(s)", strings.Join(names, ", "), n)
+}
+
 func (s *provisioningService) handle(cl *broker.Client, topic string, payload []byte) bool {
 	switch {
 	case topic == topicCreateKeys:
