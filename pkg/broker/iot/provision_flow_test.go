@@ -380,3 +380,18 @@ func TestCBORCodec(t *testing.T) {
 		t.Errorf("round trip %s %v, want %s", js, err, mustJSON(body))
 	}
 }
+
+// FuzzCBORToJSON: any payload is decoded or refused, never a panic, and
+// what is decoded is JSON.
+func FuzzCBORToJSON(f *testing.F) {
+	for _, s := range []string{"a0", "a1616101", "a2616120616282f5f6", "f93c00", "c074323031332d30332d32315432303a30343a30305a", "9b00000000ffffffff"} {
+		b, _ := hex.DecodeString(s)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		js, err := cborToJSON(b)
+		if err == nil && !json.Valid(js) {
+			t.Errorf("%x decoded to %q", b, js)
+		}
+	})
+}
