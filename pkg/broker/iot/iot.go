@@ -376,8 +376,8 @@ func (e *Emulator) Summary() string {
 	if len(names) > 0 {
 		auths = strings.Join(names, ", ")
 	}
-	return fmt.Sprintf("AWS IoT Core emulation: account %s, region %s, %d principal(s) with policies, %d AWS key(s), custom authorizers: %s, publish rate limit %s",
-		e.cfg.Account, e.cfg.Region, principals, len(e.keys), auths, rate)
+	return fmt.Sprintf("AWS IoT Core emulation: account %s, region %s, %d principal(s) with policies, %d AWS key(s), custom authorizers: %s, publish rate limit %s, %s",
+		e.cfg.Account, e.cfg.Region, principals, len(e.keys), auths, rate, e.prov.summary())
 }
 
 // policiesFor are the documents of a principal: its own and AnyPrincipal's.
