@@ -147,8 +147,9 @@ func storedOf(j *job, x, next *execution) *storedJob {
 }
 
 // addJob creates a job with an execution QUEUED for each target, saves
-// it and notifies the targets. s.mu is held.
-func (s *jobsService) addJob(seed JobSeed, now time.Time) error {
+// it and notifies the targets; file names the jobs folder's file it comes
+// from ("" for a seed), for the log. s.mu is held.
+func (s *jobsService) addJob(seed JobSeed, now time.Time, file string) error {
 	doc, err := seed.Check()
 	if err != nil {
 		return err
@@ -168,6 +169,9 @@ func (s *jobsService) addJob(seed JobSeed, now time.Time) error {
 		}
 	}
 	s.jobs[j.id] = j
+	if file != "" {
+		s.e.log.Info("IoT: job created", "job", j.id, "targets", strings.Join(seed.Targets, ","), "file", file)
+	}
 	for _, t := range seed.Targets {
 		first := s.next(t)
 		s.byThing[t] = append(s.byThing[t], j.execs[t])
@@ -229,7 +233,7 @@ func (e *Emulator) setupJobs() error {
 		if loaded[seed.ID] {
 			continue // the stored job wins
 		}
-		if err := s.addJob(seed, now); err != nil {
+		if err := s.addJob(seed, now, ""); err != nil {
 			return err
 		}
 	}

@@ -568,3 +568,37 @@ func showWithout(t *testing.T, ms []msg, keys ...string) string {
 	}
 	return show(out)
 }
+
+// FuzzJobsRequest: any request body is parsed without a panic, and what
+// is accepted has the documented shapes.
+func FuzzJobsRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"status":"IN_PROGRESS","statusDetails":{"a":"b"},"expectedVersion":1,"executionNumber":1,"stepTimeoutInMinutes":-1,"clientToken":"t"}`,
+		`{"includeJobDocument":false,"executionNumber":2}`, `{"stepTimeoutInMinutes":10080}`, `{"statusDetails":null}`,
+		`{}`, `[]`, `"s"`, `{"expectedVersion":1e400}`, "{\"clientToken\":\"\xff\"}", `{"status":"SUCCEEDED"} x`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, op := range []string{"get", "start-next", "describe", "update"} {
+			req, jerr := parseJobsRequest(body, op)
+			if jerr != nil {
+				if jerr.code != "InvalidJson" && jerr.code != "InvalidRequest" {
+					t.Fatalf("%s: code %s", op, jerr.code)
+				}
+				continue
+			}
+			if op == "update" && !deviceStatus(req.status) {
+				t.Fatalf("update accepted with status %q", req.status)
+			}
+			if req.hasStepTimeout && (req.stepTimeout == 0 || req.stepTimeout > MaxStepTimeoutMinutes || req.stepTimeout < -1) {
+				t.Fatalf("step timeout %d accepted", req.stepTimeout)
+			}
+			for k, v := range req.statusDetails {
+				if !validShadowName(k, MaxStatusDetailsKey) || v == "" {
+					t.Fatalf("statusDetails %q=%q accepted", k, v)
+				}
+			}
+		}
+	})
+}
