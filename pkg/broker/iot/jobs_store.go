@@ -240,5 +240,12 @@ func (e *Emulator) setupJobs() error {
 	if e.cfg.JobsDir != "" {
 		s.watcher = newJobsWatcher(s, e.cfg.JobsDir)
 	}
+	if len(s.jobs) > 0 || e.cfg.JobsDir != "" {
+		attrs := []any{"jobs", len(s.jobs), "from_state_dir", len(loaded)}
+		if e.cfg.JobsDir != "" {
+			attrs = append(attrs, "jobs_dir", e.cfg.JobsDir)
+		}
+		e.log.Info("IoT: Jobs service", attrs...)
+	}
 	return nil
 }
