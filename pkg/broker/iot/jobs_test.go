@@ -602,3 +602,33 @@ func FuzzJobsRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestJobsSaveFails: an update the state directory cannot keep is
+// rejected with InternalError and changes nothing.
+func TestJobsSaveFails(t *testing.T) {
+	stateDir := t.TempDir()
+	_, w, c := jobsWorld(t, Config{StateDir: stateDir, Jobs: jobsSeeds})
+	jobsDir := filepath.Join(stateDir, "jobs")
+	if err := os.RemoveAll(jobsDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(jobsDir, nil, 0o600); err != nil { // a file where the folder was
+		t.Fatal(err)
+	}
+	const prefix = "$aws/things/dev1/jobs/"
+	for _, r := range []struct{ topic, body string }{
+		{prefix + "job1/update", `{"status":"IN_PROGRESS","clientToken":"u"}`},
+		{prefix + "start-next", `{"clientToken":"s"}`},
+	} {
+		got := c.request(r.topic, []byte(r.body))
+		body, ok := replyOf(t, got, r.topic)
+		if ok || body["code"] != "InternalError" || len(got) != 1 {
+			t.Errorf("%s: %s, want only an InternalError rejection", r.topic, show(got))
+		}
+	}
+	w.logs.has(t, "IoT: job not saved", "job=job1")
+	body, _ := replyOf(t, c.request(prefix+"job1/get", nil), prefix+"job1/get")
+	if x := body["execution"].(map[string]any); x["status"] != statusQueued || x["versionNumber"] != 1.0 {
+		t.Errorf("after failed saves: %v", body)
+	}
+}
