@@ -195,11 +195,20 @@ func (s *jobsService) restore(sj storedJob, now time.Time) {
 }
 
 // setupJobs loads the state directory, creates the configured jobs and
-// prepares the jobs folder's watcher.
+// prepares the jobs folder's watcher; on an error nothing keeps running.
 func (e *Emulator) setupJobs() error {
 	s := newJobsService(e)
 	e.jobs = s
 	e.services = append(e.services, s)
+	if err := s.setup(); err != nil {
+		s.close() // the step timers of stored executions
+		return err
+	}
+	return nil
+}
+
+func (s *jobsService) setup() error {
+	e := s.e
 	now := e.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()

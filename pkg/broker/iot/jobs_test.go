@@ -436,6 +436,15 @@ func TestJobsPersistence(t *testing.T) {
 		t.Errorf("state files %v", files)
 	}
 
+	// A configuration refused once the stored executions are loaded
+	// leaves no step timer running.
+	c.request(prefix+"start-next", []byte(`{"stepTimeoutInMinutes":3}`))
+	clock2 := newFakeClock()
+	dup := JobSeed{ID: "x", Targets: []string{"a"}, Document: []byte(`{}`)}
+	if _, err := New(Config{StateDir: stateDir, Now: clock2.Now, AfterFunc: clock2.AfterFunc, Jobs: []JobSeed{dup, dup}}); err == nil || clock2.pending() != 0 || len(clock2.timers) != 1 {
+		t.Errorf("refused configuration: %v, %d step timers left", err, clock2.pending())
+	}
+
 	// A damaged file stops the emulator with a message naming it.
 	os.WriteFile(filepath.Join(stateDir, "jobs", "job2.json"), []byte("{"), 0o600)
 	if _, err := New(Config{StateDir: stateDir}); err == nil || !strings.Contains(err.Error(), "job2.json") {
