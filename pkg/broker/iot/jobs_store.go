@@ -192,6 +192,7 @@ func (s *jobsService) restore(sj storedJob, now time.Time) {
 		s.arm(&x, now)
 	}
 	s.jobs[j.id] = j
+	s.restored[j.id] = true
 }
 
 // setupJobs loads the state directory, creates the configured jobs and

@@ -469,7 +469,7 @@ func TestJobsFolder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	put("job1.json", `{"targets":["dev1"],"document":{"from":"folder"}}`) // the seed's ID: left alone
+	put("job1.json", `{"targets":["dev1"],"document":{"from":"folder"}}`) // the seed's ID: refused
 	_, w, c := jobsWorld(t, Config{JobsDir: dir, Jobs: jobsSeeds[:1]})
 	const prefix = "$aws/things/dev1/jobs/"
 	c.request(prefix+"job1/update", []byte(`{"status":"SUCCEEDED"}`))
@@ -482,9 +482,7 @@ func TestJobsFolder(t *testing.T) {
 	}
 	w.logs.has(t, "IoT: jobs folder: file ignored", "bad.json")
 	w.logs.has(t, "IoT: job created", "job=zz-new", "targets=dev1,dev2")
-	if strings.Contains(w.logs.String(), "job1.json") {
-		t.Errorf("the seed's file was reported:\n%s", w.logs.String())
-	}
+	w.logs.has(t, "exists already", "job1.json")
 	// The bad file, fixed, makes its job.
 	put("bad.json", `{"targets":["dev2"],"document":{"fixed":true}}`)
 	for !strings.Contains(string(m.bytes()), `"jobId":"bad"`) {
@@ -639,5 +637,34 @@ func TestJobsSaveFails(t *testing.T) {
 	body, _ := replyOf(t, c.request(prefix+"job1/get", nil), prefix+"job1/get")
 	if x := body["execution"].(map[string]any); x["status"] != statusQueued || x["versionNumber"] != 1.0 {
 		t.Errorf("after failed saves: %v", body)
+	}
+}
+
+// TestJobsFolderRestart: after a restart with --state-dir, the files of
+// jobs the folder made before are left alone quietly.
+func TestJobsFolderRestart(t *testing.T) {
+	poll := jobsDirPoll
+	jobsDirPoll = 10 * time.Millisecond
+	t.Cleanup(func() { jobsDirPoll = poll })
+	dir, stateDir := t.TempDir(), t.TempDir()
+	cfg := Config{JobsDir: dir, StateDir: stateDir}
+	_, w, c := jobsWorld(t, cfg)
+	if err := os.WriteFile(filepath.Join(dir, "f1.json"), []byte(`{"targets":["dev1"],"document":{"n":1}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("$aws/things/dev1/jobs/notify-next")
+	w.b.Close()
+
+	_, w, c = jobsWorld(t, cfg)
+	if err := os.WriteFile(filepath.Join(dir, "f2.json"), []byte(`{"targets":["dev1"],"document":{"n":2}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("$aws/things/dev1/jobs/notify")
+	if strings.Contains(w.logs.String(), "f1.json") {
+		t.Errorf("the restored job's file was reported:\n%s", w.logs.String())
+	}
+	body, _ := replyOf(t, c.request("$aws/things/dev1/jobs/get", nil), "$aws/things/dev1/jobs/get")
+	if q := body["queuedJobs"].([]any); len(q) != 2 {
+		t.Errorf("after the restart: %v", body)
 	}
 }
