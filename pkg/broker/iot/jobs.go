@@ -34,14 +34,16 @@ type jobsService struct {
 	mu      sync.Mutex
 	jobs    map[string]*job
 	byThing map[string][]*execution // every execution of a thing
-	seq     int64
-	closed  bool
+	// restored are the IDs of the jobs read from the state directory.
+	restored map[string]bool
+	seq      int64
+	closed   bool
 
 	watcher *jobsWatcher // nil without a jobs folder
 }
 
 func newJobsService(e *Emulator) *jobsService {
-	return &jobsService{e: e, jobs: map[string]*job{}, byThing: map[string][]*execution{}}
+	return &jobsService{e: e, jobs: map[string]*job{}, byThing: map[string][]*execution{}, restored: map[string]bool{}}
 }
 
 // close stops the step timers and the jobs folder's watcher.

@@ -92,8 +92,9 @@ func (w *jobsWatcher) stop() {
 }
 
 // scan creates the jobs of new or changed files. A bad file gets one log
-// line until it changes; a file naming a job that exists is left alone
-// (after a restart with --state-dir, the stored job is that file's).
+// line until it changes; a file naming a job that exists is left alone,
+// quietly when the job was read from the state directory (after a
+// restart with --state-dir, the stored job is that file's).
 func (w *jobsWatcher) scan() {
 	log := w.s.e.log
 	entries, err := os.ReadDir(w.dir)
@@ -134,19 +135,18 @@ func (w *jobsWatcher) scan() {
 		}
 		w.s.mu.Lock()
 		_, exists := w.s.jobs[id]
+		restored := w.s.restored[id]
 		if !exists && !w.s.closed {
-			err = w.s.addJob(seed, w.s.e.cfg.Now())
+			err = w.s.addJob(seed, w.s.e.cfg.Now(), p)
 		}
 		w.s.mu.Unlock()
 		switch {
-		case exists && known:
+		case exists && (known || !restored):
 			log.Warn("IoT: jobs folder: file ignored: job "+id+" exists already and a job is created once: put a new job in a new file", "file", p)
 		case exists:
-			// Created earlier (a restart with --state-dir): nothing to do.
+			// Made by this file before a restart with --state-dir.
 		case err != nil:
 			log.Warn("IoT: jobs folder: job not created", "file", p, "err", err)
-		default:
-			log.Info("IoT: job created", "job", id, "targets", strings.Join(seed.Targets, ","), "file", p)
 		}
 	}
 }
