@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -332,4 +333,57 @@ func TestShadowConcurrentVersion(t *testing.T) {
 			t.Fatalf("round %d: %d updates with --version %d won, want exactly 1", round, won, round)
 		}
 	}
+}
+
+// TestShadowDoneWhen is issue 15's "Done when", offline: iotctl broker --iot
+// with the device certificate's policy from `policy gen --shadow --thing`
+// (checked by `policy check`); the app asks for red, the device watching
+// its delta sees it, reports red, and the delta is gone from `shadow get`.
+// The device's policy lets it reach its own shadow and nothing else.
+func TestShadowDoneWhen(t *testing.T) {
+	w := newWorld(t)
+	devLeaf, devCert, devKey := w.device(t, testpki.EC)
+	appLeaf, appCert, appKey := w.device(t, testpki.EC)
+	devPolicy, _ := genPolicy(t, w.dir, "device.json", "--shadow", "--thing")
+	appPolicy, _ := genPolicy(t, w.dir, "app.json", "--shadow", "--thing", "sensor-7", "--client-id", "app-1")
+
+	check := func(want int, action, resource string, args ...string) {
+		t.Helper()
+		run(t, nil, want, append([]string{"policy", "check", "--policy", devPolicy, "--action", action, "--resource", resource}, args...)...)
+	}
+	thing := []string{"--client-id", "sensor-7", "--thing-name", "sensor-7"}
+	check(0, "iot:Connect", "client/sensor-7", thing...)
+	check(0, "iot:Publish", "topic/$aws/things/sensor-7/shadow/update", thing...)
+	check(0, "iot:Subscribe", "topicfilter/$aws/things/sensor-7/shadow/update/delta", thing...)
+	check(0, "iot:Receive", "topic/$aws/things/sensor-7/shadow/get/accepted", thing...)
+	check(4, "iot:Publish", "topic/$aws/things/sensor-8/shadow/update", thing...)
+	check(4, "iot:Publish", "topic/$aws/things/sensor-7/shadow/name/x/update", thing...)
+	check(4, "iot:Publish", "topic/test/topic", thing...)
+
+	broker := iotctl(t, nil, "broker", "--iot", "--listen", "", "--tls-listen", "127.0.0.1:0",
+		"--tls-cert", w.certFile, "--tls-key", w.keyFile, "--client-ca", w.clientCAFile,
+		"--policy", iot.PrefixCert+devLeaf.ID()+"="+devPolicy, "--policy", iot.PrefixCert+appLeaf.ID()+"="+appPolicy,
+		"--thing", "sensor-7="+iot.PrefixCert+devLeaf.ID())
+	port := broker.stdout.awaitMatch(t, broker, regexp.MustCompile(`listening mqtts://127\.0\.0\.1:(\d+)\n`))[1]
+	conn := []string{"--ca-file", w.caFile, "--endpoint", "127.0.0.1", "--port", port}
+	device := append([]string{"--cert", devCert, "--key", devKey, "--client-id", "sensor-7"}, conn...)
+	app := append([]string{"--cert", appCert, "--key", appKey, "--client-id", "app-1", "--thing", "sensor-7"}, conn...)
+
+	watch := iotctl(t, nil, append([]string{"shadow", "watch", "--delta", "-C", "1", "-v"}, device...)...)
+	watch.stderr.awaitMatch(t, watch, regexp.MustCompile(`watching \$aws/things/sensor-7/shadow/update/delta\n`))
+	run(t, nil, 0, append([]string{"shadow", "update", "--desired", `{"color":"red"}`}, app...)...)
+	watch.expect(t, 0)
+	if d := decode(t, watch); at(d, "state", "color") != "red" {
+		t.Fatalf("the device's watch printed %s", watch.stdout.String())
+	}
+	run(t, nil, 0, append([]string{"shadow", "update", "--reported", `{"color":"red"}`}, device...)...)
+	doc := decode(t, run(t, nil, 0, append([]string{"shadow", "get"}, device...)...))
+	if st := at(doc, "state").(map[string]any); st["delta"] != nil || at(st, "reported", "color") != "red" || at(st, "desired", "color") != "red" {
+		t.Errorf("get after the report: %v", doc)
+	}
+
+	// Its policy: its own shadow only.
+	p := run(t, nil, 4, append([]string{"shadow", "get", "--thing", "sensor-8"}, device...)...)
+	stderrHas(t, p, "not authorized", "$aws/things/sensor-8/shadow/get/accepted")
+	run(t, nil, 4, append([]string{"shadow", "get", "--name", "other"}, device...)...)
 }
