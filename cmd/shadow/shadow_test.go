@@ -217,3 +217,25 @@ func TestNoService(t *testing.T) {
 		t.Errorf("interrupted: %v (exit %d), want exit 130", err, code)
 	}
 }
+
+func TestWatchFormat(t *testing.T) {
+	delta := `{"version":5,"timestamp":1764730000,"state":{"color":"red","l":{"on":true}},"metadata":{},"clientToken":"x"}`
+	docs := `{"previous":{"state":{"desired":{"a":1}},"version":4},"current":{"state":{"desired":{"a":2},"reported":{"a":1}},"version":5},"timestamp":1764730000}`
+	for _, tt := range []struct {
+		json          bool
+		payload, want string
+	}{
+		{true, " " + delta + "\n", delta},
+		{false, delta, `version 5 at 2025-12-03T02:46:40Z: color = "red"; l.on = true`},
+		{false, docs, `version 5 (was 4) at 2025-12-03T02:46:40Z: desired {"a":2} reported {"a":1}`},
+	} {
+		w := &watcher{json: tt.json}
+		got, err := w.format([]byte(tt.payload))
+		if err != nil || got != tt.want {
+			t.Errorf("format(%s) = %q %v, want %q", tt.payload, got, err, tt.want)
+		}
+	}
+	if _, err := (&watcher{json: true}).format([]byte("not json")); err == nil {
+		t.Error("a payload that is not JSON was formatted")
+	}
+}
