@@ -43,7 +43,7 @@ rejected with 404 (exit 4).`,
 			return deleteRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().Int64Var(&opts.Version, "version", 0, "delete only if the shadow is at this version (else 409, exit 4)")
+	cmd.Flags().Int64Var(&opts.Version, "version", 0, "delete only if the shadow is at `VERSION` (else 409, exit 4)")
 	addCommon(f, cmd, &opts.Common)
 	cmdutil.DurationVarP(cmd.Flags(), &opts.Timeout, "timeout", "W", defaultTimeout, "wait this long for the answer (bare number: seconds)")
 	return cmd

@@ -74,7 +74,7 @@ const defaultTimeout = 10 * time.Second
 // thing-name) on cmd.
 func addCommon(f *cmdutil.Factory, cmd *cobra.Command, c *Common) {
 	c.IO = f.IOStreams
-	cmd.Flags().StringVar(&c.Name, "name", "", "named shadow (default: the classic shadow)")
+	cmd.Flags().StringVar(&c.Name, "name", "", "the named shadow `NAME` (default: the classic shadow)")
 	_ = cmd.RegisterFlagCompletionFunc("name", cobra.NoFileCompletions)
 	c.Settings = f.ConnectionSettings(cmd, "thing-name")
 }

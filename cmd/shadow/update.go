@@ -74,12 +74,12 @@ code 409 and the version the shadow is at.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Desired, "desired", "", "desired state, a JSON object (null: clear it)")
-	fl.StringVar(&opts.Reported, "reported", "", "reported state, a JSON object (null: clear it)")
-	fl.StringVar(&opts.State, "state", "", `the state node as JSON: {"desired":{…},"reported":{…}}`)
-	fl.StringVar(&opts.StateFile, "state-file", "", "file holding the state node as JSON")
+	fl.StringVar(&opts.Desired, "desired", "", "desired state, a `JSON` object (null: clear it)")
+	fl.StringVar(&opts.Reported, "reported", "", "reported state, a `JSON` object (null: clear it)")
+	fl.StringVar(&opts.State, "state", "", "the state node as `JSON`: {\"desired\":{…},\"reported\":{…}}")
+	fl.StringVar(&opts.StateFile, "state-file", "", "`FILE` holding the state node as JSON")
 	fl.BoolVar(&opts.ClearDesired, "clear-desired", false, "send desired: null (removes every desired key, and so the delta)")
-	fl.Int64Var(&opts.Version, "version", 0, "update only if the shadow is at this version (else 409, exit 4)")
+	fl.Int64Var(&opts.Version, "version", 0, "update only if the shadow is at `VERSION` (else 409, exit 4)")
 	for _, name := range []string{"desired", "reported", "state"} {
 		_ = cmd.RegisterFlagCompletionFunc(name, cobra.NoFileCompletions)
 	}
