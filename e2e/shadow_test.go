@@ -386,4 +386,6 @@ func TestShadowDoneWhen(t *testing.T) {
 	p := run(t, nil, 4, append([]string{"shadow", "get", "--thing", "sensor-8"}, device...)...)
 	stderrHas(t, p, "not authorized", "$aws/things/sensor-8/shadow/get/accepted")
 	run(t, nil, 4, append([]string{"shadow", "get", "--name", "other"}, device...)...)
+	run(t, nil, 4, append([]string{"pub", "-q", "1", "-t", "test/topic", "-m", "x"}, device...)...)
+	run(t, nil, 0, append([]string{"shadow", "delete"}, device...)...)
 }
