@@ -129,8 +129,8 @@ is the flag's name in upper case with - as _ (--ca-file is IOTCTL_CA_FILE).
 Empty variables are ignored.
 
 The connection flags belong to the commands that connect: pub, sub, pubsub,
-bench, whoami, shadow and profile validate (after the command name: 'iotctl whoami
---insecure'). -o, -v, --debug and --profile are global. The other commands
+bench, whoami, shadow and profile validate (after the command name:
+'iotctl whoami --insecure'). -o, -v, --debug and --profile are global. The other commands
 (broker, policy, profile list/show/set/..., version) read no profile and only
 the variables of the flags they have, so a broken profile or variable only
 stops the commands that use it.
