@@ -129,8 +129,8 @@ is the flag's name in upper case with - as _ (--ca-file is IOTCTL_CA_FILE).
 Empty variables are ignored.
 
 The connection flags belong to the commands that connect: pub, sub, pubsub,
-bench, whoami and profile validate (after the command name: 'iotctl whoami
---insecure'). -o, -v, --debug and --profile are global. The other commands
+bench, whoami, shadow and profile validate (after the command name:
+'iotctl whoami --insecure'). -o, -v, --debug and --profile are global. The other commands
 (broker, policy, profile list/show/set/..., version) read no profile and only
 the variables of the flags they have, so a broken profile or variable only
 stops the commands that use it.
@@ -361,8 +361,8 @@ which profile is current and what selected it. An error caused by a
 profile's setting names the profile and its file: "check --cert (from
 profile dev, ~/.iotctl/profiles/dev.yaml)".
 Precedence of each setting: flag > IOTCTL_* variable > profile > default.
-Only the commands that connect (pub, sub, pubsub, bench, whoami, profile
-validate) read the profile; the others work while it is broken.
+Only the commands that connect (pub, sub, pubsub, bench, whoami, shadow,
+profile validate) read the profile; the others work while it is broken.
 'iotctl profile show' prints every effective setting with its source.
 
 Manage profiles with:
@@ -410,10 +410,14 @@ text mode.
                  statement, reason
   whoami, bench, version, profile list|show|set|use|delete|unset|validate
                  their report
+  shadow get|update|delete
+                 the service's accepted document (state, metadata, version,
+                 timestamp) without the client token; json is their default
 
 Streams print one compact object per line instead: 'broker' one per
 listener ({"scheme","url","address"}), 'sub -F json' (or 'sub -o json') one
-per message.
+per message, 'shadow watch' one per update/delta or update/documents message
+as the service sent it.
 
 Every document is indented two spaces, with snake_case names that do not
 change. Counts and sizes are numbers and flags booleans, also in

@@ -35,6 +35,10 @@ type Options struct {
 	Thing     bool
 	Format    string
 	Name      string
+
+	ThingName   string   // --thing NAME
+	Shadow      bool     // --shadow (shadow.go)
+	ShadowNames []string // --shadow-name
 }
 
 // NewCmdGen returns `iotctl policy gen`; runF replaces genRun in tests.
@@ -58,6 +62,13 @@ as ${iot:ClientId} work.
 The client ID is --client-id (exact, or a prefix with *, like test-*), else
 <client-id-prefix>* when a profile or IOTCTL_CLIENT_ID_PREFIX sets a prefix;
 --thing connects as client/${iot:Connection.Thing.ThingName} instead.
+--shadow allows the thing's Device Shadow (iotctl shadow): publish to
+$aws/things/<thing>/shadow/get, update and delete, subscribe to and
+receive their replies (get/*, update/*, delete/*); --shadow-name N the
+named shadow N instead of the classic one. With a bare --thing the thing
+is ${iot:Connection.Thing.ThingName}, so one policy serves every device
+whose client ID is its thing name; --thing NAME names one thing (and
+connects as client/NAME unless --client-id says otherwise).
 The region is --region, else the endpoint's, else AWS_REGION, else
 AWS_DEFAULT_REGION, else the AWS profile's region (AWS_PROFILE in
 ~/.aws/config or AWS_CONFIG_FILE), else us-east-1; a note says where it came
@@ -80,9 +91,15 @@ The policy goes to stdout, notes to stderr. A policy over 2048 characters
   iotctl policy gen --thing --publish 'dt/${iot:Connection.Thing.ThingName}' \
     --subscribe 'cmd/${iot:Connection.Thing.ThingName}/+' --account 123456789012
 
+  # a device's own Device Shadow, for every thing (client ID = thing name)
+  iotctl policy gen --shadow --thing --account 123456789012
+
+  # an app that updates sensor-7's named shadow "config"
+  iotctl policy gen --shadow --thing sensor-7 --shadow-name config --client-id app-1 --account 123456789012
+
   # a CloudFormation template
   iotctl policy gen --topic test/topic --client-id 'test-*' --format cloudformation`,
-		Args: cobra.NoArgs,
+		Args: func(cmd *cobra.Command, args []string) error { return opts.thingArg(args) },
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(opts)
@@ -97,7 +114,7 @@ The policy goes to stdout, notes to stderr. A policy over 2048 characters
 	fl.StringArrayVar(&opts.Subscribe, "subscribe", nil, "topic filter to subscribe to, + and # allowed (repeatable)")
 	fl.StringArrayVar(&opts.Receive, "receive", nil, "topic, or filter, to receive from without subscribing here (repeatable)")
 	fl.BoolVar(&opts.Retain, "retain", false, "also allow retained publishes (iot:RetainPublish)")
-	fl.BoolVar(&opts.Thing, "thing", false, "connect as the thing name: client/${iot:Connection.Thing.ThingName}")
+	addThingFlags(fl, opts)
 	fl.StringVar(&opts.Format, "format", FormatJSON, "output format: json, cloudformation or terraform")
 	fl.StringVar(&opts.Name, "name", "", "policy name for cloudformation (default: generated) and terraform (default: iotctl-policy)")
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -144,7 +161,10 @@ func genRun(opts *Options) error {
 		Publish: opts.Publish, Subscribe: opts.Subscribe, Receive: opts.Receive,
 		Topics: opts.Topics, Retain: opts.Retain,
 	}
-	if opts.Thing && s.ClientID != "" {
+	if err := opts.applyThing(&gen, gen.ClientID, &notes); err != nil {
+		return err
+	}
+	if opts.Thing && opts.ThingName == "" && s.ClientID != "" {
 		notes = append(notes, fmt.Sprintf("client ID %s is not used: --thing connects as the thing name", s.ClientID))
 	}
 	if !opts.Thing && gen.ClientID == "" {
@@ -185,7 +205,7 @@ func genRun(opts *Options) error {
 			return err
 		}
 	}
-	for _, n := range notes {
+	for _, n := range opts.shadowNotes(notes) {
 		fmt.Fprintf(opts.IO.ErrOut, "iotctl: note: %s\n", n)
 	}
 	_, err = opts.IO.Out.Write(out)
