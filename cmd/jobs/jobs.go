@@ -69,7 +69,7 @@ type Common struct {
 // register adds the connection flags (with --thing) and --timeout to cmd.
 func (c *Common) register(f *cmdutil.Factory, cmd *cobra.Command) {
 	c.IO = f.IOStreams
-	cmd.Flags().DurationVar(&c.Timeout, "timeout", defaultTimeout, "time allowed for the service's answer to each request")
+	cmdutil.DurationVar(cmd.Flags(), &c.Timeout, "timeout", defaultTimeout, "time allowed for the service's answer to each request")
 	c.Settings = f.ConnectionSettings(cmd, "thing-name")
 }
 

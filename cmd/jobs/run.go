@@ -98,8 +98,8 @@ status, exit_code, reported).`,
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.Once, "once", false, "exit after one execution (waiting for one if none is pending)")
-	fl.DurationVar(&opts.Grace, "grace", DefaultGrace, "after SIGINT/SIGTERM, let COMMAND run this long before killing it; over 1s delays the exit past 3 s")
-	fl.DurationVar(&opts.StepTimeout, "step-timeout", 10*time.Minute, "time an execution may take (whole minutes, up to 7 days); COMMAND is killed after it")
+	cmdutil.DurationVar(fl, &opts.Grace, "grace", DefaultGrace, "after SIGINT/SIGTERM, let COMMAND run this long before killing it; over 1s delays the exit past 3 s")
+	cmdutil.DurationVar(fl, &opts.StepTimeout, "step-timeout", 10*time.Minute, "time an execution may take (whole minutes, up to 7 days); COMMAND is killed after it")
 	opts.register(f, cmd)
 	return cmd
 }

@@ -60,7 +60,7 @@ exit 4 with InvalidStateTransition.`,
 	fl.StringArrayVar(&opts.Details, "details", nil, "statusDetails KEY=VALUE (repeatable)")
 	fl.Int64Var(&opts.ExpectedVersion, "expected-version", 0, "apply only if the execution's versionNumber is this")
 	fl.Int64Var(&opts.ExecutionNumber, "execution-number", 0, "the execution to update (default: the latest)")
-	fl.DurationVar(&opts.StepTimeout, "step-timeout", 0, "with IN_PROGRESS: time out the execution after this long (whole minutes)")
+	cmdutil.DurationVar(fl, &opts.StepTimeout, "step-timeout", 0, "with IN_PROGRESS: time out the execution after this long (whole minutes)")
 	fl.BoolVar(&opts.IncludeDocument, "include-document", false, "include the job document in the answer")
 	_ = cmd.RegisterFlagCompletionFunc("status", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return updateStatuses, cobra.ShellCompDirectiveNoFileComp

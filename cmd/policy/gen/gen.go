@@ -33,6 +33,7 @@ type Options struct {
 	Topics    []string
 	Retain    bool
 	Thing     bool
+	Jobs      bool
 	Format    string
 	Name      string
 }
@@ -61,7 +62,7 @@ The client ID is --client-id (exact, or a prefix with *, like test-*), else
 The region is --region, else the endpoint's, else AWS_REGION, else
 AWS_DEFAULT_REGION, else the AWS profile's region (AWS_PROFILE in
 ~/.aws/config or AWS_CONFIG_FILE), else us-east-1; a note says where it came
-from unless --region gave it.
+from unless --region gave it.`+jobsHelp+`
 
 Formats:
   json            the policy document; --account (12 digits) is required
@@ -79,6 +80,9 @@ The policy goes to stdout, notes to stderr. A policy over 2048 characters
   # a device that publishes telemetry and listens for commands
   iotctl policy gen --thing --publish 'dt/${iot:Connection.Thing.ThingName}' \
     --subscribe 'cmd/${iot:Connection.Thing.ThingName}/+' --account 123456789012
+
+  # a device running 'iotctl jobs run' with its thing name as client ID
+  iotctl policy gen --thing --jobs --account 123456789012
 
   # a CloudFormation template
   iotctl policy gen --topic test/topic --client-id 'test-*' --format cloudformation`,
@@ -98,6 +102,7 @@ The policy goes to stdout, notes to stderr. A policy over 2048 characters
 	fl.StringArrayVar(&opts.Receive, "receive", nil, "topic, or filter, to receive from without subscribing here (repeatable)")
 	fl.BoolVar(&opts.Retain, "retain", false, "also allow retained publishes (iot:RetainPublish)")
 	fl.BoolVar(&opts.Thing, "thing", false, "connect as the thing name: client/${iot:Connection.Thing.ThingName}")
+	addJobsFlag(fl, opts)
 	fl.StringVar(&opts.Format, "format", FormatJSON, "output format: json, cloudformation or terraform")
 	fl.StringVar(&opts.Name, "name", "", "policy name for cloudformation (default: generated) and terraform (default: iotctl-policy)")
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -144,6 +149,7 @@ func genRun(opts *Options) error {
 		Publish: opts.Publish, Subscribe: opts.Subscribe, Receive: opts.Receive,
 		Topics: opts.Topics, Retain: opts.Retain,
 	}
+	addJobs(opts, &gen)
 	if opts.Thing && s.ClientID != "" {
 		notes = append(notes, fmt.Sprintf("client ID %s is not used: --thing connects as the thing name", s.ClientID))
 	}
