@@ -50,8 +50,12 @@ func (h *hook) Provides(b byte) bool {
 	}, b) >= 0
 }
 
-// Bind lets the services publish their answers.
-func (h *hook) Bind(b *broker.Broker) { h.e.reply.bind(b) }
+// Bind lets the services publish their answers and starts the jobs
+// folder's watcher.
+func (h *hook) Bind(b *broker.Broker) {
+	h.e.reply.bind(b)
+	h.e.jobs.start()
+}
 
 // Stop ends the services' background work when the broker closes.
 func (h *hook) Stop() { h.e.Close() }

@@ -9,7 +9,8 @@
 // listener's pre-upgrade check. See Emulator.Apply.
 //
 // Every emulator runs the Device Shadow service (shadow.go) on the
-// reserved $aws/things/{thing}/shadow/… topics.
+// reserved $aws/things/{thing}/shadow/… topics and the Jobs service
+// (jobs.go) on $aws/things/{thing}/jobs/….
 //
 // Principals are named as in --policy: cert:<certificate ID> (lower-case
 // hex SHA-256 of the DER certificate), akid:<access key ID>,
@@ -159,9 +160,17 @@ type Config struct {
 	// Shadows are the shadows the service starts with.
 	Shadows []ShadowSeed
 
-	// Now is the clock of SigV4 verification, rate limits and shadow
-	// timestamps (nil: time.Now).
-	Now func() time.Time
+	// Jobs are jobs the Jobs service creates at start (one already in
+	// StateDir/jobs wins); JobsDir is a folder watched for new job files,
+	// JOBID.json (see JobFile).
+	Jobs    []JobSeed
+	JobsDir string
+
+	// Now is the clock of SigV4 verification, rate limits and shadow and
+	// jobs timestamps (nil: time.Now); AfterFunc runs f after d on that
+	// clock (nil: time.AfterFunc): the jobs' step timers.
+	Now       func() time.Time
+	AfterFunc func(d time.Duration, f func()) Timer
 }
 
 // Emulator is a configured IoT Core emulation, ready to Apply to broker
@@ -179,6 +188,7 @@ type Emulator struct {
 	reply    *replier       // publishes the services' answers (service.go)
 	services []service      // in the order they are asked
 	shadows  *shadowService // the Device Shadow service (shadow.go)
+	jobs     *jobsService   // the Jobs service (jobs.go)
 }
 
 // New checks the configuration. Errors name the offending entry.
@@ -197,6 +207,9 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.AfterFunc == nil {
+		cfg.AfterFunc = func(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 	}
 	e := &Emulator{
 		cfg:         cfg,
@@ -250,6 +263,9 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	e.reply = &replier{e: e}
 	if err := e.setupShadows(); err != nil {
+		return nil, err
+	}
+	if err := e.setupJobs(); err != nil {
 		return nil, err
 	}
 	return e, nil

@@ -18,7 +18,7 @@ import (
 	"github.com/iotctl/iotctl/pkg/policy"
 )
 
-var updateGolden = flag.Bool("update", false, "rewrite the golden files of testdata/shadow")
+var updateGolden = flag.Bool("update", false, "rewrite the golden files of testdata/shadow and testdata/jobs")
 
 // goldenTimestamp replaces the service's timestamps (this test run's
 // clock) in golden files.
@@ -64,6 +64,10 @@ type shadowClient struct {
 	name   string // client ID, in its markers
 	id     uint16
 	marker int
+	// clockBase: the emulator runs on a fake clock that started at this
+	// second; the replies' times are shown as if it had been
+	// goldenTimestamp (see shiftTimes).
+	clockBase int64
 }
 
 func (w *world) shadowClient(t *testing.T, leaf *testpki.Leaf, id string, filters ...string) *shadowClient {
@@ -111,7 +115,9 @@ func (c *shadowClient) ack(p *packets.Publish) msg {
 		c.send(&packets.Puback{PacketID: p.PacketID, Properties: &packets.Properties{}})
 	}
 	m := msg{Topic: p.Topic}
-	if json.Valid(p.Payload) {
+	if json.Valid(p.Payload) && c.clockBase != 0 {
+		m.Payload = shiftTimes(c.t, p.Payload, c.clockBase)
+	} else if json.Valid(p.Payload) {
 		m.Payload = normalizeTimestamps(c.t, p.Payload)
 	} else {
 		m.Raw = string(p.Payload)
@@ -235,39 +241,44 @@ func TestShadowGolden(t *testing.T) {
 			for _, r := range reqs {
 				got = append(got, exchange{Request: r, Replies: c.request(r.Topic, r.bytes())})
 			}
-			golden := strings.TrimSuffix(in, ".in.json") + ".golden.json"
-			if *updateGolden {
-				b, _ := json.MarshalIndent(got, "", "  ")
-				if err := os.WriteFile(golden, append(b, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			data, err = os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestShadowGolden -update)", err)
-			}
-			var want []exchange
-			if err := json.Unmarshal(data, &want); err != nil {
-				t.Fatalf("%s: %v", golden, err)
-			}
-			if len(want) != len(got) {
-				t.Fatalf("%d exchanges, golden has %d", len(got), len(want))
-			}
-			for i := range want {
-				g, wn := got[i], want[i]
-				if len(g.Replies) != len(wn.Replies) {
-					t.Errorf("request %d (%s %s): %d replies, want %d:\n got %s", i+1, g.Request.Topic, g.Request.bytes(), len(g.Replies), len(wn.Replies), show(g.Replies))
-					continue
-				}
-				for j := range wn.Replies {
-					if g.Replies[j].Topic != wn.Replies[j].Topic || !jsonEqual(g.Replies[j].bytes(), wn.Replies[j].bytes()) {
-						t.Errorf("request %d (%s %s) reply %d:\n got %s %s\nwant %s %s", i+1, g.Request.Topic, g.Request.bytes(), j+1,
-							g.Replies[j].Topic, g.Replies[j].bytes(), wn.Replies[j].Topic, wn.Replies[j].bytes())
-					}
-				}
-			}
+			checkGolden(t, strings.TrimSuffix(in, ".in.json")+".golden.json", got)
 		})
+	}
+}
+
+// checkGolden compares exchanges with a golden file (-update rewrites it).
+func checkGolden(t *testing.T, golden string, got []exchange) {
+	t.Helper()
+	if *updateGolden {
+		b, _ := json.MarshalIndent(got, "", "  ")
+		if err := os.WriteFile(golden, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	data, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -run %s -update)", err, t.Name())
+	}
+	var want []exchange
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatalf("%s: %v", golden, err)
+	}
+	if len(want) != len(got) {
+		t.Fatalf("%d exchanges, golden has %d", len(got), len(want))
+	}
+	for i := range want {
+		g, wn := got[i], want[i]
+		if len(g.Replies) != len(wn.Replies) {
+			t.Errorf("request %d (%s %s): %d replies, want %d:\n got %s", i+1, g.Request.Topic, g.Request.bytes(), len(g.Replies), len(wn.Replies), show(g.Replies))
+			continue
+		}
+		for j := range wn.Replies {
+			if g.Replies[j].Topic != wn.Replies[j].Topic || !jsonEqual(g.Replies[j].bytes(), wn.Replies[j].bytes()) {
+				t.Errorf("request %d (%s %s) reply %d:\n got %s %s\nwant %s %s", i+1, g.Request.Topic, g.Request.bytes(), j+1,
+					g.Replies[j].Topic, g.Replies[j].bytes(), wn.Replies[j].Topic, wn.Replies[j].bytes())
+			}
+		}
 	}
 }
 
