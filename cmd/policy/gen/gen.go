@@ -62,7 +62,7 @@ The client ID is --client-id (exact, or a prefix with *, like test-*), else
 The region is --region, else the endpoint's, else AWS_REGION, else
 AWS_DEFAULT_REGION, else the AWS profile's region (AWS_PROFILE in
 ~/.aws/config or AWS_CONFIG_FILE), else us-east-1; a note says where it came
-from unless --region gave it.`+jobsHelp+`
+from unless --region gave it.` + jobsHelp + `
 
 Formats:
   json            the policy document; --account (12 digits) is required
