@@ -8,8 +8,10 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/iotctl/iotctl/internal/testpki"
 	"github.com/iotctl/iotctl/pkg/broker"
@@ -43,7 +45,7 @@ type jobsWorld struct {
 	devices map[string][]string // thing → connection flags
 }
 
-func newJobsWorld(t *testing.T) *jobsWorld {
+func newJobsWorld(t *testing.T, setup ...func(*iot.Config)) *jobsWorld {
 	t.Helper()
 	if runtime.GOOS == "windows" {
 		t.Skip("the job command is a POSIX shell script")
@@ -60,6 +62,9 @@ func newJobsWorld(t *testing.T) *jobsWorld {
 		w.cfg.Things = append(w.cfg.Things, iot.Thing{Name: thing, Principal: iot.PrefixCert + leaf.ID()})
 		w.cfg.Policies = append(w.cfg.Policies, iot.Policy{Principal: iot.PrefixCert + leaf.ID(), Doc: doc})
 		w.devices[thing] = []string{"--cert", cert, "--key", key, "--client-id", thing}
+	}
+	for _, f := range setup {
+		f(&w.cfg)
 	}
 	w.start(t, w.cfg)
 	return w
@@ -226,5 +231,73 @@ func TestJobsAgentSurvivesABrokerRestart(t *testing.T) {
 	b, _ := os.ReadFile(log)
 	if got := strings.TrimSpace(string(b)); got != "slow-1 1 sensor-7\nafter-1 1 sensor-7" {
 		t.Errorf("the command ran:\n%s", got)
+	}
+}
+
+// stepTimers are the emulator's step timers, fired by the test.
+type stepTimers struct {
+	mu     sync.Mutex
+	timers []*stepTimer
+}
+
+type stepTimer struct {
+	f       func()
+	stopped bool
+}
+
+func (s *stepTimers) AfterFunc(_ time.Duration, f func()) iot.Timer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := &stepTimer{f: f}
+	s.timers = append(s.timers, t)
+	return &stepStop{s: s, t: t}
+}
+
+type stepStop struct {
+	s *stepTimers
+	t *stepTimer
+}
+
+func (x *stepStop) Stop() bool {
+	x.s.mu.Lock()
+	defer x.s.mu.Unlock()
+	was := !x.t.stopped
+	x.t.stopped = true
+	return was
+}
+
+// fire runs the timers that are not stopped: the step timeouts expire.
+func (s *stepTimers) fire() {
+	s.mu.Lock()
+	var due []func()
+	for _, t := range s.timers {
+		if !t.stopped {
+			t.stopped = true
+			due = append(due, t.f)
+		}
+	}
+	s.mu.Unlock()
+	for _, f := range due {
+		f()
+	}
+}
+
+func TestJobsAgentStepTimeout(t *testing.T) {
+	timers := &stepTimers{}
+	w := newJobsWorld(t, func(c *iot.Config) { c.AfterFunc = timers.AfterFunc })
+	dir := t.TempDir()
+	w.addJob(t, "hang-1", `{"hang":true}`, "sensor-7")
+	a := w.agent(t, "sensor-7", filepath.Join(dir, "log"), "--step-timeout", "1m")
+	a.stderr.awaitMatch(t, a, regexp.MustCompile(`running hang-1`))
+	// The step timeout expires: the service times the execution out, and
+	// the agent stops the command and goes on with the next job.
+	timers.fire()
+	a.stdout.awaitMatch(t, a, regexp.MustCompile(`hang-1 #1 TIMED_OUT \(killed: the service set TIMED_OUT\)\n`))
+	w.addJob(t, "ok-1", `{}`, "sensor-7")
+	a.stdout.awaitMatch(t, a, regexp.MustCompile(`ok-1 #1 SUCCEEDED`))
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	a.expect(t, 130)
+	if x := w.execution(t, "sensor-7", "hang-1"); x["status"] != "TIMED_OUT" {
+		t.Errorf("hang-1: %v", x)
 	}
 }

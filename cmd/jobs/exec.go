@@ -3,6 +3,7 @@ package jobs
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,9 @@ type outcome struct {
 	Details  map[string]string
 	// Interrupted: a signal arrived while COMMAND ran.
 	Interrupted bool
+	// Ended: the service ended the execution while COMMAND ran (Status is
+	// its status: TIMED_OUT, CANCELED, REMOVED); nothing to report.
+	Ended bool
 }
 
 // execute runs COMMAND for one execution: the job document on stdin, the
@@ -61,11 +65,22 @@ func (a *agent) execute(ctx context.Context, ex *execution) outcome {
 		defer t.Stop()
 		step = t.C
 	}
+	// A notification while COMMAND runs may mean the service ended the
+	// execution (step timeout, cancellation): look, and stop COMMAND then.
+	gone := make(chan string, 1)
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go a.watchEnd(wctx, ex, gone)
+
 	var err error
-	var killed string
+	var killed, ended string
 	interrupted := false
 	select {
 	case err = <-done:
+	case ended = <-gone:
+		kill(cmd)
+		killed = "killed: the service set " + ended
+		err = <-done
 	case <-step:
 		kill(cmd)
 		killed = fmt.Sprintf("killed at the step timeout (%s): the service times the execution out", a.stepTimeout)
@@ -85,6 +100,9 @@ func (a *agent) execute(ctx context.Context, ex *execution) outcome {
 	out := outcome{Status: "SUCCEEDED", ExitCode: 0, Details: map[string]string{}, Interrupted: interrupted}
 	var ee *exec.ExitError
 	switch {
+	case ended != "":
+		out.Status, out.ExitCode, out.Ended = ended, -1, true
+		out.Details["reason"] = detailValue(killed)
 	case killed != "":
 		out.Status, out.ExitCode = "FAILED", -1
 		out.Details["reason"] = detailValue(killed)
@@ -108,4 +126,34 @@ func (a *agent) execute(ctx context.Context, ex *execution) outcome {
 		}
 	}
 	return out
+}
+
+// watchEnd sends the execution's status on gone when a notification shows
+// the service ended it (a status other than QUEUED or IN_PROGRESS), until
+// ctx ends.
+func (a *agent) watchEnd(ctx context.Context, ex *execution, gone chan<- string) {
+	op := ex.JobID + "/get"
+	body := map[string]any{"executionNumber": ex.ExecutionNumber}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.changed:
+		}
+		rep, err := a.cl.request(ctx, a.opts.Timeout, op, body)
+		if err != nil {
+			continue // the next notification asks again
+		}
+		var ans struct {
+			Execution *execution `json:"execution"`
+		}
+		if json.Unmarshal(rep.Payload, &ans) != nil || ans.Execution == nil {
+			continue
+		}
+		if s := ans.Execution.Status; s != "QUEUED" && s != "IN_PROGRESS" {
+			a.logf("%s #%d: the service ended it: %s", ex.JobID, ex.ExecutionNumber, s)
+			gone <- s
+			return
+		}
+	}
 }

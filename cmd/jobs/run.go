@@ -64,8 +64,10 @@ execution SUCCEEDED, anything else FAILED with statusDetails exitCode and
 stderr (its last lines, up to 1024 characters, line breaks as \n). Then it
 waits for the next job; with --once it exits after one execution.
 
-COMMAND still running at the step timeout is killed and reported FAILED
-(the service times the execution out). The agent reconnects after a lost
+When the service ends the execution while COMMAND runs (TIMED_OUT at the
+step timeout, CANCELED, REMOVED: a notify-next says so), COMMAND is killed
+and the service's status stands; the agent kills it at --step-timeout too
+(and reports FAILED if the service has not). The agent reconnects after a lost
 connection, asks for the next job again, and never runs an execution
 (job ID and execution number) twice: a status it could not report is sent
 again.
@@ -136,6 +138,9 @@ type agent struct {
 	stepTimeout time.Duration
 	stepMinutes int64
 	wake        chan struct{}
+	// changed: notify-next arrived (the running execution may have been
+	// timed out or cancelled by the service).
+	changed chan struct{}
 	// done: executions run, by key, with the status reported (or to
 	// report again).
 	done map[string]*finished
@@ -170,7 +175,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		opts: opts, thing: p.thing, errOut: p.stderr,
 		out:         cmdutil.Output{Format: p.st.Output},
 		stepTimeout: time.Duration(minutes) * time.Minute, stepMinutes: minutes,
-		wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), changed: make(chan struct{}, 1),
 		done: map[string]*finished{},
 	}
 	a.stream = a.out.Stream(opts.IO.Out)
@@ -226,7 +231,13 @@ func (a *agent) warnf(format string, args ...any) {
 }
 
 func (a *agent) loop(ctx context.Context) error {
-	if err := a.cl.svc.Watch(ctx, a.cl.topic("notify-next"), func(*iotsvc.Reply) { a.poke() }); err != nil {
+	if err := a.cl.svc.Watch(ctx, a.cl.topic("notify-next"), func(*iotsvc.Reply) {
+		a.poke()
+		select {
+		case a.changed <- struct{}{}:
+		default:
+		}
+	}); err != nil {
 		return err
 	}
 	first := true
@@ -313,6 +324,9 @@ func (a *agent) startNext(ctx context.Context, first bool) (*execution, error) {
 // is a warning: the agent goes on with the next job.
 func (a *agent) report(ctx context.Context, f *finished) error {
 	o := f.outcome
+	if o.Ended {
+		return a.print(f) // the service decided the status
+	}
 	body := map[string]any{"status": o.Status, "executionNumber": f.ex.ExecutionNumber}
 	if len(o.Details) > 0 {
 		body["statusDetails"] = o.Details
@@ -349,7 +363,7 @@ func (a *agent) report(ctx context.Context, f *finished) error {
 }
 
 func (a *agent) print(f *finished) error {
-	r := result{JobID: f.ex.JobID, ExecutionNumber: f.ex.ExecutionNumber, Status: f.outcome.Status, ExitCode: f.outcome.ExitCode, Reported: f.reported}
+	r := result{JobID: f.ex.JobID, ExecutionNumber: f.ex.ExecutionNumber, Status: f.outcome.Status, ExitCode: f.outcome.ExitCode, Reported: f.reported || f.outcome.Ended}
 	if a.out.JSON() {
 		return a.stream.Write(r)
 	}
