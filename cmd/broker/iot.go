@@ -27,11 +27,13 @@ type iotOptions struct {
 	PublishRateLimit int
 	StateDir         string
 	Shadows          []string
+	Jobs             []string
+	JobsDir          string
 	Region           string // the --region setting
 }
 
 // iotFlagNames are the flags that mean nothing without --iot.
-var iotFlagNames = []string{"region", "aws-credentials", "authorizer", "authorizer-key", "policy", "thing", "account", "sigv4-max-age", "publish-rate-limit", "state-dir", "shadow"}
+var iotFlagNames = []string{"region", "aws-credentials", "authorizer", "authorizer-key", "policy", "thing", "account", "sigv4-max-age", "publish-rate-limit", "state-dir", "shadow", "job", "jobs-dir"}
 
 const iotLong = `
 
@@ -94,7 +96,7 @@ theirs, as any message; a request is answered before its PUBACK. Shadows
 live in memory unless --state-dir DIR keeps them (DIR/shadows, one file per
 shadow, written atomically) across restarts. --shadow THING[/NAME]=FILE
 starts a shadow from an update body such as
-{"state":{"desired":{"color":"red"}}}; a shadow already in --state-dir wins.`
+{"state":{"desired":{"color":"red"}}}; a shadow already in --state-dir wins.` + jobsLong
 
 const iotExample = `
 
@@ -122,8 +124,9 @@ func addIoTFlags(cmd *cobra.Command, settings func() (*profile.Settings, error))
 	fl.StringVar(&o.Account, "account", iot.DefaultAccount, "AWS account ID of the emulated ARNs")
 	fl.DurationVar(&o.SigV4MaxAge, "sigv4-max-age", iot.DefaultSigV4MaxAge, "disconnect SigV4 and Cognito connections (0xA0) after this long")
 	fl.IntVar(&o.PublishRateLimit, "publish-rate-limit", iot.DefaultPublishRateLimit, "publishes per second per connection; more get PUBACK 0x97 (0: no limit)")
-	fl.StringVar(&o.StateDir, "state-dir", "", "keep Device Shadows in this folder across restarts (default: in memory)")
+	fl.StringVar(&o.StateDir, "state-dir", "", "keep Device Shadows and jobs in this folder across restarts (default: in memory)")
 	fl.StringArrayVar(&o.Shadows, "shadow", nil, "THING[/NAME]=FILE: start the shadow (classic, or named NAME) from an update body {\"state\":{…}} (repeatable)")
+	addJobsFlags(fl, o)
 
 	run := cmd.RunE
 	cmd.RunE = func(c *cobra.Command, args []string) error {
@@ -255,6 +258,9 @@ func (o *iotOptions) config() (iot.Config, error) {
 			return cfg, errs.Usagef("--shadow %s: %v", target, err)
 		}
 		cfg.Shadows = append(cfg.Shadows, iot.ShadowSeed{Thing: thing, Name: name, Doc: data})
+	}
+	if err := o.jobsConfig(&cfg); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }

@@ -35,7 +35,7 @@ func ParseJobFile(id string, data []byte) (JobSeed, error) {
 		return JobSeed{}, fmt.Errorf(`no "document": want {"targets": ["THING", …], "document": {…}}`)
 	}
 	seed := JobSeed{ID: id, Targets: f.Targets, Document: f.Document}
-	_, err := seed.check()
+	_, err := seed.Check()
 	return seed, err
 }
 

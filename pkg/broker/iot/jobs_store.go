@@ -22,8 +22,9 @@ type JobSeed struct {
 	Document []byte
 }
 
-// check validates a seed; errors name what is wrong.
-func (j JobSeed) check() (json.RawMessage, error) {
+// Check validates a seed and returns its document, compacted; errors
+// name what is wrong.
+func (j JobSeed) Check() (json.RawMessage, error) {
 	if !validJobID(j.ID) {
 		return nil, fmt.Errorf("job ID %q: a job ID is 1 to %d characters of a-z A-Z 0-9 _ -", j.ID, MaxJobIDBytes)
 	}
@@ -148,7 +149,7 @@ func storedOf(j *job, x, next *execution) *storedJob {
 // addJob creates a job with an execution QUEUED for each target, saves
 // it and notifies the targets. s.mu is held.
 func (s *jobsService) addJob(seed JobSeed, now time.Time) error {
-	doc, err := seed.check()
+	doc, err := seed.Check()
 	if err != nil {
 		return err
 	}
@@ -212,6 +213,17 @@ func (e *Emulator) setupJobs() error {
 			s.restore(sj, now)
 			loaded[sj.JobID] = true
 		}
+	}
+	// Every seed is checked before any is saved.
+	ids := map[string]bool{}
+	for _, seed := range e.cfg.Jobs {
+		if _, err := seed.Check(); err != nil {
+			return err
+		}
+		if ids[seed.ID] {
+			return fmt.Errorf("job %s is given twice", seed.ID)
+		}
+		ids[seed.ID] = true
 	}
 	for _, seed := range e.cfg.Jobs {
 		if loaded[seed.ID] {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/iotctl/iotctl/internal/testpki"
 )
 
@@ -375,4 +376,195 @@ func firstCertID(w *world) string {
 		}
 	}
 	return ""
+}
+
+// waitFor reads deliveries until one on topic comes and returns it.
+func (c *shadowClient) waitFor(topic string) msg {
+	c.t.Helper()
+	for {
+		p := c.read()
+		if x, ok := p.Content.(*packets.Publish); ok {
+			if m := c.ack(x); m.Topic == topic {
+				return m
+			}
+		}
+	}
+}
+
+// TestJobsPersistence: with a state directory, jobs and executions
+// survive a restart, step timers included; a stored job wins over its
+// seed.
+func TestJobsPersistence(t *testing.T) {
+	stateDir := t.TempDir()
+	cfg := Config{StateDir: stateDir, Jobs: jobsSeeds}
+	_, w, c := jobsWorld(t, cfg)
+	c.clockBase = 0 // times as stored, the same after the restart
+	const prefix = "$aws/things/dev1/jobs/"
+	c.request(prefix+"start-next", []byte(`{"stepTimeoutInMinutes":10,"statusDetails":{"step":"1"}}`))
+	c.request("$aws/things/dev2/jobs/job1/update", []byte(`{"status":"SUCCEEDED"}`))
+	before := c.request(prefix+"get", nil)
+	beforeJob := c.request(prefix+"job1/get", nil)
+	if err := w.b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg.Jobs = append([]JobSeed{{ID: "job1", Targets: []string{"other"}, Document: []byte(`{"changed":true}`)}}, jobsSeeds[1:]...)
+	clock, _, c := jobsWorld(t, cfg)
+	c.clockBase = 0
+	after := c.request(prefix+"get", nil)
+	afterJob := c.request(prefix+"job1/get", nil)
+	// The restart's clock may be a second later: the time left differs.
+	if a, b := showWithout(t, append(after, afterJob...), "approximateSecondsBeforeTimedOut"), showWithout(t, append(before, beforeJob...), "approximateSecondsBeforeTimedOut"); a != b {
+		t.Errorf("after a restart:\n%s\nwant\n%s", a, b)
+	}
+	if !strings.Contains(show(afterJob), `"operation":"install"`) || !strings.Contains(show(afterJob), `"step":"1"`) {
+		t.Errorf("stored job: %s", show(afterJob))
+	}
+	body, _ := replyOf(t, c.request("$aws/things/dev2/jobs/job1/get", nil), "$aws/things/dev2/jobs/job1/get")
+	if x := body["execution"].(map[string]any); x["status"] != statusSucceeded {
+		t.Errorf("dev2's execution after a restart: %v", body)
+	}
+	// The step timer runs on.
+	c.clockBase = clock.Now().Unix()
+	clock.advance(10 * time.Minute)
+	body, _ = replyOf(t, c.request(prefix+"job1/get", nil), prefix+"job1/get")
+	if x := body["execution"].(map[string]any); x["status"] != statusTimedOut {
+		t.Errorf("step timer after a restart: %v", body)
+	}
+	files, _ := filepath.Glob(filepath.Join(stateDir, "jobs", "*"))
+	if len(files) != 2 {
+		t.Errorf("state files %v", files)
+	}
+
+	// A damaged file stops the emulator with a message naming it.
+	os.WriteFile(filepath.Join(stateDir, "jobs", "job2.json"), []byte("{"), 0o600)
+	if _, err := New(Config{StateDir: stateDir}); err == nil || !strings.Contains(err.Error(), "job2.json") {
+		t.Errorf("damaged state file: %v", err)
+	}
+}
+
+// TestJobsFolder: a file put in the jobs folder while the broker runs
+// creates its job and notifies its things; a bad file is logged once and
+// read again when it changes.
+func TestJobsFolder(t *testing.T) {
+	poll := jobsDirPoll
+	jobsDirPoll = 10 * time.Millisecond
+	t.Cleanup(func() { jobsDirPoll = poll })
+	dir := t.TempDir()
+	put := func(name, text string) {
+		tmp := filepath.Join(dir, "."+name)
+		if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("job1.json", `{"targets":["dev1"],"document":{"from":"folder"}}`) // the seed's ID: left alone
+	_, w, c := jobsWorld(t, Config{JobsDir: dir, Jobs: jobsSeeds[:1]})
+	const prefix = "$aws/things/dev1/jobs/"
+	c.request(prefix+"job1/update", []byte(`{"status":"SUCCEEDED"}`))
+
+	put("bad.json", `{"targets":["dev1"],"document":`)
+	put("zz-new.json", `{"targets":["dev1","dev2"],"document":{"operation":"update"}}`)
+	m := c.waitFor(prefix + "notify-next")
+	if !strings.Contains(string(m.bytes()), `"jobId":"zz-new"`) || !strings.Contains(string(m.bytes()), `"operation":"update"`) {
+		t.Errorf("notify-next of the new job: %s", m.bytes())
+	}
+	w.logs.has(t, "IoT: jobs folder: file ignored", "bad.json")
+	w.logs.has(t, "IoT: job created", "job=zz-new", "targets=dev1,dev2")
+	if strings.Contains(w.logs.String(), "job1.json") {
+		t.Errorf("the seed's file was reported:\n%s", w.logs.String())
+	}
+	// The bad file, fixed, makes its job.
+	put("bad.json", `{"targets":["dev2"],"document":{"fixed":true}}`)
+	for !strings.Contains(string(m.bytes()), `"jobId":"bad"`) {
+		m = c.waitFor("$aws/things/dev2/jobs/notify")
+	}
+	if n := strings.Count(w.logs.String(), "file ignored: fix it (it is read again when it changes)\" file="+filepath.Join(dir, "bad.json")); n != 1 {
+		t.Errorf("the bad file was logged %d times, want once:\n%s", n, w.logs.String())
+	}
+	// A file of an existing job, changed: refused with a log line.
+	put("zz-new.json", `{"targets":["dev3"],"document":{}}`)
+	put("zzz-last.json", `{"targets":["dev1"],"document":{}}`)
+	c.waitFor(prefix + "notify")
+	w.logs.has(t, "exists already", "zz-new.json")
+	for _, tt := range []struct{ text, want string }{
+		{`{"targets":[],"document":{}}`, "no target thing"},
+		{`{"targets":["a b"],"document":{}}`, "a thing name is"},
+		{`{"targets":["a"],"document":[1]}`, "must be a JSON object"},
+		{`{"targets":["a"]}`, `no \"document\"`},
+		{`{"targets":["a"],"document":{},"extra":1}`, "unknown field"},
+	} {
+		if _, err := ParseJobFile("j", []byte(tt.text)); err == nil || !strings.Contains(err.Error(), strings.ReplaceAll(tt.want, `\"`, `"`)) {
+			t.Errorf("%s: %v, want %q", tt.text, err, tt.want)
+		}
+	}
+}
+
+// TestJobsPolicy: a request needs iot:Publish on its topic (denied: PUBACK
+// 0x87 and no answer), and each answer and notification iot:Receive on
+// its topic.
+func TestJobsPolicy(t *testing.T) {
+	const arn = "arn:aws:iot:us-east-1:123456789012:"
+	clock := newFakeClock()
+	leaf, w := leafWorld(t, Config{Jobs: jobsSeeds, Now: clock.Now, AfterFunc: clock.AfterFunc}, `{"Version":"2012-10-17","Statement":[
+	 {"Effect":"Allow","Action":"iot:Connect","Resource":"`+arn+`client/*"},
+	 {"Effect":"Allow","Action":"iot:Publish","Resource":["`+arn+`topic/$aws/things/dev1/jobs/*","`+arn+`topic/test/marker"]},
+	 {"Effect":"Allow","Action":"iot:Subscribe","Resource":["`+arn+`topicfilter/$aws/things/*","`+arn+`topicfilter/test/marker"]},
+	 {"Effect":"Allow","Action":"iot:Receive","Resource":["`+arn+`topic/$aws/things/dev1/jobs/*/accepted","`+arn+`topic/$aws/things/dev1/jobs/*/rejected","`+arn+`topic/test/marker"]}]}`)
+	c := w.shadowClient(t, leaf, "dev1", jobsFilters...)
+	got := c.request("$aws/things/dev1/jobs/start-next", nil)
+	if len(got) != 1 || got[0].Topic != "$aws/things/dev1/jobs/start-next/accepted" {
+		t.Errorf("device got %s, want start-next/accepted only (no iot:Receive on notify)", show(got))
+	}
+	w.logs.has(t, "IoT: denied", "action=iot:Receive", "topic/$aws/things/dev1/jobs/notify", "client=dev1")
+	code, got := c.publish("$aws/things/dev2/jobs/get", nil)
+	if code != 0x87 {
+		t.Errorf("another thing's jobs: PUBACK 0x%02X, want 0x87", code)
+	}
+	if got = c.untilMarker(got); len(got) != 0 {
+		t.Errorf("denied request answered: %s", show(got))
+	}
+	w.logs.has(t, "IoT: denied", "action=iot:Publish", "topic/$aws/things/dev2/jobs/get")
+}
+
+// TestJobsEdgeCases: a request that is not UTF-8 is InvalidJson; a
+// request over MQTT 3.1.1 is answered as over MQTT 5; close stops
+// the timers.
+func TestJobsEdgeCases(t *testing.T) {
+	clock, w, c := jobsWorld(t, Config{Jobs: jobsSeeds})
+	body, ok := replyOf(t, c.request("$aws/things/dev1/jobs/get", []byte("{\"clientToken\":\"\xff\"}")), "$aws/things/dev1/jobs/get")
+	if ok || body["code"] != "InvalidJson" {
+		t.Errorf("not UTF-8: %v", body)
+	}
+	c.request("$aws/things/dev1/jobs/start-next", []byte(`{"stepTimeoutInMinutes":1}`))
+	if clock.pending() != 1 {
+		t.Fatalf("%d timers, want 1", clock.pending())
+	}
+	w.b.Close()
+	if clock.pending() != 0 {
+		t.Errorf("%d timers left after the broker closed", clock.pending())
+	}
+}
+
+// showWithout shows messages with the keys left out of their payloads.
+func showWithout(t *testing.T, ms []msg, keys ...string) string {
+	var out []msg
+	for _, m := range ms {
+		v, err := decodeJSON(m.bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, ok := v.(map[string]any); ok {
+			for _, x := range []map[string]any{o, mapOrNil(o["execution"])} {
+				for _, k := range keys {
+					delete(x, k)
+				}
+			}
+		}
+		b, _ := json.Marshal(v)
+		out = append(out, msg{Topic: m.Topic, Payload: b})
+	}
+	return show(out)
 }

@@ -22,6 +22,15 @@ import (
 //	mkdir -p /tmp/jssdk && cd /tmp/jssdk && npm install aws-iot-device-sdk-v2 aws-iot-device-sdk
 //	IOTCTL_NODE_SDK=/tmp/jssdk/node_modules go test -run TestShadowSDK ./pkg/broker/iot/
 func TestShadowSDK(t *testing.T) {
+	runSDKScript(t, Config{}, "shadow_sdk.js")
+}
+
+// runSDKScript runs testdata/sdk/<script> with node against an emulator
+// configured by cfg, with a device certificate allowed everything:
+// node SCRIPT HOST PORT CA CERT KEY sdkthing. It skips without the SDK
+// (IOTCTL_NODE_SDK).
+func runSDKScript(t *testing.T, cfg Config, script string) {
+	t.Helper()
 	modules := os.Getenv("IOTCTL_NODE_SDK")
 	node, err := exec.LookPath("node")
 	if modules == "" || err != nil {
@@ -30,7 +39,7 @@ func TestShadowSDK(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(modules, "aws-iot-device-sdk-v2", "package.json")); err != nil {
 		t.Fatalf("IOTCTL_NODE_SDK=%s: %v", modules, err)
 	}
-	leaf, w := shadowWorld(t, Config{}, allowAll)
+	leaf, w := shadowWorld(t, cfg, allowAll)
 	dir := t.TempDir()
 	certFile, keyFile := leaf.Files(t, dir, "device")
 	caFile := filepath.Join(dir, "server-ca.pem")
@@ -38,14 +47,14 @@ func TestShadowSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, port, _ := strings.Cut(w.addr(broker.MQTTS), ":")
-	script, _ := filepath.Abs(filepath.Join("testdata", "sdk", "shadow_sdk.js"))
+	path, _ := filepath.Abs(filepath.Join("testdata", "sdk", script))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script, "localhost", port, caFile, certFile, keyFile, "sdkthing")
+	cmd := exec.CommandContext(ctx, node, path, "localhost", port, caFile, certFile, keyFile, "sdkthing")
 	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
 	out, err := cmd.CombinedOutput()
 	t.Logf("SDK output:\n%s", out)
 	if err != nil || !strings.Contains(string(out), "ALL OK") {
-		t.Fatalf("SDK shadow client: %v", err)
+		t.Fatalf("SDK script %s: %v", script, err)
 	}
 }
