@@ -301,3 +301,44 @@ func TestJobsAgentStepTimeout(t *testing.T) {
 		t.Errorf("hang-1: %v", x)
 	}
 }
+
+// TestJobsDoneWhen is the issue's flow on the binaries alone: a broker
+// --iot with a job from --job, a profile for the device, `jobs run --once
+// -- ./update.sh`, and `jobs describe` showing SUCCEEDED.
+func TestJobsDoneWhen(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("update.sh is a POSIX shell script")
+	}
+	w := newWorld(t)
+	leaf, cert, key := w.device(t, testpki.EC)
+	pol, _ := genPolicy(t, w.dir, "jobs-policy.json", "--thing", "--jobs")
+	doc := filepath.Join(w.dir, "update.json")
+	if err := os.WriteFile(doc, []byte(`{"operation":"update","version":"1.4.2"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	principal := iot.PrefixCert + leaf.ID()
+	broker := iotctl(t, nil, "broker", "--iot", "--listen", "", "--tls-listen", "127.0.0.1:0",
+		"--tls-cert", w.certFile, "--tls-key", w.keyFile, "--client-ca", w.clientCAFile,
+		"--policy", principal+"="+pol, "--thing", "dev1="+principal, "--job", "fw-1=dev1:"+doc)
+	port := broker.stdout.awaitMatch(t, broker, regexp.MustCompile(`listening mqtts://127\.0\.0\.1:(\d+)\n`))[1]
+
+	env := []string{"IOTCTL_HOME=" + filepath.Join(w.dir, "iotctl-home")}
+	run(t, env, 0, "profile", "set", "dev1", "endpoint=127.0.0.1", "port="+port, "cert="+cert, "key="+key,
+		"ca-file="+w.caFile, "client-id=dev1", "thing-name=dev1")
+	script := filepath.Join(w.dir, "update.sh")
+	out := filepath.Join(w.dir, "updated")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\ncat > "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := run(t, env, 0, "--profile", "dev1", "jobs", "run", "--once", "--", script)
+	if got := p.stdout.String(); got != "fw-1 #1 SUCCEEDED (exit 0)\n" {
+		t.Errorf("jobs run printed %q", got)
+	}
+	if b, _ := os.ReadFile(out); strings.TrimSpace(string(b)) != `{"operation":"update","version":"1.4.2"}` {
+		t.Errorf("update.sh got %q on stdin", b)
+	}
+	desc := run(t, env, 0, "--profile", "dev1", "jobs", "describe", "fw-1").stdout.String()
+	if !strings.Contains(desc, `"status": "SUCCEEDED"`) {
+		t.Errorf("jobs describe:\n%s", desc)
+	}
+}
