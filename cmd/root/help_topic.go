@@ -129,8 +129,8 @@ is the flag's name in upper case with - as _ (--ca-file is IOTCTL_CA_FILE).
 Empty variables are ignored.
 
 The connection flags belong to the commands that connect: pub, sub, pubsub,
-bench, whoami and profile validate (after the command name: 'iotctl whoami
---insecure'). -o, -v, --debug and --profile are global. The other commands
+bench, whoami, jobs and profile validate (after the command name: 'iotctl
+whoami --insecure'). -o, -v, --debug and --profile are global. The other commands
 (broker, policy, profile list/show/set/..., version) read no profile and only
 the variables of the flags they have, so a broken profile or variable only
 stops the commands that use it.
@@ -410,10 +410,14 @@ text mode.
                  statement, reason
   whoami, bench, version, profile list|show|set|use|delete|unset|validate
                  their report
+  jobs list|describe|next|update
+                 the Jobs service's answer as AWS IoT sends it (its camelCase
+                 names), without the client token; JSON in text mode too
 
 Streams print one compact object per line instead: 'broker' one per
 listener ({"scheme","url","address"}), 'sub -F json' (or 'sub -o json') one
-per message.
+per message, 'jobs run' one per execution ({"job_id","execution_number",
+"status","exit_code","reported"}).
 
 Every document is indented two spaces, with snake_case names that do not
 change. Counts and sizes are numbers and flags booleans, also in
