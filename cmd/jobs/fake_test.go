@@ -32,6 +32,9 @@ type fakeJobs struct {
 	started chan string
 	// drop, while set, leaves requests unanswered.
 	drop bool
+	// loseUpdateReplies: this many updates are applied but not answered,
+	// as when the answer is lost with the connection.
+	loseUpdateReplies int
 }
 
 type fakeExec struct {
@@ -232,7 +235,11 @@ func (f *fakeJobs) handle(m *session.Message) error {
 			if req.StatusDetails != nil {
 				e.Details = req.StatusDetails
 			}
-			reply(true, map[string]any{"executionState": map[string]any{"status": e.Status, "statusDetails": e.Details, "versionNumber": e.Version}})
+			if f.loseUpdateReplies > 0 {
+				f.loseUpdateReplies--
+			} else {
+				reply(true, map[string]any{"executionState": map[string]any{"status": e.Status, "statusDetails": e.Details, "versionNumber": e.Version}})
+			}
 			if terminal(e.Status) {
 				f.updates <- fakeUpdate{Thing: thing, JobID: jobID, Status: e.Status, Details: e.Details}
 				next := f.next(thing)

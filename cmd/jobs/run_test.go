@@ -221,3 +221,28 @@ func TestRunTwoAgents(t *testing.T) {
 		}
 	}
 }
+
+// TestRunLostAnswer: the answer to the final update is lost; the agent
+// asks again, and the service's "already done" counts as reported.
+func TestRunLostAnswer(t *testing.T) {
+	needSh(t)
+	w := newWorld(t)
+	log := filepath.Join(t.TempDir(), "log")
+	w.jobs.mu.Lock()
+	w.jobs.loseUpdateReplies = 1
+	w.jobs.mu.Unlock()
+	w.jobs.add("t1", "ok-1", `{}`)
+	p := startAgent(t, w.endpoint(), "t1", log, "--once", "--timeout", "300ms")
+	if code := p.Wait(t, wait); code != 0 {
+		t.Fatalf("exit %d\n%s", code, p.Stderr.String())
+	}
+	if !strings.Contains(p.Stderr.String(), "trying again") {
+		t.Errorf("no retry on stderr:\n%s", p.Stderr.String())
+	}
+	if got := p.Stdout.String(); got != "ok-1 #1 SUCCEEDED (exit 0)\n" {
+		t.Errorf("stdout %q", got)
+	}
+	if got := readLog(t, log); len(got) != 1 {
+		t.Errorf("the command ran %d times", len(got))
+	}
+}
