@@ -70,7 +70,8 @@ and the service's status stands; the agent kills it at --step-timeout too
 (and reports FAILED if the service has not). The agent reconnects after a lost
 connection, asks for the next job again, and never runs an execution
 (job ID and execution number) twice: a status it could not report is sent
-again.
+again. An execution left IN_PROGRESS by an agent that did not stop cleanly
+(killed, crashed) is the next one for the service: it runs again.
 
 On SIGINT or SIGTERM it lets COMMAND finish for up to --grace (default 1s),
 kills it (with its process group) after that, reports the status and exits
