@@ -28,7 +28,7 @@ queuedAt, startedAt, lastUpdatedAt, and with --include-document the job
 document. Without --execution-number, the latest execution.`,
 		Example: `  iotctl jobs describe fw-42 --thing sensor-7
   iotctl jobs describe fw-42 --thing sensor-7 --include-document | jq .execution.jobDocument`,
-		Args: cobra.ExactArgs(1),
+		Args: oneJobID,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JobID = args[0]
 			if runF != nil {

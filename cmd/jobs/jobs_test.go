@@ -30,6 +30,8 @@ func TestUsageErrorsBeforeConnecting(t *testing.T) {
 		{"negative execution", []string{"describe", "j", "--thing", "t", "--execution-number", "-1"}, "--execution-number"},
 		{"zero timeout", []string{"list", "--thing", "t", "--timeout", "0s"}, "--timeout"},
 		{"run no command", []string{"run", "--thing", "t"}, "no command"},
+		{"describe no job", []string{"describe", "--thing", "t"}, "give one job ID"},
+		{"update two jobs", []string{"update", "a", "b", "--thing", "t", "--status", "FAILED"}, "give one job ID"},
 		{"run missing command", []string{"run", "--thing", "t", "--", "/nonexistent/update.sh"}, "/nonexistent/update.sh"},
 		{"run negative grace", []string{"run", "--thing", "t", "--grace", "-1s", "--", "true"}, "--grace"},
 		{"run zero step timeout", []string{"run", "--thing", "t", "--step-timeout", "0s", "--", "true"}, "--step-timeout"},

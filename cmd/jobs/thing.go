@@ -6,6 +6,7 @@ import (
 
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/spf13/cobra"
 )
 
 var (
@@ -33,6 +34,14 @@ func ThingName(st *profile.Settings) (string, error) {
 func checkJobID(id string) error {
 	if !jobIDRE().MatchString(id) {
 		return errs.Usagef("job ID %q: a job ID is 1 to 64 characters of a-z A-Z 0-9 _ -", id)
+	}
+	return nil
+}
+
+// oneJobID is the Args check of describe and update.
+func oneJobID(cmd *cobra.Command, args []string) error {
+	if len(args) != 1 {
+		return errs.Usagef("jobs %s: give one job ID, e.g. iotctl jobs %s fw-42 --thing sensor-7", cmd.Name(), cmd.Name())
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ statusDetails, versionNumber). A transition the service does not allow is
 exit 4 with InvalidStateTransition.`,
 		Example: `  iotctl jobs update fw-42 --thing sensor-7 --status IN_PROGRESS --step-timeout 15m --details step=download
   iotctl jobs update fw-42 --thing sensor-7 --status SUCCEEDED --details version=1.4.2 --expected-version 2`,
-		Args: cobra.ExactArgs(1),
+		Args: oneJobID,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JobID = args[0]
 			opts.expectedSet = cmd.Flags().Changed("expected-version")
