@@ -135,7 +135,7 @@ func (w *jobsWatcher) scan() {
 		w.s.mu.Lock()
 		_, exists := w.s.jobs[id]
 		if !exists && !w.s.closed {
-			err = w.s.addJob(seed, w.s.e.cfg.Now())
+			err = w.s.addJob(seed, w.s.e.cfg.Now(), p)
 		}
 		w.s.mu.Unlock()
 		switch {
@@ -145,8 +145,6 @@ func (w *jobsWatcher) scan() {
 			// Created earlier (a restart with --state-dir): nothing to do.
 		case err != nil:
 			log.Warn("IoT: jobs folder: job not created", "file", p, "err", err)
-		default:
-			log.Info("IoT: job created", "job", id, "targets", strings.Join(seed.Targets, ","), "file", p)
 		}
 	}
 }

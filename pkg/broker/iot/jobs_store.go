@@ -147,8 +147,9 @@ func storedOf(j *job, x, next *execution) *storedJob {
 }
 
 // addJob creates a job with an execution QUEUED for each target, saves
-// it and notifies the targets. s.mu is held.
-func (s *jobsService) addJob(seed JobSeed, now time.Time) error {
+// it and notifies the targets; file names the jobs folder's file it comes
+// from ("" for a seed), for the log. s.mu is held.
+func (s *jobsService) addJob(seed JobSeed, now time.Time, file string) error {
 	doc, err := seed.Check()
 	if err != nil {
 		return err
@@ -168,6 +169,9 @@ func (s *jobsService) addJob(seed JobSeed, now time.Time) error {
 		}
 	}
 	s.jobs[j.id] = j
+	if file != "" {
+		s.e.log.Info("IoT: job created", "job", j.id, "targets", strings.Join(seed.Targets, ","), "file", file)
+	}
 	for _, t := range seed.Targets {
 		first := s.next(t)
 		s.byThing[t] = append(s.byThing[t], j.execs[t])
@@ -191,11 +195,20 @@ func (s *jobsService) restore(sj storedJob, now time.Time) {
 }
 
 // setupJobs loads the state directory, creates the configured jobs and
-// prepares the jobs folder's watcher.
+// prepares the jobs folder's watcher; on an error nothing keeps running.
 func (e *Emulator) setupJobs() error {
 	s := newJobsService(e)
 	e.jobs = s
 	e.services = append(e.services, s)
+	if err := s.setup(); err != nil {
+		s.close() // the step timers of stored executions
+		return err
+	}
+	return nil
+}
+
+func (s *jobsService) setup() error {
+	e := s.e
 	now := e.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -229,12 +242,19 @@ func (e *Emulator) setupJobs() error {
 		if loaded[seed.ID] {
 			continue // the stored job wins
 		}
-		if err := s.addJob(seed, now); err != nil {
+		if err := s.addJob(seed, now, ""); err != nil {
 			return err
 		}
 	}
 	if e.cfg.JobsDir != "" {
 		s.watcher = newJobsWatcher(s, e.cfg.JobsDir)
+	}
+	if len(s.jobs) > 0 || e.cfg.JobsDir != "" {
+		attrs := []any{"jobs", len(s.jobs), "from_state_dir", len(loaded)}
+		if e.cfg.JobsDir != "" {
+			attrs = append(attrs, "jobs_dir", e.cfg.JobsDir)
+		}
+		e.log.Info("IoT: Jobs service", attrs...)
 	}
 	return nil
 }

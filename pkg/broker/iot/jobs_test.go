@@ -436,6 +436,15 @@ func TestJobsPersistence(t *testing.T) {
 		t.Errorf("state files %v", files)
 	}
 
+	// A configuration refused once the stored executions are loaded
+	// leaves no step timer running.
+	c.request(prefix+"start-next", []byte(`{"stepTimeoutInMinutes":3}`))
+	clock2 := newFakeClock()
+	dup := JobSeed{ID: "x", Targets: []string{"a"}, Document: []byte(`{}`)}
+	if _, err := New(Config{StateDir: stateDir, Now: clock2.Now, AfterFunc: clock2.AfterFunc, Jobs: []JobSeed{dup, dup}}); err == nil || clock2.pending() != 0 || len(clock2.timers) != 1 {
+		t.Errorf("refused configuration: %v, %d step timers left", err, clock2.pending())
+	}
+
 	// A damaged file stops the emulator with a message naming it.
 	os.WriteFile(filepath.Join(stateDir, "jobs", "job2.json"), []byte("{"), 0o600)
 	if _, err := New(Config{StateDir: stateDir}); err == nil || !strings.Contains(err.Error(), "job2.json") {
@@ -567,4 +576,68 @@ func showWithout(t *testing.T, ms []msg, keys ...string) string {
 		out = append(out, msg{Topic: m.Topic, Payload: b})
 	}
 	return show(out)
+}
+
+// FuzzJobsRequest: any request body is parsed without a panic, and what
+// is accepted has the documented shapes.
+func FuzzJobsRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"status":"IN_PROGRESS","statusDetails":{"a":"b"},"expectedVersion":1,"executionNumber":1,"stepTimeoutInMinutes":-1,"clientToken":"t"}`,
+		`{"includeJobDocument":false,"executionNumber":2}`, `{"stepTimeoutInMinutes":10080}`, `{"statusDetails":null}`,
+		`{}`, `[]`, `"s"`, `{"expectedVersion":1e400}`, "{\"clientToken\":\"\xff\"}", `{"status":"SUCCEEDED"} x`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, op := range []string{"get", "start-next", "describe", "update"} {
+			req, jerr := parseJobsRequest(body, op)
+			if jerr != nil {
+				if jerr.code != "InvalidJson" && jerr.code != "InvalidRequest" {
+					t.Fatalf("%s: code %s", op, jerr.code)
+				}
+				continue
+			}
+			if op == "update" && !deviceStatus(req.status) {
+				t.Fatalf("update accepted with status %q", req.status)
+			}
+			if req.hasStepTimeout && (req.stepTimeout == 0 || req.stepTimeout > MaxStepTimeoutMinutes || req.stepTimeout < -1) {
+				t.Fatalf("step timeout %d accepted", req.stepTimeout)
+			}
+			for k, v := range req.statusDetails {
+				if !validShadowName(k, MaxStatusDetailsKey) || v == "" {
+					t.Fatalf("statusDetails %q=%q accepted", k, v)
+				}
+			}
+		}
+	})
+}
+
+// TestJobsSaveFails: an update the state directory cannot keep is
+// rejected with InternalError and changes nothing.
+func TestJobsSaveFails(t *testing.T) {
+	stateDir := t.TempDir()
+	_, w, c := jobsWorld(t, Config{StateDir: stateDir, Jobs: jobsSeeds})
+	jobsDir := filepath.Join(stateDir, "jobs")
+	if err := os.RemoveAll(jobsDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(jobsDir, nil, 0o600); err != nil { // a file where the folder was
+		t.Fatal(err)
+	}
+	const prefix = "$aws/things/dev1/jobs/"
+	for _, r := range []struct{ topic, body string }{
+		{prefix + "job1/update", `{"status":"IN_PROGRESS","clientToken":"u"}`},
+		{prefix + "start-next", `{"clientToken":"s"}`},
+	} {
+		got := c.request(r.topic, []byte(r.body))
+		body, ok := replyOf(t, got, r.topic)
+		if ok || body["code"] != "InternalError" || len(got) != 1 {
+			t.Errorf("%s: %s, want only an InternalError rejection", r.topic, show(got))
+		}
+	}
+	w.logs.has(t, "IoT: job not saved", "job=job1")
+	body, _ := replyOf(t, c.request(prefix+"job1/get", nil), prefix+"job1/get")
+	if x := body["execution"].(map[string]any); x["status"] != statusQueued || x["versionNumber"] != 1.0 {
+		t.Errorf("after failed saves: %v", body)
+	}
 }
