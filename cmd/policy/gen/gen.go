@@ -191,7 +191,7 @@ func genRun(opts *Options) error {
 			return err
 		}
 	}
-	for _, n := range notes {
+	for _, n := range jobsNotes(opts, notes) {
 		fmt.Fprintf(opts.IO.ErrOut, "iotctl: note: %s\n", n)
 	}
 	_, err = opts.IO.Out.Write(out)

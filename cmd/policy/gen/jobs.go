@@ -1,6 +1,8 @@
 package gen
 
 import (
+	"strings"
+
 	"github.com/iotctl/iotctl/pkg/policy"
 	"github.com/spf13/pflag"
 )
@@ -33,4 +35,18 @@ func addJobs(opts *Options, gen *policy.GenOptions) {
 	base := "$aws/things/" + thing + "/jobs/"
 	gen.Publish = append(gen.Publish, base+"get", base+"start-next", base+"*/get", base+"*/update")
 	gen.Subscribe = append(gen.Subscribe, base+"notify-next", base+"notify", base+"*/accepted", base+"*/rejected")
+}
+
+// jobsNotes replaces the notes on the * of each jobs topic with one.
+func jobsNotes(opts *Options, notes []string) []string {
+	if !opts.Jobs {
+		return notes
+	}
+	out := []string{"--jobs: the * in .../jobs/*/... stands for the job ID"}
+	for _, n := range notes {
+		if !strings.HasPrefix(n, "$aws/things/") || !strings.Contains(n, "/jobs/*/") {
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package gen
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/iotctl/iotctl/pkg/policy"
@@ -23,9 +24,12 @@ func TestGenJobs(t *testing.T) {
 			policy.Context{ClientID: "sensor-7", ThingName: "sensor-7"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, _, err := run(t, tc.opts, tc.settings)
+			out, stderr, err := run(t, tc.opts, tc.settings)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if strings.Count(stderr, "/jobs/*/") != 1 {
+				t.Errorf("notes on the jobs topics' *, want one:\n%s", stderr)
 			}
 			var doc policy.Document
 			if err := json.Unmarshal([]byte(out), &doc); err != nil {
