@@ -130,10 +130,10 @@ Empty variables are ignored.
 
 The connection flags belong to the commands that connect: pub, sub, pubsub,
 bench, whoami, jobs and profile validate (after the command name: 'iotctl
-whoami --insecure'). -o, -v, --debug and --profile are global. The other commands
-(broker, policy, profile list/show/set/..., version) read no profile and only
-the variables of the flags they have, so a broken profile or variable only
-stops the commands that use it.
+whoami --insecure'). -o, -v, --debug and --profile are global. The other
+commands (broker, policy, profile list/show/set/..., version) read no profile
+and only the variables of the flags they have, so a broken profile or
+variable only stops the commands that use it.
 
 Selection of the profile and its folder:
 
