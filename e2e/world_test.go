@@ -33,6 +33,7 @@ type world struct {
 	certFile     string // the server's certificate and key
 	keyFile      string
 	host         string // the listeners' address; "" is 127.0.0.1
+	tlsListen    string // the TLS listener's host:port; "": host:0
 
 	b    *broker.Broker
 	logs *syncBuffer
@@ -74,8 +75,12 @@ func (w *world) start(t *testing.T, cfg iot.Config) {
 	if host == "" {
 		host = "127.0.0.1"
 	}
+	tlsListen := w.tlsListen
+	if tlsListen == "" {
+		tlsListen = host + ":0"
+	}
 	o := broker.Options{
-		TLSListen: host + ":0", WSSListen: host + ":0",
+		TLSListen: tlsListen, WSSListen: host + ":0",
 		TLSCert: w.certFile, TLSKey: w.keyFile, ClientCA: w.clientCAFile,
 		Home: w.dir, Logger: log,
 	}

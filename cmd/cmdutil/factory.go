@@ -37,6 +37,12 @@ type Factory struct {
 	// SaysStopping is set by a command that says itself on stderr that it
 	// is stopping after a signal (broker); the root says it for the others.
 	SaysStopping atomic.Bool
+
+	// StopExtra (a time.Duration) is how much longer than shutdown.Limit a
+	// command may take to stop after a signal because the user asked for
+	// it (jobs run --grace): the root waits that much longer before it
+	// gives up on a clean stop.
+	StopExtra atomic.Int64
 }
 
 // NewFactory returns a Factory over the given streams.

@@ -4,6 +4,7 @@ import (
 	"github.com/iotctl/iotctl/cmd/bench"
 	"github.com/iotctl/iotctl/cmd/broker"
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/jobs"
 	"github.com/iotctl/iotctl/cmd/policy"
 	profilecmd "github.com/iotctl/iotctl/cmd/profile"
 	"github.com/iotctl/iotctl/cmd/pub"
@@ -25,6 +26,7 @@ func addCommands(root *cobra.Command, f *cmdutil.Factory) {
 	root.AddCommand(bench.NewCmdBench(f, nil))
 	root.AddCommand(whoami.NewCmdWhoami(f, nil))
 	root.AddCommand(shadow.NewCmdShadow(f))
+	root.AddCommand(jobs.NewCmdJobs(f))
 }
 
 // Command groups of the root help, in this order.
@@ -34,7 +36,7 @@ var commandGroups = []struct {
 }{
 	{"messaging", "Messaging:", []string{"pub", "sub", "pubsub"}},
 	{"bench", "Benchmark:", []string{"bench"}},
-	{"aws", "AWS IoT:", []string{"policy", "whoami", "shadow"}},
+	{"aws", "AWS IoT:", []string{"policy", "whoami", "shadow", "jobs"}},
 	{"config", "Configuration:", []string{"profile"}},
 	{"other", "Other:", []string{"broker", "version", "completion", "help"}},
 }

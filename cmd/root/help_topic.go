@@ -129,7 +129,7 @@ is the flag's name in upper case with - as _ (--ca-file is IOTCTL_CA_FILE).
 Empty variables are ignored.
 
 The connection flags belong to the commands that connect: pub, sub, pubsub,
-bench, whoami, shadow and profile validate (after the command name:
+bench, whoami, shadow, jobs and profile validate (after the command name:
 'iotctl whoami --insecure'). -o, -v, --debug and --profile are global. The other commands
 (broker, policy, profile list/show/set/..., version) read no profile and only
 the variables of the flags they have, so a broken profile or variable only
@@ -413,11 +413,15 @@ text mode.
   shadow get|update|delete
                  the service's accepted document (state, metadata, version,
                  timestamp) without the client token; json is their default
+  jobs list|describe|next|update
+                 the Jobs service's answer as AWS IoT sends it (its camelCase
+                 names), without the client token; JSON in text mode too
 
 Streams print one compact object per line instead: 'broker' one per
 listener ({"scheme","url","address"}), 'sub -F json' (or 'sub -o json') one
 per message, 'shadow watch' one per update/delta or update/documents message
-as the service sent it.
+as the service sent it, 'jobs run' one per execution ({"job_id",
+"execution_number","status","exit_code","reported"}).
 
 Every document is indented two spaces, with snake_case names that do not
 change. Counts and sizes are numbers and flags booleans, also in

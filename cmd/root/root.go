@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/build"
@@ -82,7 +83,7 @@ func Main() int {
 	// On a terminal or with -v, the first signal says what happens next.
 	ctx, stop := notifyContext(ios.ErrOut, func() bool {
 		return !f.SaysStopping.Load() && (ios.StderrTTY || f.Verbose())
-	})
+	}, func() time.Duration { return time.Duration(f.StopExtra.Load()) })
 	cmd := NewCmdRoot(f)
 	// A step cut short by the signal says only "context canceled".
 	err := f.Attribute(cmdutil.Interrupted(ctx, Execute(ctx, cmd, os.Args[1:])))

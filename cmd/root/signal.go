@@ -26,6 +26,9 @@ type stopper struct {
 	// announce, when it returns true at the first signal, prints that the
 	// command is stopping and how to make it exit at once.
 	announce func() bool
+	// extra, when set, is how much longer than limit the command may take
+	// (Factory.StopExtra).
+	extra func() time.Duration
 
 	cancel   context.CancelCauseFunc
 	finished chan struct{}
@@ -33,10 +36,10 @@ type stopper struct {
 }
 
 // notifyContext starts watching signals for one run; stop ends watching.
-func notifyContext(errOut io.Writer, announce func() bool) (ctx context.Context, stop func()) {
+func notifyContext(errOut io.Writer, announce func() bool, extra func() time.Duration) (ctx context.Context, stop func()) {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	s := &stopper{errOut: errOut, exit: os.Exit, limit: shutdown.Limit, echo: echoWindow, announce: announce}
+	s := &stopper{errOut: errOut, exit: os.Exit, limit: shutdown.Limit, echo: echoWindow, announce: announce, extra: extra}
 	ctx = s.start(sigs)
 	return ctx, func() {
 		signal.Stop(sigs)
@@ -70,7 +73,11 @@ func (s *stopper) watch(sigs <-chan os.Signal) {
 		fmt.Fprintf(s.errOut, "iotctl: %s: stopping (send it again to exit at once)\n", shutdown.Name(sig))
 	}
 	first, at := sig, time.Now()
-	t := time.NewTimer(s.limit)
+	limit := s.limit
+	if s.extra != nil {
+		limit += s.extra()
+	}
+	t := time.NewTimer(limit)
 	defer t.Stop()
 	for {
 		select {
@@ -82,7 +89,7 @@ func (s *stopper) watch(sigs <-chan os.Signal) {
 			s.exit(130)
 			return
 		case <-t.C:
-			fmt.Fprintf(s.errOut, "iotctl: still not stopped %s after %s: exiting without a clean shutdown\n", s.limit, shutdown.Name(first))
+			fmt.Fprintf(s.errOut, "iotctl: still not stopped %s after %s: exiting without a clean shutdown\n", limit, shutdown.Name(first))
 			s.exit(1)
 			return
 		case <-s.finished:

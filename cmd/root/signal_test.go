@@ -67,6 +67,19 @@ func TestStuckRunExitsAfterTheLimit(t *testing.T) {
 	}
 }
 
+// A command that asked for more time (Factory.StopExtra: jobs run
+// --grace) gets it on top of the limit.
+func TestStopExtraExtendsTheLimit(t *testing.T) {
+	ctx, sigs, exits, errOut, s := startStopper(t, 10*time.Millisecond, echoWindow, false)
+	s.extra = func() time.Duration { return 20 * time.Millisecond }
+	sigs <- syscall.SIGTERM
+	<-ctx.Done()
+	wantExit(t, exits, 1, "no exit after the extended limit")
+	if got := errOut.String(); !strings.Contains(got, "iotctl: still not stopped 30ms after SIGTERM") {
+		t.Errorf("stderr %q", got)
+	}
+}
+
 // timeout(1) sends SIGTERM twice at once: that is one request to stop.
 func TestSignalEchoIsNotASecondSignal(t *testing.T) {
 	ctx, sigs, exits, errOut, _ := startStopper(t, time.Hour, time.Hour, false) // the echo may come late on a loaded machine

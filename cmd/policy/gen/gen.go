@@ -33,6 +33,7 @@ type Options struct {
 	Topics    []string
 	Retain    bool
 	Thing     bool
+	Jobs      bool
 	Format    string
 	Name      string
 
@@ -72,7 +73,7 @@ connects as client/NAME unless --client-id says otherwise).
 The region is --region, else the endpoint's, else AWS_REGION, else
 AWS_DEFAULT_REGION, else the AWS profile's region (AWS_PROFILE in
 ~/.aws/config or AWS_CONFIG_FILE), else us-east-1; a note says where it came
-from unless --region gave it.
+from unless --region gave it.` + jobsHelp + `
 
 Formats:
   json            the policy document; --account (12 digits) is required
@@ -97,6 +98,9 @@ The policy goes to stdout, notes to stderr. A policy over 2048 characters
   # an app that updates sensor-7's named shadow "config"
   iotctl policy gen --shadow --thing sensor-7 --shadow-name config --client-id app-1 --account 123456789012
 
+  # a device running 'iotctl jobs run' with its thing name as client ID
+  iotctl policy gen --thing --jobs --account 123456789012
+
   # a CloudFormation template
   iotctl policy gen --topic test/topic --client-id 'test-*' --format cloudformation`,
 		Args: func(cmd *cobra.Command, args []string) error { return opts.thingArg(args) },
@@ -115,6 +119,7 @@ The policy goes to stdout, notes to stderr. A policy over 2048 characters
 	fl.StringArrayVar(&opts.Receive, "receive", nil, "topic, or filter, to receive from without subscribing here (repeatable)")
 	fl.BoolVar(&opts.Retain, "retain", false, "also allow retained publishes (iot:RetainPublish)")
 	addThingFlags(fl, opts)
+	addJobsFlag(fl, opts)
 	fl.StringVar(&opts.Format, "format", FormatJSON, "output format: json, cloudformation or terraform")
 	fl.StringVar(&opts.Name, "name", "", "policy name for cloudformation (default: generated) and terraform (default: iotctl-policy)")
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -164,6 +169,7 @@ func genRun(opts *Options) error {
 	if err := opts.applyThing(&gen, gen.ClientID, &notes); err != nil {
 		return err
 	}
+	addJobs(opts, &gen)
 	if opts.Thing && opts.ThingName == "" && s.ClientID != "" {
 		notes = append(notes, fmt.Sprintf("client ID %s is not used: --thing connects as the thing name", s.ClientID))
 	}
@@ -205,7 +211,7 @@ func genRun(opts *Options) error {
 			return err
 		}
 	}
-	for _, n := range opts.shadowNotes(notes) {
+	for _, n := range jobsNotes(opts, opts.shadowNotes(notes)) {
 		fmt.Fprintf(opts.IO.ErrOut, "iotctl: note: %s\n", n)
 	}
 	_, err = opts.IO.Out.Write(out)
