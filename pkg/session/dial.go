@@ -284,7 +284,7 @@ func tlsErr(ctx context.Context, addr string, err error) error {
 		return errs.Connectf("TLS handshake with %s: %v: check --ca-file", addr, ce.Err)
 	}
 	if strings.Contains(err.Error(), "protocol version") {
-		return errs.Connectf("TLS handshake with %s: %v: the server and iotctl share no TLS version: iotctl allows TLS 1.2 and later, narrowed by --tls-version and --tls-max-version", addr, err)
+		return errs.Connectf("TLS handshake with %s: %v: the server and iotctl share no TLS version: TLS 1.2 or later is required, within --tls-version and --tls-max-version", addr, err)
 	}
 	return errs.Connectf("TLS handshake with %s: %v: check the port, --ca-file, the client certificate and --alpn", addr, err)
 }
