@@ -15,6 +15,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/textproto"
 	"net/url"
@@ -116,13 +117,21 @@ func handshake(ctx context.Context, conn net.Conn, cfg Config, addr, target stri
 		return nil, errs.Connectf("proxy %s: send CONNECT to %s: %w", addr, target, ctxErr(ctx, err))
 	}
 
-	br := bufio.NewReader(conn)
+	// A reply without end would be read into memory until the deadline.
+	lr := &io.LimitedReader{R: conn, N: maxReply}
+	br := bufio.NewReader(lr)
 	tp := textproto.NewReader(br)
 	status, err := tp.ReadLine()
 	if err == nil {
 		_, err = tp.ReadMIMEHeader()
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return nil, errs.New(errs.Connect, timedOut(fmt.Sprintf("proxy %s: no reply to CONNECT %s within the connect timeout: check the proxy, or raise --connect-timeout", addr, target)))
+	case lr.N == 0:
+		return nil, errs.Connectf("proxy %s: the reply to CONNECT %s is longer than %d KB: is %s an HTTP proxy?", addr, target, maxReply>>10, addr)
+	default:
 		return nil, errs.Connectf("proxy %s: read the reply to CONNECT %s: %w: is %s an HTTP proxy?", addr, target, ctxErr(ctx, err), addr)
 	}
 	code, ok := statusCode(status)
@@ -155,6 +164,16 @@ func handshake(ctx context.Context, conn net.Conn, cfg Config, addr, target stri
 	}
 	return conn, nil
 }
+
+// timedOut is a message about the connect timeout that is still
+// context.DeadlineExceeded for errors.Is.
+type timedOut string
+
+func (e timedOut) Error() string { return string(e) }
+func (e timedOut) Unwrap() error { return context.DeadlineExceeded }
+
+// maxReply bounds a proxy's reply to CONNECT (status line and headers).
+const maxReply = 64 << 10
 
 // bufferedConn first returns the bytes the broker sent right behind the
 // proxy's reply, which the reply's reader already holds.
