@@ -104,6 +104,11 @@ func TestMisbehavingProxies(t *testing.T) {
 		}, "HTTP proxy?"},
 		{"http hangs", "http", drain, "no reply to CONNECT 192.0.2.1:1883 within the connect timeout"},
 		{"http closes", "http", func(c net.Conn) {}, "proxy"},
+		{"https hangs", "https", drain, "no TLS handshake within the connect timeout"},
+		{"https answers plain HTTP", "https", func(c net.Conn) {
+			_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+			drain(c)
+		}, "a TLS (https://) proxy?"},
 		{"http endless header", "http", func(c net.Conn) {
 			_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\n"))
 			line := []byte("X-Junk: " + strings.Repeat("j", 1000) + "\r\n")

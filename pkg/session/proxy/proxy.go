@@ -100,6 +100,13 @@ func handshake(ctx context.Context, conn net.Conn, cfg Config, addr, target stri
 	if cfg.URL.Scheme == "https" {
 		tc := tls.Client(conn, &tls.Config{ServerName: cfg.URL.Hostname(), RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12})
 		if err := tc.HandshakeContext(ctx); err != nil {
+			var re tls.RecordHeaderError
+			switch {
+			case errors.Is(ctx.Err(), context.DeadlineExceeded):
+				return nil, errs.New(errs.Connect, timedOut(fmt.Sprintf("proxy %s: no TLS handshake within the connect timeout: check the proxy, or raise --connect-timeout", addr)))
+			case errors.As(err, &re):
+				return nil, errs.Connectf("proxy %s: TLS handshake: %w: is %s a TLS (https://) proxy? Give http:// for a plain one", addr, err, addr)
+			}
 			return nil, errs.Connectf("proxy %s: TLS handshake: %w: check the proxy's certificate, or --proxy-ca-file", addr, ctxErr(ctx, err))
 		}
 		conn = tc
