@@ -148,3 +148,27 @@ func TestMisbehavingProxies(t *testing.T) {
 		})
 	}
 }
+
+// A websocket endpoint that answers the upgrade with headers without end
+// is cut off at 1 MB, not read into memory until the connect timeout.
+func TestWebsocketEndlessUpgradeReply(t *testing.T) {
+	noProxyEnv(t)
+	srv := fakepeer.Listen(t, func(_ int, c net.Conn) {
+		if _, err := c.Read(make([]byte, 4096)); err != nil {
+			return
+		}
+		_, _ = c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\n"))
+		line := []byte("X-Junk: " + strings.Repeat("j", 4000) + "\r\n")
+		for {
+			if _, err := c.Write(line); err != nil {
+				return
+			}
+		}
+	})
+	st := testenv.Settings(t, "--endpoint", "ws://"+srv.Addr()+"/mqtt", "--connect-timeout", "60s")
+	_, err := Connect(context.Background(), Options{Settings: st, Provider: testProvider(t, st)})
+	if errs.KindOf(err) != errs.Connect || !strings.Contains(err.Error(), "longer than 1 MB") {
+		t.Fatalf("got %v (kind %v), want a Connect error about a reply longer than 1 MB", err, errs.KindOf(err))
+	}
+	t.Log(err)
+}
