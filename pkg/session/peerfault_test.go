@@ -63,6 +63,7 @@ var malformed = []struct {
 	{"topic alias without topic", `PUBLISH: empty topic`, rawPacket(0x30, []byte{0, 0, 3, 0x23, 0, 1, 'x'})},
 	{"property twice", `PUBLISH: property 0x01 more than once`, rawPacket(0x30, []byte{0, 1, 't', 4, 0x01, 0, 0x01, 1, 'x'})},
 	{"response topic twice", `PUBLISH: property 0x08 more than once`, rawPacket(0x30, []byte{0, 1, 't', 8, 0x08, 0, 1, 'a', 0x08, 0, 1, 'b'})},
+	{"subscription identifier 0", `PUBLISH: Subscription Identifier 0`, rawPacket(0x30, []byte{0, 1, 't', 2, 0x0B, 0, 'x'})},
 	{"PUBACK flags", `PUBACK: fixed header flags 0x1, must be 0`, []byte{0x41, 2, 0, 1}},
 	{"SUBSCRIBE from the broker", `SUBSCRIBE: a broker must not send this packet`, rawPacket(0x82, []byte{0, 1, 0, 0, 1, 't', 0})},
 }

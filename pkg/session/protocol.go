@@ -150,8 +150,11 @@ func checkProps(packet string, p []byte) error {
 				p, err = skipString(p, true)
 			}
 		case propSubscriptionID:
-			var n int
-			if _, n, err = readVBI(p); err == nil {
+			var v, n int
+			if v, n, err = readVBI(p); err == nil {
+				if v == 0 {
+					return violationf(packet, "Subscription Identifier 0 (MQTT 5 3.3.2.3.8 allows 1 to 268,435,455)")
+				}
 				p = p[n:]
 			}
 		default:
