@@ -333,11 +333,28 @@ func Parse(proxy, host string, port int) (*url.URL, error) {
 	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 		return nil, errs.Usagef("proxy %s: port %s is not 1-65535", shown, p)
 	}
+	if err := checkSOCKSAuth(u); err != nil {
+		return nil, errs.Usagef("proxy %s: %v", shown, err)
+	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return nil, errs.Usagef("proxy %s: a proxy URL has no path, query or fragment: give --proxy http://[user:pass@]host:port", shown)
 	}
 	u.Path = ""
 	return u, nil
+}
+
+// checkSOCKSAuth checks a SOCKS5 proxy's user and password against RFC
+// 1929 (1 to 255 bytes each), which the proxy dialer would refuse only
+// when connecting.
+func checkSOCKSAuth(u *url.URL) error {
+	if !isSOCKS(u.Scheme) || u.User == nil {
+		return nil
+	}
+	pass, _ := u.User.Password()
+	if n := len(u.User.Username()); n == 0 || n > 255 || len(pass) > 255 {
+		return errors.New("SOCKS5 allows a user name and password of 1 to 255 bytes each")
+	}
+	return nil
 }
 
 // reservedInUserinfo reports whether the user or password of a proxy
