@@ -192,8 +192,16 @@ func (s *Session) dialWebsocket(ctx context.Context, d *auth.Dial, t auth.Target
 	if s.o.Debug != nil {
 		traceOut(s.o.Debug, "UPGRADE", "GET "+shown+" (subprotocol mqtt)")
 	}
+	var lim *upgradeLimit
 	wd := websocket.Dialer{
-		NetDialContext:  func(ctx context.Context, _, _ string) (net.Conn, error) { return raw(ctx) },
+		NetDialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			c, err := raw(ctx)
+			if err != nil {
+				return nil, err
+			}
+			lim = &upgradeLimit{Conn: c, left: maxUpgradeReply}
+			return lim, nil
+		},
 		TLSClientConfig: tcfg,
 		Subprotocols:    []string{"mqtt"},
 		ReadBufferSize:  ioBufferSize,
@@ -203,6 +211,9 @@ func (s *Session) dialWebsocket(ctx context.Context, d *auth.Dial, t auth.Target
 	if err != nil {
 		if k := errs.KindOf(err); k != errs.Unexpected {
 			return nil, err
+		}
+		if lim != nil && lim.left == 0 {
+			return nil, errs.Connectf("websocket upgrade at %s: the reply is longer than %d MB: check the endpoint and path", shown, maxUpgradeReply>>20)
 		}
 		if ctx.Err() != nil {
 			return nil, dialErr(ctx, shown, ctx.Err())
@@ -228,7 +239,36 @@ func (s *Session) dialWebsocket(ctx context.Context, d *auth.Dial, t auth.Target
 	if s.o.Debug != nil {
 		traceIn(s.o.Debug, "UPGRADE", "101 Switching Protocols, subprotocol "+ws.Subprotocol())
 	}
+	lim.left = -1
 	return &wsConn{ws: ws}, nil
+}
+
+// maxUpgradeReply bounds what the endpoint may send before the upgrade is
+// done: net/http reads response headers without a limit.
+const maxUpgradeReply = 1 << 20
+
+// upgradeLimit ends reading (EOF) once left bytes were read; left < 0
+// lifts the limit once the upgrade is done.
+type upgradeLimit struct {
+	net.Conn
+	left int64
+}
+
+func (c *upgradeLimit) NetConn() net.Conn { return c.Conn }
+
+func (c *upgradeLimit) Read(b []byte) (int, error) {
+	if c.left < 0 {
+		return c.Conn.Read(b)
+	}
+	if c.left == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(b)) > c.left {
+		b = b[:c.left]
+	}
+	n, err := c.Conn.Read(b)
+	c.left -= int64(n)
+	return n, err
 }
 
 // RedactURL hides a URL's query (a SigV4 signature, a session token).

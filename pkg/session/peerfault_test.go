@@ -58,6 +58,12 @@ var malformed = []struct {
 	{"topic length beyond the packet", `PUBLISH: topic length 50 exceeds the 1 bytes left in the packet`, rawPacket(0x30, []byte{0, 50, 't'})},
 	{"property not of PUBLISH", `PUBLISH: property identifier 0x63 is not a PUBLISH property`, rawPacket(0x30, []byte{0, 1, 't', 2, 0x63, 0})},
 	{"string property past the block", `PUBLISH: property 0x03: length 9 runs past the end of the properties`, rawPacket(0x30, []byte{0, 1, 't', 3, 0x03, 0, 9, 'h', 'i'})},
+	{"topic alias from the broker", `PUBLISH: Topic Alias 5 from the broker, which iotctl allows none \(Topic Alias Maximum 0\)`, rawPacket(0x30, []byte{0, 1, 't', 3, 0x23, 0, 5, 'x'})},
+	{"topic alias 0", `PUBLISH: Topic Alias 0 from the broker`, rawPacket(0x30, []byte{0, 1, 't', 3, 0x23, 0, 0, 'x'})},
+	{"topic alias without topic", `PUBLISH: empty topic`, rawPacket(0x30, []byte{0, 0, 3, 0x23, 0, 1, 'x'})},
+	{"property twice", `PUBLISH: property 0x01 more than once`, rawPacket(0x30, []byte{0, 1, 't', 4, 0x01, 0, 0x01, 1, 'x'})},
+	{"response topic twice", `PUBLISH: property 0x08 more than once`, rawPacket(0x30, []byte{0, 1, 't', 8, 0x08, 0, 1, 'a', 0x08, 0, 1, 'b'})},
+	{"subscription identifier 0", `PUBLISH: Subscription Identifier 0`, rawPacket(0x30, []byte{0, 1, 't', 2, 0x0B, 0, 'x'})},
 	{"PUBACK flags", `PUBACK: fixed header flags 0x1, must be 0`, []byte{0x41, 2, 0, 1}},
 	{"SUBSCRIBE from the broker", `SUBSCRIBE: a broker must not send this packet`, rawPacket(0x82, []byte{0, 1, 0, 0, 1, 't', 0})},
 }

@@ -117,11 +117,19 @@ func checkPublish(f frame) error {
 }
 
 // checkProps walks a PUBLISH property block: every identifier must be a
-// PUBLISH property and every value must end inside the block.
+// PUBLISH property, only user properties and subscription identifiers may
+// repeat, and every value must end inside the block. A Topic Alias is a
+// violation: CONNECT sets no Topic Alias Maximum, which means 0 (MQTT 5
+// 3.1.2.11.5).
 func checkProps(packet string, p []byte) error {
+	var seen [256]bool
 	for len(p) > 0 {
 		id := p[0]
 		p = p[1:]
+		if seen[id] && id != propUserProperty && id != propSubscriptionID {
+			return violationf(packet, "property 0x%02X more than once", id)
+		}
+		seen[id] = true
 		var err error
 		switch id {
 		case propPayloadFormat:
@@ -129,7 +137,10 @@ func checkProps(packet string, p []byte) error {
 		case propMessageExpiry:
 			p, err = skip(p, 4)
 		case 0x23: // topic alias
-			p, err = skip(p, 2)
+			if len(p) < 2 {
+				return violationf(packet, "property 0x23: %v", errPastEnd)
+			}
+			return violationf(packet, "Topic Alias %d from the broker, which iotctl allows none (Topic Alias Maximum 0)", int(p[0])<<8|int(p[1]))
 		case propContentType, propResponseTopic:
 			p, err = skipString(p, true)
 		case propCorrelationData:
@@ -139,8 +150,11 @@ func checkProps(packet string, p []byte) error {
 				p, err = skipString(p, true)
 			}
 		case propSubscriptionID:
-			var n int
-			if _, n, err = readVBI(p); err == nil {
+			var v, n int
+			if v, n, err = readVBI(p); err == nil {
+				if v == 0 {
+					return violationf(packet, "Subscription Identifier 0 (MQTT 5 3.3.2.3.8 allows 1 to 268,435,455)")
+				}
 				p = p[n:]
 			}
 		default:

@@ -173,6 +173,9 @@ func parseEnvProxy(v envVar) (*url.URL, error) {
 			return nil, errs.Usagef("proxy: %s=%s: port %s is not 1-65535", v.name, shown, p)
 		}
 	}
+	if err := checkSOCKSAuth(u); err != nil {
+		return nil, errs.Usagef("proxy: %s=%s: %v", v.name, shown, err)
+	}
 	u.Path, u.RawPath = "", ""
 	return u, nil
 }

@@ -108,6 +108,9 @@ func TestRuleErrors(t *testing.T) {
 		{"# in --proxy password", []string{"--proxy", "http://bob:pw-secret#@p:3128"}, nil, "proxy http://bob:****@p:3128: the user or password contains '#', '?' or '/': percent-encode it"},
 		{"token in a bad --proxy", []string{"--proxy", "http://pw-secret@p:3128/path"}, nil, "proxy http://****@p:3128/path: a proxy URL has no path"},
 		{"token in a bad variable", nil, map[string]string{"HTTPS_PROXY": "ftp://pw-secret@p:21"}, "HTTPS_PROXY=ftp://****@p:21: scheme ftp:// is not supported"},
+		{"long SOCKS5 password", []string{"--proxy", "socks5://u:pw-secret" + strings.Repeat("x", 300) + "@p:1080"}, nil, "proxy socks5://u:****@p:1080: SOCKS5 allows a user name and password of 1 to 255 bytes each"},
+		{"long SOCKS5 user in env", nil, map[string]string{"ALL_PROXY": "socks5h://" + strings.Repeat("u", 256) + ":pw-secret@p:1080"}, "@p:1080: SOCKS5 allows a user name and password of 1 to 255 bytes each"},
+		{"SOCKS5 password without user", []string{"--proxy", "socks5://:pw-secret@p:1080"}, nil, "SOCKS5 allows a user name and password of 1 to 255 bytes each"},
 		{"--no-proxy and --proxy", []string{"--no-proxy", "--proxy", "http://p:1"}, nil, "--no-proxy (from --no-proxy) and a proxy (from --proxy) are both set"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/textproto"
 	"net/url"
@@ -99,6 +100,13 @@ func handshake(ctx context.Context, conn net.Conn, cfg Config, addr, target stri
 	if cfg.URL.Scheme == "https" {
 		tc := tls.Client(conn, &tls.Config{ServerName: cfg.URL.Hostname(), RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12})
 		if err := tc.HandshakeContext(ctx); err != nil {
+			var re tls.RecordHeaderError
+			switch {
+			case errors.Is(ctx.Err(), context.DeadlineExceeded):
+				return nil, errs.New(errs.Connect, timedOut(fmt.Sprintf("proxy %s: no TLS handshake within the connect timeout: check the proxy, or raise --connect-timeout", addr)))
+			case errors.As(err, &re):
+				return nil, errs.Connectf("proxy %s: TLS handshake: %w: is %s a TLS (https://) proxy? Give http:// for a plain one", addr, err, addr)
+			}
 			return nil, errs.Connectf("proxy %s: TLS handshake: %w: check the proxy's certificate, or --proxy-ca-file", addr, ctxErr(ctx, err))
 		}
 		conn = tc
@@ -116,13 +124,21 @@ func handshake(ctx context.Context, conn net.Conn, cfg Config, addr, target stri
 		return nil, errs.Connectf("proxy %s: send CONNECT to %s: %w", addr, target, ctxErr(ctx, err))
 	}
 
-	br := bufio.NewReader(conn)
+	// A reply without end would be read into memory until the deadline.
+	lr := &io.LimitedReader{R: conn, N: maxReply}
+	br := bufio.NewReader(lr)
 	tp := textproto.NewReader(br)
 	status, err := tp.ReadLine()
 	if err == nil {
 		_, err = tp.ReadMIMEHeader()
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return nil, errs.New(errs.Connect, timedOut(fmt.Sprintf("proxy %s: no reply to CONNECT %s within the connect timeout: check the proxy, or raise --connect-timeout", addr, target)))
+	case lr.N == 0:
+		return nil, errs.Connectf("proxy %s: the reply to CONNECT %s is longer than %d KB: is %s an HTTP proxy?", addr, target, maxReply>>10, addr)
+	default:
 		return nil, errs.Connectf("proxy %s: read the reply to CONNECT %s: %w: is %s an HTTP proxy?", addr, target, ctxErr(ctx, err), addr)
 	}
 	code, ok := statusCode(status)
@@ -155,6 +171,16 @@ func handshake(ctx context.Context, conn net.Conn, cfg Config, addr, target stri
 	}
 	return conn, nil
 }
+
+// timedOut is a message about the connect timeout that is still
+// context.DeadlineExceeded for errors.Is.
+type timedOut string
+
+func (e timedOut) Error() string { return string(e) }
+func (e timedOut) Unwrap() error { return context.DeadlineExceeded }
+
+// maxReply bounds a proxy's reply to CONNECT (status line and headers).
+const maxReply = 64 << 10
 
 // bufferedConn first returns the bytes the broker sent right behind the
 // proxy's reply, which the reply's reader already holds.
@@ -307,11 +333,28 @@ func Parse(proxy, host string, port int) (*url.URL, error) {
 	if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 		return nil, errs.Usagef("proxy %s: port %s is not 1-65535", shown, p)
 	}
+	if err := checkSOCKSAuth(u); err != nil {
+		return nil, errs.Usagef("proxy %s: %v", shown, err)
+	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return nil, errs.Usagef("proxy %s: a proxy URL has no path, query or fragment: give --proxy http://[user:pass@]host:port", shown)
 	}
 	u.Path = ""
 	return u, nil
+}
+
+// checkSOCKSAuth checks a SOCKS5 proxy's user and password against RFC
+// 1929 (1 to 255 bytes each), which the proxy dialer would refuse only
+// when connecting.
+func checkSOCKSAuth(u *url.URL) error {
+	if !isSOCKS(u.Scheme) || u.User == nil {
+		return nil
+	}
+	pass, _ := u.User.Password()
+	if n := len(u.User.Username()); n == 0 || n > 255 || len(pass) > 255 {
+		return errors.New("SOCKS5 allows a user name and password of 1 to 255 bytes each")
+	}
+	return nil
 }
 
 // reservedInUserinfo reports whether the user or password of a proxy

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 
 	xproxy "golang.org/x/net/proxy"
@@ -59,7 +60,8 @@ func dialSOCKS(ctx context.Context, cfg Config, addr, target string) (net.Conn, 
 		if err == nil {
 			return c, nil
 		}
-		if ctx.Err() != nil {
+		// x/net's deadline from ctx may fire before ctx reports its end.
+		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, socksCtxErr(ctx, u, target)
 		}
 		err, next := socksErr(cfg, addr, target, err)
@@ -77,10 +79,10 @@ func dialSOCKS(ctx context.Context, cfg Config, addr, target string) (net.Conn, 
 // socksCtxErr is the error when ctx ended during the dial: an interrupt
 // stays context.Canceled; the connect timeout is a Connect error.
 func socksCtxErr(ctx context.Context, u *url.URL, target string) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return errs.Connectf("proxy %s: no tunnel to %s within the connect timeout: check the proxy, or raise --connect-timeout", redact(u.String()), target)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return ctx.Err()
 	}
-	return ctx.Err()
+	return errs.New(errs.Connect, timedOut(fmt.Sprintf("proxy %s: no tunnel to %s within the connect timeout: check the proxy, or raise --connect-timeout", redact(u.String()), target)))
 }
 
 // socksErr turns x/net's SOCKS errors into one-line Connect errors that
