@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/esc"
 	"github.com/iotctl/iotctl/pkg/session"
 )
 
@@ -26,6 +27,7 @@ import (
 // in the session's handler: a message counts as written (and is
 // acknowledged) only after its rename.
 type dirWriter struct {
+	name string // DIR as given, for errors
 	root *os.Root
 	fm   formatter // nil: the payload bytes alone
 
@@ -46,13 +48,20 @@ func openDir(dir string, fm formatter) (*dirWriter, error) {
 	if isRaw(fm) {
 		fm = nil
 	}
-	return &dirWriter{root: root, fm: fm, scanned: map[string]bool{}, next: map[string]int{}}, nil
+	return &dirWriter{name: dir, root: root, fm: fm, scanned: map[string]bool{}, next: map[string]int{}}, nil
 }
 
 func (d *dirWriter) Close() error { return d.root.Close() }
 
 // write writes m to a new file of its topic's folder.
 func (d *dirWriter) write(m *session.Message, at time.Time) error {
+	if err := d.writeFile(m, at); err != nil {
+		return fmt.Errorf("--out-dir %s: the message on %s: %w", d.name, esc.String(m.Topic), err)
+	}
+	return nil
+}
+
+func (d *dirWriter) writeFile(m *session.Message, at time.Time) error {
 	data := m.Payload
 	if d.fm != nil {
 		var err error
