@@ -155,3 +155,78 @@ func waitLines(t *testing.T, file string, want int, exited <-chan struct{}) map[
 		}
 	}
 }
+
+// The same with --out-dir: every message has its file after the restart;
+// a temporary file a kill left behind is not a message.
+func TestOutDirSurvivesSIGKILL(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("SIGKILL is Unix")
+	}
+	url := startBroker(t)
+	const n = 2000
+	dir := t.TempDir()
+	args := []string{"sub", "--endpoint", url, "-t", "killdir", "-q", "1", "--client-id", "kill-dir",
+		"--clean-start=false", "--session-expiry", "1h", "--out-dir", dir, "--quiet"}
+	r := startBinary(t, args...)
+	r.waitStderr(t, "subscribed to killdir")
+	st := testenv.Settings(t, "--endpoint", url)
+	done := make(chan error, 1)
+	go func() { done <- publishN(st, "killdir", n) }()
+	waitFiles(t, filepath.Join(dir, "killdir"), n/10, nil)
+	if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-r.done
+	if err := <-done; err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	r2 := startBinary(t, args...)
+	files, seen := waitFiles(t, filepath.Join(dir, "killdir"), n, r2.done)
+	if err := r2.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := r2.exitCode(t); code != 130 {
+		t.Errorf("restarted sub: exit %d, want 130: %s", code, r2.stderr.String())
+	}
+	t.Logf("%d files for %d messages", files, seen)
+}
+
+// waitFiles waits until folder holds message files with want distinct
+// numbers (the payloads) and returns how many files and numbers it saw.
+func waitFiles(t *testing.T, folder string, want int, exited <-chan struct{}) (int, int) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		seen := map[int]bool{}
+		entries, _ := os.ReadDir(folder)
+		files := 0
+		for _, e := range entries {
+			if _, ok := messageSeq(e.Name()); !ok {
+				continue // a temporary file
+			}
+			b, err := os.ReadFile(filepath.Join(folder, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := strconv.Atoi(string(b))
+			if err != nil {
+				t.Fatalf("%s holds %q", e.Name(), b)
+			}
+			seen[v] = true
+			files++
+		}
+		if len(seen) >= want {
+			return files, len(seen)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d distinct messages in %s, want %d", len(seen), folder, want)
+		}
+		select {
+		case <-tick.C:
+		case <-exited:
+			t.Fatalf("sub exited with %d distinct messages in %s, want %d", len(seen), folder, want)
+		}
+	}
+}
