@@ -21,6 +21,7 @@ import (
 	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/esc"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/iotctl/iotctl/pkg/session/limits"
@@ -479,7 +480,7 @@ func (r *run) publishAll(ctx context.Context) error {
 				return err
 			}
 			if r.verbose {
-				fmt.Fprintf(r.stderr, "publishing %s (%d bytes) to %s\n", f.path, len(m.Payload), m.Topic)
+				fmt.Fprintf(r.stderr, "publishing %s (%d bytes) to %s\n", esc.String(f.path), len(m.Payload), esc.String(m.Topic))
 			}
 			if err := publish(m); err != nil {
 				return err
