@@ -223,7 +223,8 @@ func TestOutFile(t *testing.T) {
 	url := startBroker(t)
 	t.Run("append", func(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "log")
-		if err := os.WriteFile(file, []byte("before\n"), 0o644); err != nil {
+		// No newline at the end (a batch torn by a kill): one is added.
+		if err := os.WriteFile(file, []byte("before"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -237,6 +238,23 @@ func TestOutFile(t *testing.T) {
 		b, _ := os.ReadFile(file)
 		if string(b) != "before\nf/a 1\nf/a 2\n" || p.out.String() != "f/a 1\nf/a 2\n" {
 			t.Errorf("file %q, stdout %q", b, p.out.String())
+		}
+	})
+	t.Run("no newline added with -N", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "log")
+		if err := os.WriteFile(file, []byte("before"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		p := startSub(t, ctx, url, "-t", "f/n", "-q", "1", "--out-file", file, "-N", "-C", "1")
+		p.waitSubscribed(t)
+		publish(t, url, &session.Message{Topic: "f/n", Payload: []byte("x"), QoS: 1})
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("exit %d: %v", code, p.err)
+		}
+		if b, _ := os.ReadFile(file); string(b) != "beforex" {
+			t.Errorf("file %q", b)
 		}
 	})
 	t.Run("disk full", func(t *testing.T) {

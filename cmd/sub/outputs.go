@@ -24,7 +24,7 @@ func (o *Options) outputs(fm formatter) (io.Writer, *dirWriter, func(), error) {
 		}
 	}
 	if o.OutFile != "" {
-		f, err := openOutFile(o.OutFile)
+		f, err := openOutFile(o.OutFile, endsLines(fm))
 		if err != nil {
 			return nil, nil, nil, err
 		}

@@ -132,7 +132,9 @@ Files:
   --out-file FILE append the output (-F) to FILE, created 0600 if missing;
                   each batch is written with one write, before its messages
                   are acknowledged, so the file is safe to tail -f and holds
-                  every acknowledged message even if sub is killed
+                  every acknowledged message even if sub is killed; a last
+                  line left without its newline (a write torn by a kill) gets
+                  one before the first message
   --out-dir DIR   one file per message: DIR/<topic levels>/000001.msg, the
                   number counting up per folder after the highest already
                   there; the file holds the payload bytes unchanged (-F raw,
