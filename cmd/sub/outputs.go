@@ -1,7 +1,9 @@
 package sub
 
 import (
+	"fmt"
 	"io"
+	"os"
 
 	"github.com/iotctl/iotctl/pkg/errs"
 )
@@ -47,4 +49,56 @@ func (o *Options) outputs(fm formatter) (io.Writer, *dirWriter, func(), error) {
 		closers = append(closers, dir)
 	}
 	return w, dir, closeAll, nil
+}
+
+// openOutFile opens --out-file for appending, creating it 0600: payloads
+// can hold secrets, and an existing file keeps its mode. When the format
+// ends each message with a newline and the file does not end with one (a
+// batch torn by a kill, or the file's own last line), a newline is added
+// first, so the next message starts on a line of its own.
+func openOutFile(name string, lines bool) (*os.File, error) {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, errs.Usagef("--out-file %s: %v: give a file iotctl can create or append to", name, unwrapPath(err))
+	}
+	fi, err := f.Stat()
+	if err == nil && fi.IsDir() {
+		f.Close()
+		return nil, errs.Usagef("--out-file %s: is a directory: give a file (or --out-dir for one file per message)", name)
+	}
+	if lines && err == nil && fi.Mode().IsRegular() && fi.Size() > 0 && !endsWithNewline(name, fi.Size()) {
+		if _, err := f.Write([]byte{'\n'}); err != nil {
+			f.Close()
+			return nil, errs.New(errs.Output, fmt.Errorf("--out-file %s: %w", name, err))
+		}
+	}
+	return f, nil
+}
+
+// endsWithNewline reports whether the file's last byte is a newline (true
+// when it cannot be read: then nothing is added).
+func endsWithNewline(name string, size int64) bool {
+	r, err := os.Open(name)
+	if err != nil {
+		return true
+	}
+	defer r.Close()
+	b := make([]byte, 1)
+	if _, err := r.ReadAt(b, size-1); err != nil {
+		return true
+	}
+	return b[0] == '\n'
+}
+
+// endsLines reports whether fm ends every message with a newline.
+func endsLines(fm formatter) bool {
+	switch f := fm.(type) {
+	case jsonFormat:
+		return true
+	case rawFormat:
+		return f.newline
+	case templateFormat:
+		return f.newline
+	}
+	return false
 }
