@@ -21,6 +21,7 @@ import (
 	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/esc"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/iotctl/iotctl/pkg/session/limits"
@@ -40,6 +41,8 @@ type Options struct {
 	Stdin           bool
 	Lines           bool
 	Null            bool
+	Files           []string // --files: globs (and the arguments after them), one message per file
+	FileDir         string   // --file-per-message: one message per file under this folder
 	QoS             int
 	Retain          bool
 	Count           int
@@ -74,7 +77,7 @@ const closeTimeout = 5 * time.Second
 func NewCmdPub(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Warn: f.Warn, Count: 1, Grace: shutdown.Grace}
 	cmd := &cobra.Command{
-		Use:   "pub -t TOPIC (-m MSG | -f FILE | --stdin | -l | -n) [flags]",
+		Use:   "pub -t TOPIC (-m MSG | -f FILE | --stdin | -l | -n | --files GLOB… | --file-per-message DIR) [flags]",
 		Short: "Publish messages",
 		Long: `Publish a message to a topic, like mosquitto_pub.
 
@@ -89,6 +92,18 @@ Sources (exactly one):
                  empty message; a line longer than the payload limit stops
                  pub with exit code 2 before it is published
   -n, --null     an empty message
+  --files GLOB…  each file the patterns match as one message, in sorted
+                 order (arguments after --files are more patterns, so an
+                 unquoted *.json expanded by the shell works)
+  --file-per-message DIR
+                 each file under DIR (recursively; names starting with "."
+                 skipped) as one message, sorted by path
+
+With --files and --file-per-message, -t may use {name} (the file's name,
+without its folder) and {path} (its path: relative to DIR with
+--file-per-message, as matched with --files; "/" between folders). Every
+topic is checked (no wildcards) and every file's size against the payload
+limit before connecting: a bad one is exit 2 and nothing is published.
 
 --count N publishes the message N times; --interval waits between messages;
 --rate caps messages per second. QoS defaults to 0, like mosquitto_pub.
@@ -133,10 +148,18 @@ refused (exit 4) instead of being sent for ever.`,
   iotctl pub -t a/b -m hi --user-property source=cli --content-type text/plain
   iotctl pub -t dev/1/telemetry --template --count 100 --interval 1s \
     -m '{"seq":{{.Count}},"ts":{{.Time.UnixMilli}},"temp":{{.Random 40}}}'
-  iotctl pub -t bin -m 'deadbeef00' --encoding hex`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+  iotctl pub -t bin -m 'deadbeef00' --encoding hex
+  iotctl pub -t 'configs/{name}' -q 1 -r --files 'configs/*.json'
+  iotctl pub -t 'replay/{path}' -q 1 --file-per-message ./capture`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("files") {
+				return nil // more globs, as the shell expanded them
+			}
+			return cobra.NoArgs(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.MessageSet = cmd.Flags().Changed("message")
+			opts.Files = append(opts.Files, args...)
 			if runF != nil {
 				return runF(opts)
 			}
@@ -150,6 +173,9 @@ refused (exit 4) instead of being sent for ever.`,
 	fl.BoolVar(&opts.Stdin, "stdin", false, "publish all of standard input as one message")
 	fl.BoolVarP(&opts.Lines, "lines", "l", false, "publish each line of standard input as a message")
 	fl.BoolVarP(&opts.Null, "null", "n", false, "publish an empty message")
+	fl.StringArrayVar(&opts.Files, "files", nil, "publish each file these patterns match as one message (sorted; -t may use {name} and {path})")
+	fl.StringVar(&opts.FileDir, "file-per-message", "", "publish each file under this folder as one message (sorted; -t may use {name} and {path})")
+	_ = cmd.MarkFlagDirname("file-per-message")
 	fl.IntVarP(&opts.QoS, "qos", "q", 0, "QoS 0, 1 or 2")
 	fl.BoolVarP(&opts.Retain, "retain", "r", false, "retain the message")
 	fl.IntVar(&opts.Count, "count", 1, "publish the message this many times")
@@ -176,6 +202,7 @@ type plan struct {
 	count   int
 	utf8    bool
 	tmpl    *payloadTemplate // --template: payloads are made per message
+	files   []fileSource     // --files, --file-per-message: one message per file
 	enc     cmdutil.Encoding
 	rules   limits.Rules
 	longRun bool
@@ -185,7 +212,7 @@ type plan struct {
 // check validates the flags and reads -f/--stdin; nothing touches the network.
 func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error) {
 	sources := 0
-	for _, on := range []bool{o.MessageSet, o.File != "", o.Stdin, o.Lines, o.Null} {
+	for _, on := range []bool{o.MessageSet, o.File != "", o.Stdin, o.Lines, o.Null, len(o.Files) > 0, o.FileDir != ""} {
 		if on {
 			sources++
 		}
@@ -194,13 +221,15 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 	case o.Topic == "":
 		return nil, errs.Usagef("pub: no topic: give -t TOPIC")
 	case sources == 0:
-		return nil, errs.Usagef("pub: no message: give one of -m MSG, -f FILE, --stdin, -l/--lines or -n/--null")
+		return nil, errs.Usagef("pub: no message: give one of -m MSG, -f FILE, --stdin, -l/--lines, -n/--null, --files GLOB or --file-per-message DIR")
 	case sources > 1:
-		return nil, errs.Usagef("pub: give only one of -m, -f, --stdin, -l/--lines and -n/--null")
+		return nil, errs.Usagef("pub: give only one of -m, -f, --stdin, -l/--lines, -n/--null, --files and --file-per-message")
 	case o.Count < 1:
 		return nil, errs.Usagef("--count %d: must be at least 1", o.Count)
 	case o.Lines && o.Count != 1:
 		return nil, errs.Usagef("--count with --lines: each line is published once; repeat the input instead")
+	case (len(o.Files) > 0 || o.FileDir != "") && o.Count != 1:
+		return nil, errs.Usagef("--count with --files or --file-per-message: each file is published once")
 	case o.Rate < 0:
 		return nil, errs.Usagef("--rate %g: must not be negative", o.Rate)
 	case o.Interval < 0:
@@ -220,7 +249,12 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 	}
 	p := &plan{lines: o.Lines, count: o.Count, rules: conn.Rules, conn: conn, enc: enc}
 	r := p.rules
-	if o.Retain {
+	files := len(o.Files) > 0 || o.FileDir != ""
+	if files {
+		if p.files, err = o.fileSources(r); err != nil {
+			return nil, err
+		}
+	} else if o.Retain {
 		err = r.RetainTopic(o.Topic)
 	} else {
 		err = r.Topic(o.Topic)
@@ -311,7 +345,7 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 	case o.Null:
 		m.Payload = []byte{}
 	}
-	if !o.Lines && p.tmpl == nil {
+	if !o.Lines && p.tmpl == nil && !files {
 		if err := r.Payload(len(m.Payload)); err != nil {
 			return nil, err
 		}
@@ -319,7 +353,7 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 			return nil, errs.Usagef("--payload-format utf8: the message is not valid UTF-8: use --payload-format bytes")
 		}
 	}
-	p.longRun = o.Lines || o.Count > 1 || o.Interval > 0
+	p.longRun = o.Lines || o.Count > 1 || o.Interval > 0 || len(p.files) > 1
 	return p, nil
 }
 
@@ -437,6 +471,21 @@ func (r *run) publishAll(ctx context.Context) error {
 			return err
 		}
 		r.sent++
+		return nil
+	}
+	if r.plan.files != nil {
+		for _, f := range r.plan.files {
+			m, err := r.plan.fileMessage(ctx, f)
+			if err != nil {
+				return err
+			}
+			if r.verbose {
+				fmt.Fprintf(r.stderr, "publishing %s (%d bytes) to %s\n", esc.String(f.path), len(m.Payload), esc.String(m.Topic))
+			}
+			if err := publish(m); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	if r.plan.tmpl != nil {

@@ -141,6 +141,20 @@ func (o *output) fail(err error) {
 	o.reset()
 }
 
+// failOne records a message that could not be written to its own file
+// (--out-dir; caller holds the lock): the batch before it, whose files are
+// written, goes out and is acknowledged first; nothing is after it.
+func (o *output) failOne(qos0 bool, err error) {
+	_ = o.flushLocked() // a failure is recorded in o.err
+	if o.err == nil {
+		o.err = err
+	}
+	o.lost++
+	if qos0 {
+		o.lost0++
+	}
+}
+
 func (o *output) reset() {
 	o.buf = o.buf[:0]
 	if cap(o.buf) > keepBufAt {

@@ -46,6 +46,9 @@ type Options struct {
 	Encoding          string        // --encoding: raw payloads printed as text, hex or base64
 	FilterOut         []string      // -T: messages on matching topics are acknowledged, not printed or counted
 	Unsubscribe       []string      // -U: unsubscribed before subscribing (alone: then exit)
+	OutFile           string        // --out-file: append the output to this file
+	OutDir            string        // --out-dir: one file per message under this folder
+	Quiet             bool          // --quiet: nothing on stdout (with --out-file or --out-dir)
 
 	// Test seams: onSubscribed runs once every SUBACK is in; onMessage runs
 	// at the start of the handler.
@@ -125,6 +128,30 @@ comes back; --clean-start=false without --client-id is a usage error (exit 2),
 as in mosquitto_sub, since a generated client ID never resumes a session. The connection is re-established when lost, and the
 subscriptions with it.
 
+Files:
+  --out-file FILE append the output (-F) to FILE, created 0600 if missing;
+                  each batch is written with one write, before its messages
+                  are acknowledged, so the file is safe to tail -f and holds
+                  every acknowledged message even if sub is killed; a last
+                  line left without its newline (a write torn by a kill) gets
+                  one before the first message
+  --out-dir DIR   one file per message: DIR/<topic levels>/000001.msg, the
+                  number counting up per folder after the highest already
+                  there; the file holds the payload bytes unchanged (-F raw,
+                  the default) or the -F json / template output. Each file
+                  is written under a temporary name and renamed. A topic never
+                  leads outside DIR: in each level %, /, \, :, *, ?, ", <, >,
+                  |, control characters and a trailing dot or space are
+                  written %XX; an empty level is the folder %; Windows device
+                  names (CON, NUL, COM1…) and names like 000001.msg get one
+                  character escaped; a level over 200 bytes is cut and ends
+                  with %~ and a hash. Symbolic links in DIR that point outside
+                  it are refused. Folders are created 0700, files 0600.
+  --quiet         print nothing on stdout (with --out-file or --out-dir)
+  A message is acknowledged only once it was written to every output (a
+  file: written with write(2), which a killed process does not undo; not
+  fsynced). A failed write (disk full) is exit 7 as for stdout.
+
 In sub, -v/--verbose means "print the topic"; progress lines on stderr come
 with IOTCTL_VERBOSE=1 or --debug.`,
 		Example: `  iotctl sub -t 'sensors/#' -v
@@ -133,7 +160,9 @@ with IOTCTL_VERBOSE=1 or --debug.`,
   iotctl sub -t '#' --retained-only --remove-retained     # clear all retained messages
   iotctl sub -t jobs/# -q 1 --client-id worker-1 --clean-start=false --session-expiry 1h
   iotctl sub -t 'sensors/#' -T 'sensors/+/debug' -v       # all but the debug topics
-  iotctl sub -U jobs/# --client-id worker-1 --clean-start=false --session-expiry 1h   # drop a kept subscription`,
+  iotctl sub -U jobs/# --client-id worker-1 --clean-start=false --session-expiry 1h   # drop a kept subscription
+  iotctl sub -t 'sensors/#' -F json --out-file sensors.log --quiet   # then: tail -f sensors.log
+  iotctl sub -t 'sensors/#' -q 1 --out-dir ./capture      # ./capture/sensors/1/temp/000001.msg …`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -159,6 +188,11 @@ with IOTCTL_VERBOSE=1 or --debug.`,
 	fl.BoolVar(&opts.RemoveRetained, "remove-retained", false, "delete each retained message received (publish an empty retained message)")
 	cmdutil.DurationVar(fl, &opts.RetainedQuiet, "retained-quiet", time.Second, "with --retained-only, exit after this long without a message")
 	cmdutil.AddEncodingFlag(cmd, &opts.Encoding, "how raw output (-F raw, -v) prints payloads")
+	fl.StringVar(&opts.OutFile, "out-file", "", "append the output to this file (as well as stdout, unless --quiet)")
+	fl.StringVar(&opts.OutDir, "out-dir", "", "write each message to its own file: DIR/<topic levels>/NNNNNN.msg")
+	fl.BoolVar(&opts.Quiet, "quiet", false, "print nothing on stdout (with --out-file or --out-dir)")
+	_ = cmd.MarkFlagFilename("out-file")
+	_ = cmd.MarkFlagDirname("out-dir")
 	cmdutil.Choice{Flag: "qos", Values: cmdutil.QoS}.Register(cmd)
 	cmdutil.Choice{Flag: "format", Values: []string{"raw", "json"}, Descriptions: map[string]string{
 		"raw": "payload and a newline", "json": "one object per line"}}.Register(cmd)
@@ -271,6 +305,11 @@ func subRun(ctx context.Context, opts *Options) error {
 	if fm, err = withEncoding(fm, opts.Encoding); err != nil {
 		return err
 	}
+	out, dir, closeFiles, err := opts.outputs(fm)
+	if err != nil {
+		return err
+	}
+	defer closeFiles()
 	if err := conn.Start(ctx); err != nil {
 		return err
 	}
@@ -290,7 +329,8 @@ func subRun(ctx context.Context, opts *Options) error {
 		ready:   make(chan struct{}),
 		stopCh:  make(chan struct{}),
 	}
-	r.out = newOutput(opts.IO.Out, r.ack)
+	r.out = newOutput(out, r.ack)
+	r.dir = dir
 	if opts.RemoveRetained {
 		r.rm = newRemover(stderr)
 	}
@@ -462,7 +502,8 @@ type runner struct {
 	dropped0 atomic.Int64 // of which at QoS 0
 	quiet    atomic.Pointer[time.Timer]
 
-	rm *remover // --remove-retained
+	rm  *remover   // --remove-retained
+	dir *dirWriter // --out-dir
 }
 
 // stop ends the run with err (nil: done).
@@ -519,6 +560,14 @@ func (r *runner) handle(m *session.Message) error {
 	if !o.open() {
 		o.unlock()
 		return r.drop(m)
+	}
+	if r.dir != nil {
+		if err := r.dir.write(m, at); err != nil {
+			o.failOne(m.QoS == 0, err)
+			o.unlock()
+			r.writeFailed(err)
+			return session.DeferAck
+		}
 	}
 	var err error
 	if raw, ok := r.fm.(rawFormat); ok && raw.enc == "" && len(m.Payload) >= bufSize {
