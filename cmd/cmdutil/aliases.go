@@ -34,7 +34,6 @@ var sdkAliases = map[string]string{
 	"key-label":                        "pkcs11-key-label",
 	"port-override":                    "port",
 	"proxy-username":                   "proxy-user-name",
-	"thing":                            "thing-name", // the shadow, jobs and provision commands' short spelling
 }
 
 // sdkLevels maps the samples' --verbosity (the CRT's log levels) onto

@@ -229,12 +229,21 @@ Use "{{.CommandPath}} [command] --help" for more information about a command.{{e
 // NormalizeFlag lets every flag be spelled with underscores (--ca_file) and
 // accepts the AWS IoT SDK samples' names (sdkAliases: --port_override,
 // --signing_region, --custom_auth_username …).
-func NormalizeFlag(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+func NormalizeFlag(f *pflag.FlagSet, name string) pflag.NormalizedName {
 	name = strings.ReplaceAll(name, "_", "-")
 	if to, ok := sdkAliases[name]; ok {
 		name = to
+	} else if to, ok := settingAliases[name]; ok && f != nil && f.Lookup(to) != nil {
+		name = to
 	}
 	return pflag.NormalizedName(name)
+}
+
+// settingAliases are short spellings of a setting's flag, for the commands
+// that have that flag only: other commands keep a flag of that name of
+// their own (broker --thing NAME=PRINCIPAL, policy gen --thing).
+var settingAliases = map[string]string{
+	"thing": "thing-name", // the shadow and jobs commands' --thing
 }
 
 // DurationVar binds a time.Duration flag to p that, unlike pflag's, also
