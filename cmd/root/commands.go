@@ -6,6 +6,7 @@ import (
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/cmd/policy"
 	profilecmd "github.com/iotctl/iotctl/cmd/profile"
+	"github.com/iotctl/iotctl/cmd/provision"
 	"github.com/iotctl/iotctl/cmd/pub"
 	"github.com/iotctl/iotctl/cmd/pubsub"
 	"github.com/iotctl/iotctl/cmd/sub"
@@ -23,6 +24,7 @@ func addCommands(root *cobra.Command, f *cmdutil.Factory) {
 	root.AddCommand(pubsub.NewCmdPubSub(f, nil))
 	root.AddCommand(bench.NewCmdBench(f, nil))
 	root.AddCommand(whoami.NewCmdWhoami(f, nil))
+	root.AddCommand(provision.NewCmdProvision(f, nil))
 }
 
 // Command groups of the root help, in this order.
@@ -32,7 +34,7 @@ var commandGroups = []struct {
 }{
 	{"messaging", "Messaging:", []string{"pub", "sub", "pubsub"}},
 	{"bench", "Benchmark:", []string{"bench"}},
-	{"aws", "AWS IoT:", []string{"policy", "whoami"}},
+	{"aws", "AWS IoT:", []string{"policy", "whoami", "provision"}},
 	{"config", "Configuration:", []string{"profile"}},
 	{"other", "Other:", []string{"broker", "version", "completion", "help"}},
 }
