@@ -35,6 +35,7 @@ type Options struct {
 	Thing     bool
 	Format    string
 	Name      string
+	provisioningOptions
 }
 
 // NewCmdGen returns `iotctl policy gen`; runF replaces genRun in tests.
@@ -80,6 +81,9 @@ The policy goes to stdout, notes to stderr. A policy over 2048 characters
   iotctl policy gen --thing --publish 'dt/${iot:Connection.Thing.ThingName}' \
     --subscribe 'cmd/${iot:Connection.Thing.ThingName}/+' --account 123456789012
 
+  # a fleet provisioning claim certificate (iotctl provision --template FleetTemplate)
+  iotctl policy gen --provisioning --template FleetTemplate --account 123456789012
+
   # a CloudFormation template
   iotctl policy gen --topic test/topic --client-id 'test-*' --format cloudformation`,
 		Args: cobra.NoArgs,
@@ -100,6 +104,7 @@ The policy goes to stdout, notes to stderr. A policy over 2048 characters
 	fl.BoolVar(&opts.Thing, "thing", false, "connect as the thing name: client/${iot:Connection.Thing.ThingName}")
 	fl.StringVar(&opts.Format, "format", FormatJSON, "output format: json, cloudformation or terraform")
 	fl.StringVar(&opts.Name, "name", "", "policy name for cloudformation (default: generated) and terraform (default: iotctl-policy)")
+	addProvisioningFlags(fl, &opts.provisioningOptions)
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{FormatJSON, FormatCloudFormation, FormatTerraform}, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -144,6 +149,11 @@ func genRun(opts *Options) error {
 		Publish: opts.Publish, Subscribe: opts.Subscribe, Receive: opts.Receive,
 		Topics: opts.Topics, Retain: opts.Retain,
 	}
+	more, err := opts.provisioning(&gen)
+	if err != nil {
+		return err
+	}
+	notes = append(notes, more...)
 	if opts.Thing && s.ClientID != "" {
 		notes = append(notes, fmt.Sprintf("client ID %s is not used: --thing connects as the thing name", s.ClientID))
 	}
