@@ -28,10 +28,13 @@ type iotOptions struct {
 	StateDir         string
 	Shadows          []string
 	Region           string // the --region setting
+	Provisioning     provisioningOptions
 }
 
 // iotFlagNames are the flags that mean nothing without --iot.
 var iotFlagNames = []string{"region", "aws-credentials", "authorizer", "authorizer-key", "policy", "thing", "account", "sigv4-max-age", "publish-rate-limit", "state-dir", "shadow"}
+
+func init() { iotFlagNames = append(iotFlagNames, provisioningFlagNames...) }
 
 const iotLong = `
 
@@ -94,7 +97,7 @@ theirs, as any message; a request is answered before its PUBACK. Shadows
 live in memory unless --state-dir DIR keeps them (DIR/shadows, one file per
 shadow, written atomically) across restarts. --shadow THING[/NAME]=FILE
 starts a shadow from an update body such as
-{"state":{"desired":{"color":"red"}}}; a shadow already in --state-dir wins.`
+{"state":{"desired":{"color":"red"}}}; a shadow already in --state-dir wins.` + provisioningLong
 
 const iotExample = `
 
@@ -106,7 +109,7 @@ const iotExample = `
   # ... plus SigV4 websockets and a custom authorizer, any principal with that policy
   iotctl broker --iot --tls-listen 127.0.0.1:8883 --wss-listen 127.0.0.1:8443 --client-ca ca.pem \
     --aws-credentials AKIAEXAMPLE:secret --policy '*=policy.json' \
-    --authorizer 'myAuth=./authorizer.sh' --authorizer-key myAuth=token-key.pem`
+    --authorizer 'myAuth=./authorizer.sh' --authorizer-key myAuth=token-key.pem` + provisioningExample
 
 // addIoTFlags adds the --iot flags and help to the broker command. The
 // parsed options travel to brokerRun in the command's context (see applyIoT).
@@ -122,7 +125,8 @@ func addIoTFlags(cmd *cobra.Command, settings func() (*profile.Settings, error))
 	fl.StringVar(&o.Account, "account", iot.DefaultAccount, "AWS account ID of the emulated ARNs")
 	fl.DurationVar(&o.SigV4MaxAge, "sigv4-max-age", iot.DefaultSigV4MaxAge, "disconnect SigV4 and Cognito connections (0xA0) after this long")
 	fl.IntVar(&o.PublishRateLimit, "publish-rate-limit", iot.DefaultPublishRateLimit, "publishes per second per connection; more get PUBACK 0x97 (0: no limit)")
-	fl.StringVar(&o.StateDir, "state-dir", "", "keep Device Shadows in this folder across restarts (default: in memory)")
+	fl.StringVar(&o.StateDir, "state-dir", "", "keep Device Shadows and what fleet provisioning created in this folder across restarts (default: in memory)")
+	o.Provisioning.addFlags(fl)
 	fl.StringArrayVar(&o.Shadows, "shadow", nil, "THING[/NAME]=FILE: start the shadow (classic, or named NAME) from an update body {\"state\":{…}} (repeatable)")
 
 	run := cmd.RunE
@@ -255,6 +259,9 @@ func (o *iotOptions) config() (iot.Config, error) {
 			return cfg, errs.Usagef("--shadow %s: %v", target, err)
 		}
 		cfg.Shadows = append(cfg.Shadows, iot.ShadowSeed{Thing: thing, Name: name, Doc: data})
+	}
+	if err := o.Provisioning.config(&cfg); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }

@@ -99,25 +99,12 @@ func (e *Emulator) runAuthorizer(ctx context.Context, a Authorizer, ev Authorize
 	if err != nil {
 		return authorized{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, AuthorizerTimeout)
-	defer cancel()
-	cmd := shellCommand(ctx, a.Command)
-	cmd.Stdin = bytes.NewReader(in)
-	var stdout, stderr limitedBuffer
-	stdout.max, stderr.max = 1<<20, 4<<10
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = time.Second
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("no answer within %s", AuthorizerTimeout)
-		}
-		if msg := strings.TrimSpace(stderr.String()); msg != "" {
-			err = fmt.Errorf("%w; its stderr: %s", err, msg)
-		}
-		return authorized{}, fmt.Errorf("command failed: %w", err)
+	out, err := runCommand(ctx, a.Command, in, AuthorizerTimeout)
+	if err != nil {
+		return authorized{}, err
 	}
 	var resp AuthorizerResponse
-	dec := json.NewDecoder(bytes.NewReader(stdout.Bytes()))
+	dec := json.NewDecoder(bytes.NewReader(out))
 	if err := dec.Decode(&resp); err != nil {
 		return authorized{}, fmt.Errorf("its stdout is not an authorizer response (JSON with isAuthenticated, principalId, policyDocuments): %v", err)
 	}
@@ -154,6 +141,30 @@ func checkResponse(resp AuthorizerResponse) (authorized, error) {
 		out.docs = append(out.docs, doc)
 	}
 	return out, nil
+}
+
+// runCommand runs a local command standing in for a Lambda (custom
+// authorizers, pre-provisioning hooks): the event on stdin, the answer on
+// stdout, at most timeout. An error says why, with the start of stderr.
+func runCommand(ctx context.Context, line string, in []byte, timeout time.Duration) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := shellCommand(ctx, line)
+	cmd.Stdin = bytes.NewReader(in)
+	var stdout, stderr limitedBuffer
+	stdout.max, stderr.max = 1<<20, 4<<10
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = time.Second
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("no answer within %s", timeout)
+		}
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			err = fmt.Errorf("%w; its stderr: %s", err, msg)
+		}
+		return nil, fmt.Errorf("command failed: %w", err)
+	}
+	return stdout.Bytes(), nil
 }
 
 // shellCommand runs a command line the way a user typed it: sh -c on

@@ -367,7 +367,7 @@ func (h *hook) OnACLCheck(cl *broker.Client, topic string, write bool) bool {
 		return true
 	}
 	c := h.conn(cl)
-	if c == nil {
+	if c == nil || !h.e.prov.mayReceive(cl, topic) {
 		return false
 	}
 	return h.e.allowed(cl, c, "iot:Receive", policy.KindTopic, topic)

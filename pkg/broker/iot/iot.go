@@ -159,6 +159,12 @@ type Config struct {
 	// Shadows are the shadows the service starts with.
 	Shadows []ShadowSeed
 
+	// Fleet provisioning (provision.go): templates by name, the policies
+	// their PolicyName resources attach, and their hooks. The provisioning
+	// CA and what was provisioned live in StateDir/provisioning when set.
+	ProvisioningTemplates []ProvisioningTemplate
+	NamedPolicies         []NamedPolicy
+
 	// Now is the clock of SigV4 verification, rate limits and shadow
 	// timestamps (nil: time.Now).
 	Now func() time.Time
@@ -171,14 +177,17 @@ type Emulator struct {
 	log         *slog.Logger
 	keys        map[string]Credential
 	authorizers map[string]Authorizer
-	policies    map[string][]*policy.Document
-	things      map[string]Thing // by name
+
+	mu       sync.RWMutex // policies and things grow with fleet provisioning
+	policies map[string][]*policy.Document
+	things   map[string]Thing // by name
 
 	conns sync.Map // *broker.Client → *conn
 
-	reply    *replier       // publishes the services' answers (service.go)
-	services []service      // in the order they are asked
-	shadows  *shadowService // the Device Shadow service (shadow.go)
+	reply    *replier             // publishes the services' answers (service.go)
+	services []service            // in the order they are asked
+	shadows  *shadowService       // the Device Shadow service (shadow.go)
+	prov     *provisioningService // fleet provisioning (provision.go)
 }
 
 // New checks the configuration. Errors name the offending entry.
@@ -250,6 +259,9 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	e.reply = &replier{e: e}
 	if err := e.setupShadows(); err != nil {
+		return nil, err
+	}
+	if err := e.setupProvisioning(); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -334,6 +346,9 @@ func (e *Emulator) Summary() string {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	e.mu.RLock()
+	principals := len(e.policies)
+	e.mu.RUnlock()
 	rate := "off"
 	if e.cfg.PublishRateLimit > 0 {
 		rate = fmt.Sprintf("%d/s", e.cfg.PublishRateLimit)
@@ -343,11 +358,13 @@ func (e *Emulator) Summary() string {
 		auths = strings.Join(names, ", ")
 	}
 	return fmt.Sprintf("AWS IoT Core emulation: account %s, region %s, %d principal(s) with policies, %d AWS key(s), custom authorizers: %s, publish rate limit %s",
-		e.cfg.Account, e.cfg.Region, len(e.policies), len(e.keys), auths, rate)
+		e.cfg.Account, e.cfg.Region, principals, len(e.keys), auths, rate)
 }
 
 // policiesFor are the documents of a principal: its own and AnyPrincipal's.
 func (e *Emulator) policiesFor(principal string) []*policy.Document {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	own := e.policies[principal]
 	every := e.policies[AnyPrincipal]
 	docs := make([]*policy.Document, 0, len(own)+len(every))
@@ -357,6 +374,8 @@ func (e *Emulator) policiesFor(principal string) []*policy.Document {
 // thingFor is the thing a connection is: the client ID names a thing
 // attached to the principal.
 func (e *Emulator) thingFor(principal, clientID string) (Thing, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	t, ok := e.things[clientID]
 	if !ok || t.Principal != principal {
 		return Thing{}, false

@@ -36,6 +36,12 @@ func (e *Emulator) configureTLS(scheme string, c *tls.Config) {
 		// logs why a certificate is refused (also when none is sent).
 		mtls.ClientAuth = tls.RequestClientCert
 		mtls.VerifyPeerCertificate = e.verifyClientCert(roots)
+		// The CAs named in the request, by which clients pick their
+		// certificate (none named: any certificate).
+		if roots != nil {
+			mtls.ClientCAs = roots.Clone()
+			mtls.ClientCAs.AddCert(e.prov.ca.cert)
+		}
 		custom := c.Clone()
 		custom.ClientAuth, custom.ClientCAs = tls.NoClientCert, nil
 		custom.NextProtos = []string{ALPNCustom}
@@ -71,6 +77,9 @@ func (e *Emulator) verifyClientCert(roots *x509.CertPool) func([][]byte, [][]*x5
 			return errors.New("no client certificate")
 		}
 		leaf := certs[0]
+		if e.prov.ca.issuedBy(leaf) {
+			return e.verifyProvisioned(leaf)
+		}
 		if roots == nil {
 			e.log.Warn("IoT: TLS client certificate refused", "certificate", describe(leaf), "reason", "no CA registered: start the broker with --client-ca")
 			return errors.New("no client CA registered")
@@ -101,4 +110,20 @@ func CertificateID(der []byte) string {
 
 func describe(c *x509.Certificate) string {
 	return fmt.Sprintf("%q (ID %s, issuer %q)", c.Subject.String(), CertificateID(c.Raw), c.Issuer.String())
+}
+
+// verifyProvisioned accepts a certificate of fleet provisioning once
+// RegisterThing has made it ACTIVE, as IoT Core does.
+func (e *Emulator) verifyProvisioned(leaf *x509.Certificate) error {
+	id := CertificateID(leaf.Raw)
+	switch st := e.prov.status(id); st {
+	case statusActive:
+		return nil
+	case "":
+		e.log.Warn("IoT: TLS client certificate refused", "certificate", describe(leaf), "reason", "issued by fleet provisioning but unknown to it (forgotten: the state directory was not kept, or RegisterThing never came within an hour)")
+		return errors.New("unknown certificate")
+	default:
+		e.log.Warn("IoT: TLS client certificate refused", "certificate", describe(leaf), "reason", "certificate is "+st+": RegisterThing with a template whose Certificate resource has Status ACTIVE activates it")
+		return errors.New("certificate " + st)
+	}
 }
