@@ -222,8 +222,8 @@ func TestProvisionRejected(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"missing parameter", []string{"--template", "FleetTemplate"}, "400 InvalidParameters"},
-		{"hook denies", []string{"--template", "Guarded", "--param", "SerialNumber=1"}, "403 AccessDenied: Pre provisioning hook validation failed."},
+		{"missing parameter", []string{"--template", "FleetTemplate"}, "rejected: statusCode 400, errorCode InvalidParameters, errorMessage \"Missing value for parameter SerialNumber"},
+		{"hook denies", []string{"--template", "Guarded", "--param", "SerialNumber=1"}, `rejected: statusCode 403, errorCode AccessDenied, errorMessage "Pre provisioning hook validation failed."`},
 		{"template not allowed by the claim's policy", []string{"--template", "Other", "--param", "SerialNumber=1"}, "not authorized"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

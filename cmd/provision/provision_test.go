@@ -157,7 +157,7 @@ func TestProvisionRejected(t *testing.T) {
 	if r.code() != 4 {
 		t.Fatalf("exit %d, want 4: %v", r.code(), r.err)
 	}
-	for _, want := range []string{"RegisterThing with template Fleet", "400 InvalidParameters", "Missing parameter SerialNumber"} {
+	for _, want := range []string{`RegisterThing with template Fleet rejected: statusCode 400, errorCode InvalidParameters, errorMessage "Missing parameter SerialNumber"`} {
 		if !strings.Contains(r.err.Error(), want) {
 			t.Errorf("error %q lacks %q", r.err, want)
 		}
@@ -173,7 +173,7 @@ func TestProvisionRejected(t *testing.T) {
 		return false, reject(403, "Forbidden\x1b[31m", "no\nway"), false
 	}
 	r = run(context.Background(), t, "--endpoint", b.URL("mqtt"), "--template", "Fleet", "--out", out)
-	if r.code() != 4 || !strings.Contains(r.err.Error(), "CreateKeysAndCertificate") || !strings.Contains(r.err.Error(), "403 Forbidden\\x1b[31m: no\\nway") {
+	if r.code() != 4 || !strings.Contains(r.err.Error(), "CreateKeysAndCertificate") || !strings.Contains(r.err.Error(), `statusCode 403, errorCode Forbidden\x1b[31m, errorMessage "no\nway"`) {
 		t.Errorf("exit %d: %v", r.code(), r.err)
 	}
 }

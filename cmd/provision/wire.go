@@ -3,7 +3,9 @@ package provision
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/esc"
@@ -84,13 +86,33 @@ func registerThing(ctx context.Context, c requester, template, token string, par
 // rejection keeps its kind (Refused) and says which operation it was.
 func call(ctx context.Context, c requester, op string, req iotsvc.Request, out any) error {
 	rep, err := c.Do(ctx, req)
-	if err != nil {
+	var rej *iotsvc.Rejected
+	switch {
+	case errors.As(err, &rej):
+		return errs.New(errs.Refused, fmt.Errorf("%s rejected: statusCode %s, errorCode %s, errorMessage %q",
+			op, esc.String(field(rej.Body, "statusCode")), esc.String(field(rej.Body, "errorCode")), field(rej.Body, "errorMessage")))
+	case err != nil:
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	if err := json.Unmarshal(rep.Payload, out); err != nil {
 		return badAnswer(op, "not the JSON object expected: "+err.Error())
 	}
 	return nil
+}
+
+// field is a rejection's field as text ("-" when missing).
+func field(body map[string]any, name string) string {
+	switch v := body[name].(type) {
+	case nil:
+		return "-"
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	default:
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
 }
 
 // badAnswer is an accepted reply iotctl cannot use: the service is at
