@@ -160,9 +160,9 @@ func TestProvisionByClaim(t *testing.T) {
 	run(t, home, 0, "--profile", "dev1", "pub", "-t", "device/dev-0042/telemetry", "-q", "1", "-m", "hi")
 	run(t, home, 4, "--profile", "dev1", "pub", "-t", "device/dev-0043/telemetry", "-q", "1", "-m", "hi")
 
-	t.Run("key from the service", func(t *testing.T) {
+	t.Run("key from the service", func(t *testing.T) { // under IoT Core's client-side limits too
 		out := filepath.Join(dir, "service")
-		res := decodeProvision(t, run(t, home, 0, append(claim, "provision", "--template", "FleetTemplate", "--param", "SerialNumber=0043", "--out", out, "-o", "json")...))
+		res := decodeProvision(t, run(t, home, 0, append(claim, "provision", "--template", "FleetTemplate", "--param", "SerialNumber=0043", "--out", out, "-o", "json", "--limits", "aws-iot")...))
 		checkFiles(t, out, res.CertificateID)
 		run(t, home, 0, "pub", "-t", "device/dev-0043/t", "-q", "1", "-m", "hi", "--client-id", "dev-0043",
 			"--cert", filepath.Join(out, "certificate.pem.crt"), "--key", filepath.Join(out, "private.pem.key"),
