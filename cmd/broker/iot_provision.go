@@ -20,7 +20,8 @@ var provisioningFlagNames = []string{"provisioning-template", "named-policy", "p
 const provisioningLong = `
 
 Fleet provisioning (every --iot broker): IoT Core's device provisioning
-MQTT API in JSON. $aws/certificates/create/json (CreateKeysAndCertificate)
+MQTT API in JSON (requests on the …/cbor topics are logged, not answered).
+$aws/certificates/create/json (CreateKeysAndCertificate)
 and $aws/certificates/create-from-csr/json (CreateCertificateFromCsr, the
 CSR's signature checked) issue a certificate of the emulator's provisioning
 CA, which the mutual TLS listener trusts beside --client-ca; the

@@ -9,7 +9,10 @@
 // listener's pre-upgrade check. See Emulator.Apply.
 //
 // Every emulator runs the Device Shadow service (shadow.go) on the
-// reserved $aws/things/{thing}/shadow/… topics.
+// reserved $aws/things/{thing}/shadow/… topics and fleet provisioning
+// (provision.go) on $aws/certificates/create… and
+// $aws/provisioning-templates/…; certificates it issues are trusted by the
+// mutual TLS listener once RegisterThing has activated them.
 //
 // Principals are named as in --policy: cert:<certificate ID> (lower-case
 // hex SHA-256 of the DER certificate), akid:<access key ID>,
@@ -357,8 +360,8 @@ func (e *Emulator) Summary() string {
 	if len(names) > 0 {
 		auths = strings.Join(names, ", ")
 	}
-	return fmt.Sprintf("AWS IoT Core emulation: account %s, region %s, %d principal(s) with policies, %d AWS key(s), custom authorizers: %s, publish rate limit %s",
-		e.cfg.Account, e.cfg.Region, principals, len(e.keys), auths, rate)
+	return fmt.Sprintf("AWS IoT Core emulation: account %s, region %s, %d principal(s) with policies, %d AWS key(s), custom authorizers: %s, publish rate limit %s, %s",
+		e.cfg.Account, e.cfg.Region, principals, len(e.keys), auths, rate, e.prov.summary())
 }
 
 // policiesFor are the documents of a principal: its own and AnyPrincipal's.

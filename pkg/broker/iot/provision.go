@@ -158,6 +158,18 @@ func validTemplateName(s string) bool {
 
 func (s *provisioningService) close() {}
 
+// summary describes the service in the start-up line.
+func (s *provisioningService) summary() string {
+	names := sortedKeys(s.templates)
+	if len(names) == 0 {
+		names = []string{"none"}
+	}
+	s.mu.Lock()
+	n := len(s.reg.Certificates)
+	s.mu.Unlock()
+	return fmt.Sprintf("provisioning templates: %s, %d provisioned certificate(s)", strings.Join(names, ", "), n)
+}
+
 func (s *provisioningService) handle(cl *broker.Client, topic string, payload []byte) bool {
 	switch {
 	case topic == topicCreateKeys:
@@ -170,6 +182,10 @@ func (s *provisioningService) handle(cl *broker.Client, topic string, payload []
 			return false
 		}
 		s.register(cl, topic, name, payload)
+	case topic == "$aws/certificates/create/cbor", topic == "$aws/certificates/create-from-csr/cbor",
+		strings.HasPrefix(topic, topicTemplates) && strings.HasSuffix(topic, "/provision/cbor"):
+		s.e.log.Warn("IoT: fleet provisioning request not answered", "client", cl.ID, "topic", topic,
+			"reason", "the emulator answers the JSON topics only: publish to the …/json topic")
 	default:
 		return false
 	}

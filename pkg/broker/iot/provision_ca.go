@@ -59,8 +59,12 @@ func loadProvisioningCA(dir string, now time.Time) (*provisioningCA, error) {
 	if err != nil {
 		return nil, err
 	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          randomSerial(),
+		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: "iotctl broker --iot provisioning CA", Organization: []string{"iotctl"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              certificatesNotAfter,
@@ -131,18 +135,18 @@ func newProvisioningCA(cert *x509.Certificate, key *ecdsa.PrivateKey) (*provisio
 	return &provisioningCA{cert: cert, key: key, tokenKey: mac.Sum(nil)}, nil
 }
 
-func randomSerial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		panic(err) // crypto/rand does not fail
-	}
-	return n
+func randomSerial() (*big.Int, error) {
+	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 }
 
 // issue signs a client certificate for pub.
 func (ca *provisioningCA) issue(pub crypto.PublicKey, subject pkix.Name, now time.Time) (*x509.Certificate, error) {
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber: randomSerial(),
+		SerialNumber: serial,
 		Subject:      subject,
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     certificatesNotAfter,

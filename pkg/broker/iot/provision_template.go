@@ -459,7 +459,11 @@ func (t *template) evaluate(vals values, named map[string]namedPolicy, certID st
 		if err != nil {
 			return nil, err
 		}
-		p.config = c.(map[string]any)
+		m, ok := c.(map[string]any)
+		if !ok {
+			return nil, errParam("DeviceConfiguration is not an object")
+		}
+		p.config = m
 	}
 	return p, nil
 }

@@ -1,12 +1,22 @@
 package iot
 
 import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
-	"github.com/eclipse/paho.golang/packets"
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/iotctl/iotctl/internal/testpki"
 )
 
@@ -114,7 +124,10 @@ func (w *world) connectCert(t *testing.T, cert tls.Certificate, id string) (*cli
 		return nil, nil, err
 	}
 	c := newClient(t, conn)
-	c.send(&packets.Connect{ProtocolName: "MQTT", ProtocolVersion: 5, ClientID: id, CleanStart: true, KeepAlive: 60})
+	cp := &packets.Connect{ProtocolName: "MQTT", ProtocolVersion: 5, ClientID: id, CleanStart: true, KeepAlive: 60}
+	if _, err := cp.WriteTo(conn); err != nil {
+		return nil, nil, err
+	}
 	p, err := c.next()
 	if err != nil {
 		return nil, nil, err
@@ -166,4 +179,129 @@ func TestProvisionByClaim(t *testing.T) {
 func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// csrPEM is a PEM CSR of a new P-256 key; broken spoils its signature.
+func csrPEM(t *testing.T, broken bool) (string, crypto.Signer) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "csr-device", Organization: []string{"Acme"}}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if broken {
+		der[len(der)-1] ^= 0xff
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), key
+}
+
+// normalizeProvisioning replaces what differs from run to run (IDs,
+// certificates, keys, tokens) by placeholders, after checking it is there;
+// it returns the token of an accepted reply.
+func normalizeProvisioning(t *testing.T, m *msg) string {
+	t.Helper()
+	var body map[string]any
+	if json.Unmarshal(m.bytes(), &body) != nil {
+		return ""
+	}
+	tok := str(body["certificateOwnershipToken"])
+	for k, check := range map[string]func(string) bool{
+		"certificateId":             isCertID,
+		"certificatePem":            func(s string) bool { return strings.HasPrefix(s, "-----BEGIN CERTIFICATE-----") },
+		"privateKey":                func(s string) bool { return strings.HasPrefix(s, "-----BEGIN RSA PRIVATE KEY-----") },
+		"certificateOwnershipToken": func(s string) bool { return s != "" },
+	} {
+		if v, ok := body[k]; ok {
+			if !check(str(v)) {
+				t.Errorf("%s: %s %v is not one", m.Topic, k, v)
+			}
+			body[k] = "<" + k + ">"
+		}
+	}
+	m.Payload = mustJSON(body)
+	return tok
+}
+
+// TestProvisioningGolden replays testdata/provisioning/*.in.json and
+// compares every reply with *.golden.json (-update rewrites them). In
+// requests, $TOKEN is the last ownership token handed out, $CSR a fresh
+// CSR and $BADCSR one whose signature does not verify.
+func TestProvisioningGolden(t *testing.T) {
+	ins, _ := filepath.Glob("testdata/provisioning/*.in.json")
+	if len(ins) == 0 {
+		t.Fatal("no testdata/provisioning/*.in.json")
+	}
+	for _, in := range ins {
+		name := strings.TrimSuffix(filepath.Base(in), ".in.json")
+		t.Run(name, func(t *testing.T) {
+			var reqs []msg
+			data, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(data, &reqs); err != nil {
+				t.Fatalf("%s: %v", in, err)
+			}
+			claim, w := provWorld(t, Config{})
+			c := w.shadowClient(t, claim, "claim-1", provisioningFilters...)
+			good, _ := csrPEM(t, false)
+			bad, _ := csrPEM(t, true)
+			token := ""
+			var got []exchange
+			for _, r := range reqs {
+				b := r.bytes()
+				for ph, v := range map[string]string{"$TOKEN": token, "$BADCSR": bad, "$CSR": good} {
+					js, _ := json.Marshal(v)
+					b = bytes.ReplaceAll(b, []byte(`"`+ph+`"`), js)
+				}
+				replies := c.request(r.Topic, b)
+				for i := range replies {
+					if tok := normalizeProvisioning(t, &replies[i]); tok != "" {
+						token = tok
+					}
+				}
+				got = append(got, exchange{Request: r, Replies: replies})
+			}
+			compareGolden(t, strings.TrimSuffix(in, ".in.json")+".golden.json", got)
+		})
+	}
+}
+
+// compareGolden compares exchanges with a golden file (-update writes it).
+func compareGolden(t *testing.T, golden string, got []exchange) {
+	t.Helper()
+	if *updateGolden {
+		b, _ := json.MarshalIndent(got, "", "  ")
+		if err := os.WriteFile(golden, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	data, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -run %s -update)", err, t.Name())
+	}
+	var want []exchange
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatalf("%s: %v", golden, err)
+	}
+	if len(want) != len(got) {
+		t.Fatalf("%d exchanges, golden has %d", len(got), len(want))
+	}
+	for i := range want {
+		g, wn := got[i], want[i]
+		if len(g.Replies) != len(wn.Replies) {
+			t.Errorf("request %d (%s %s): %d replies, want %d:\n got %s", i+1, g.Request.Topic, g.Request.bytes(), len(g.Replies), len(wn.Replies), show(g.Replies))
+			continue
+		}
+		for j := range wn.Replies {
+			if g.Replies[j].Topic != wn.Replies[j].Topic || !jsonEqual(g.Replies[j].bytes(), wn.Replies[j].bytes()) {
+				t.Errorf("request %d (%s %s) reply %d:\n got %s %s\nwant %s %s", i+1, g.Request.Topic, g.Request.bytes(), j+1,
+					g.Replies[j].Topic, g.Replies[j].bytes(), wn.Replies[j].Topic, wn.Replies[j].bytes())
+			}
+		}
+	}
 }
