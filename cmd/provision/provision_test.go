@@ -84,9 +84,13 @@ func TestProvisionKeyPaths(t *testing.T) {
 	ep := []string{"--endpoint", b.URL("mqtt")}
 
 	out := filepath.Join(dir, "service")
-	r := run(context.Background(), t, append(ep, "--template", "Fleet", "--param", "SerialNumber=0042", "--out", out)...)
+	r := run(context.Background(), t, append(ep, "--template", "Fleet", "--param", "SerialNumber=0042", "--out", out, "-v", "--debug")...)
 	if r.err != nil {
 		t.Fatalf("exit %d: %v\n%s", r.code(), r.err, r.errOut)
+	}
+	// -v and --debug show the steps, never the key or the ownership token.
+	if !strings.Contains(r.errOut, "RegisterThing: thing thing-0042 registered") || strings.Contains(r.out+r.errOut, "PRIVATE KEY") || strings.Contains(r.out+r.errOut, "token-") {
+		t.Errorf("stderr:\n%s", r.errOut)
 	}
 	if !strings.Contains(r.out, "Thing name      thing-0042\n") || !strings.Contains(r.out, "Certificate ID  ") {
 		t.Errorf("stdout = %q", r.out)
