@@ -147,3 +147,29 @@ func TestClaimAndRename(t *testing.T) {
 		t.Errorf("content %q", got)
 	}
 }
+
+// TestWriteReplacesSymlinkNotTarget: replacing a path that is a symlink
+// replaces the link; the file it pointed to is left alone.
+func TestWriteReplacesSymlinkNotTarget(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("symlinks need privileges on Windows")
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	if err := os.WriteFile(target, []byte("precious\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(link, []byte("new\n"), Options{KeepDir: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(target); string(got) != "precious\n" {
+		t.Errorf("the symlink's target was written: %q", got)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+		t.Errorf("link is still a symlink: %v", err)
+	}
+}
