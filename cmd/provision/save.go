@@ -93,12 +93,17 @@ func profileValues(st *profile.Settings, thing, certFile, keyFile string) (map[s
 }
 
 // saveProfile writes the profile under the store's lock, atomically, as
-// profile set does; a name taken meanwhile is not replaced without force.
+// profile set does; without force, a profile made meanwhile is left alone.
 func saveProfile(s *profilestore.Store, name string, force bool, values map[string]string) error {
-	if !force && s.Exists(name) {
-		return errs.Usagef("--save-profile %s: the profile was created meanwhile: it was left alone (--force replaces it)", name)
+	save := s.Create
+	if force {
+		save = s.Save
 	}
-	if err := s.Save(name, values); err != nil {
+	err := save(name, values)
+	switch {
+	case errors.Is(err, profilestore.ErrExists):
+		return errs.Usagef("--save-profile %s: the profile was created meanwhile: it was left alone (--force replaces it)", name)
+	case err != nil:
 		return errs.Usagef("--save-profile %s: %v", name, err)
 	}
 	return nil

@@ -4,9 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
+	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/testenv"
+	"github.com/iotctl/iotctl/pkg/profilestore"
 )
 
 // TestProfileValues: the new profile keeps this run's connection settings
@@ -45,5 +48,27 @@ func TestProfileValues(t *testing.T) {
 	}
 	if _, ok := got["key"]; ok {
 		t.Errorf("--csr: a key in the profile: %v", got)
+	}
+}
+
+// TestSaveProfileMadeMeanwhile: a profile another process made after the
+// check is left alone without --force and replaced with it.
+func TestSaveProfileMadeMeanwhile(t *testing.T) {
+	s := &profilestore.Store{Dir: t.TempDir()}
+	if err := s.Save("dev1", map[string]string{"endpoint": "theirs.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	err := saveProfile(s, "dev1", false, map[string]string{"endpoint": "ours.example.com"})
+	if cmdutil.ExitCode(err) != 2 || !strings.Contains(err.Error(), "created meanwhile") {
+		t.Errorf("err = %v", err)
+	}
+	if got, _ := s.Load("dev1"); got["endpoint"] != "theirs.example.com" {
+		t.Errorf("replaced without --force: %v", got)
+	}
+	if err := saveProfile(s, "dev1", true, map[string]string{"endpoint": "ours.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Load("dev1"); got["endpoint"] != "ours.example.com" {
+		t.Errorf("not replaced with --force: %v", got)
 	}
 }
