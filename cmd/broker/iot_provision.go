@@ -20,7 +20,7 @@ var provisioningFlagNames = []string{"provisioning-template", "named-policy", "p
 const provisioningLong = `
 
 Fleet provisioning (every --iot broker): IoT Core's device provisioning
-MQTT API in JSON (requests on the …/cbor topics are logged, not answered).
+MQTT API, in JSON (…/json topics, as below) and CBOR (…/cbor).
 $aws/certificates/create/json (CreateKeysAndCertificate)
 and $aws/certificates/create-from-csr/json (CreateCertificateFromCsr, the
 CSR's signature checked) issue a certificate of the emulator's provisioning

@@ -17,11 +17,11 @@ import (
 )
 
 // The fleet provisioning service of the emulation (IoT Core's device
-// provisioning MQTT API, JSON payloads). Requests are publishes to
+// provisioning MQTT API). Requests are publishes to
 //
-//	$aws/certificates/create/json                      CreateKeysAndCertificate
-//	$aws/certificates/create-from-csr/json             CreateCertificateFromCsr
-//	$aws/provisioning-templates/{name}/provision/json  RegisterThing
+//	$aws/certificates/create/{json|cbor}                      CreateKeysAndCertificate
+//	$aws/certificates/create-from-csr/{json|cbor}             CreateCertificateFromCsr
+//	$aws/provisioning-templates/{name}/provision/{json|cbor}  RegisterThing
 //
 // answered on …/accepted or …/rejected to the requesting connection only,
 // as IoT Core answers "through the same MQTT connection" (claim
@@ -64,9 +64,7 @@ var (
 
 // Request topics.
 const (
-	topicCreateKeys = "$aws/certificates/create/json"
-	topicCreateCSR  = "$aws/certificates/create-from-csr/json"
-	topicTemplates  = "$aws/provisioning-templates/"
+	topicTemplates = "$aws/provisioning-templates/"
 )
 
 type provisioningService struct {
@@ -171,21 +169,30 @@ func (s *provisioningService) summary() string {
 }
 
 func (s *provisioningService) handle(cl *broker.Client, topic string, payload []byte) bool {
+	base, ok := strings.CutSuffix(topic, "/json")
+	if !ok {
+		if base, ok = strings.CutSuffix(topic, "/cbor"); !ok {
+			return false
+		}
+		if len(payload) > 0 {
+			js, err := cborToJSON(payload)
+			if err != nil {
+				js = []byte("!") // not a document: rejected as InvalidPayload
+			}
+			payload = js
+		}
+	}
 	switch {
-	case topic == topicCreateKeys:
+	case base == "$aws/certificates/create":
 		s.createKeys(cl, topic, payload)
-	case topic == topicCreateCSR:
+	case base == "$aws/certificates/create-from-csr":
 		s.createFromCSR(cl, topic, payload)
-	case strings.HasPrefix(topic, topicTemplates) && strings.HasSuffix(topic, "/provision/json"):
-		name := strings.TrimSuffix(strings.TrimPrefix(topic, topicTemplates), "/provision/json")
+	case strings.HasPrefix(base, topicTemplates) && strings.HasSuffix(base, "/provision"):
+		name := strings.TrimSuffix(strings.TrimPrefix(base, topicTemplates), "/provision")
 		if strings.Contains(name, "/") {
 			return false
 		}
 		s.register(cl, topic, name, payload)
-	case topic == "$aws/certificates/create/cbor", topic == "$aws/certificates/create-from-csr/cbor",
-		strings.HasPrefix(topic, topicTemplates) && strings.HasSuffix(topic, "/provision/cbor"):
-		s.e.log.Warn("IoT: fleet provisioning request not answered", "client", cl.ID, "topic", topic,
-			"reason", "the emulator answers the JSON topics only: publish to the …/json topic")
 	default:
 		return false
 	}
@@ -210,6 +217,14 @@ func (s *provisioningService) mayReceive(cl *broker.Client, topic string) bool {
 func (s *provisioningService) answer(cl *broker.Client, topic string, body any) {
 	s.replyMu.Lock()
 	defer s.replyMu.Unlock()
+	if strings.HasSuffix(strings.TrimSuffix(strings.TrimSuffix(topic, "/accepted"), "/rejected"), "/cbor") {
+		b, err := cborEncode(body)
+		if err != nil {
+			s.e.log.Error("IoT: fleet provisioning reply", "topic", topic, "err", err)
+			return
+		}
+		body = b
+	}
 	s.replyTo.Store(cl)
 	defer s.replyTo.Store(nil)
 	s.e.reply.publish("fleet provisioning", topic, body)

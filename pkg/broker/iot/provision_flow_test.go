@@ -3,6 +3,7 @@ package iot
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -296,13 +297,101 @@ func TestProvisionConcurrently(t *testing.T) {
 	}
 }
 
-// TestProvisioningCBORNotAnswered: the CBOR topics get no answer, and the
-// log says to use JSON.
-func TestProvisioningCBORNotAnswered(t *testing.T) {
+// TestProvisioningCBOR: the …/cbor topics answer the same documents in
+// CBOR.
+func TestProvisioningCBOR(t *testing.T) {
 	claim, w := provWorld(t, Config{})
-	c := w.shadowClient(t, claim, "claim-1", "$aws/certificates/create/cbor/+", markerTopic)
-	if got := c.request("$aws/certificates/create/cbor", []byte{0xa0}); len(got) != 0 {
+	c := w.shadowClient(t, claim, "claim-1", "$aws/certificates/create/cbor/+", "$aws/provisioning-templates/+/provision/cbor/+", markerTopic)
+	cborReply := func(topic string, body any) (string, map[string]any) {
+		t.Helper()
+		req, err := cborEncode(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := c.request(topic, req)
+		if len(got) != 1 {
+			t.Fatalf("replies %s", show(got))
+		}
+		js, err := cborToJSON(got[0].bytes())
+		if err != nil {
+			t.Fatalf("reply %q is not CBOR: %v", got[0].bytes(), err)
+		}
+		var m map[string]any
+		json.Unmarshal(js, &m)
+		return got[0].Topic, m
+	}
+	topic, keys := cborReply("$aws/certificates/create/cbor", map[string]any{})
+	if topic != "$aws/certificates/create/cbor/accepted" || !isCertID(str(keys["certificateId"])) || str(keys["certificateOwnershipToken"]) == "" {
+		t.Fatalf("%s %v", topic, keys)
+	}
+	reg := "$aws/provisioning-templates/FleetTemplate/provision/cbor"
+	topic, m := cborReply(reg, map[string]any{"certificateOwnershipToken": keys["certificateOwnershipToken"], "parameters": map[string]any{"SerialNumber": "c1"}})
+	if topic != reg+"/accepted" || m["thingName"] != "dev-c1" {
+		t.Errorf("%s %v, want thing dev-c1", topic, m)
+	}
+	topic, m = cborReply(reg, map[string]any{"parameters": map[string]any{"SerialNumber": "c1"}})
+	if topic != reg+"/rejected" || m["statusCode"] != 400.0 || m["errorCode"] != "InvalidCertificateOwnershipToken" {
+		t.Errorf("%s %v, want 400 InvalidCertificateOwnershipToken", topic, m)
+	}
+	if got := c.request(reg, []byte{0xbf}); len(got) != 1 || got[0].Topic != reg+"/rejected" { // indefinite map: not read
 		t.Errorf("replies %s", show(got))
 	}
-	w.logs.has(t, "not answered", "$aws/certificates/create/cbor", "JSON topics only")
+}
+
+func TestCBORCodec(t *testing.T) {
+	for _, tt := range []struct {
+		hex, json string
+	}{
+		{"a0", `{}`},
+		{"a1616101", `{"a":1}`},
+		{"a2616120616282f5f6", `{"a":-1,"b":[true,null]}`},
+		{"1903e8", `1000`},
+		{"3903e7", `-1000`},
+		{"f93c00", `1`},
+		{"fa3fc00000", `1.5`},
+		{"fb400921f9f01b866e", `3.14159`},
+		{"c074323031332d30332d32315432303a30343a30305a", `"2013-03-21T20:04:00Z"`},
+		{"4401020304", `"\u0001\u0002\u0003\u0004"`},
+	} {
+		b, _ := hex.DecodeString(tt.hex)
+		got, err := cborToJSON(b)
+		if err != nil || !jsonEqual(got, []byte(tt.json)) {
+			t.Errorf("%s: %s %v, want %s", tt.hex, got, err, tt.json)
+		}
+	}
+	for _, bad := range []string{"", "bf", "a1", "a10101", "5f", "1c", "62ff", "a16161"} {
+		b, _ := hex.DecodeString(bad)
+		if got, err := cborToJSON(b); err == nil {
+			t.Errorf("%q: %s, want an error", bad, got)
+		}
+	}
+	deep := strings.Repeat("81", cborMaxDepth+2) + "01"
+	b, _ := hex.DecodeString(deep)
+	if _, err := cborToJSON(b); err == nil {
+		t.Error("nesting past the limit decoded")
+	}
+	body := map[string]any{"statusCode": 400, "errorCode": "X", "n": json.Number("70000"), "f": 0.5, "l": []any{"a", false, nil}, "big": int64(1) << 40, "neg": -300}
+	enc, err := cborEncode(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := cborToJSON(enc)
+	if err != nil || !jsonEqual(js, mustJSON(body)) {
+		t.Errorf("round trip %s %v, want %s", js, err, mustJSON(body))
+	}
+}
+
+// FuzzCBORToJSON: any payload is decoded or refused, never a panic, and
+// what is decoded is JSON.
+func FuzzCBORToJSON(f *testing.F) {
+	for _, s := range []string{"a0", "a1616101", "a2616120616282f5f6", "f93c00", "c074323031332d30332d32315432303a30343a30305a", "9b00000000ffffffff"} {
+		b, _ := hex.DecodeString(s)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		js, err := cborToJSON(b)
+		if err == nil && !json.Valid(js) {
+			t.Errorf("%x decoded to %q", b, js)
+		}
+	})
 }
