@@ -174,7 +174,7 @@ func provisionRun(ctx context.Context, opts *Options) error {
 		return cmdutil.Interrupted(ctx, err)
 	}
 	if err := p.writeFiles(certPEM, keyPEM); err != nil {
-		return err
+		return fmt.Errorf("thing %s was provisioned with certificate %s, but its files were not all written: %w", esc.String(res.ThingName), esc.String(res.CertificateID), err)
 	}
 	res.CertificateFile, res.KeyFile = p.certFile, p.keyFile
 	if opts.SaveProfile != "" {

@@ -274,3 +274,33 @@ func TestProvisionInterrupted(t *testing.T) {
 		t.Errorf("--out made: %v", err)
 	}
 }
+
+// TestProvisionFileMadeMeanwhile: a certificate file another process made
+// while the requests ran is left alone; the run is exit 7, naming the
+// provisioned thing and the key it did write.
+func TestProvisionFileMadeMeanwhile(t *testing.T) {
+	dir := isolate(t)
+	b := testenv.StartBroker(t, broker.Options{})
+	out := filepath.Join(dir, "out")
+	fs := &fakeService{}
+	fs.answer = func(topic string, req map[string]any) (bool, any, bool) {
+		if strings.HasPrefix(topic, "$aws/provisioning-templates/") {
+			os.MkdirAll(out, 0o700)
+			os.WriteFile(filepath.Join(out, certName), []byte("theirs"), 0o600)
+		}
+		return fs.defaultAnswer(t, topic, req)
+	}
+	startFake(t, b, fs)
+	r := run(context.Background(), t, "--endpoint", b.URL("mqtt"), "--template", "Fleet", "--param", "SerialNumber=9", "--out", out)
+	if r.code() != 7 {
+		t.Fatalf("exit %d: %v, want 7", r.code(), r.err)
+	}
+	for _, want := range []string{"thing thing-9 was provisioned with certificate", "created meanwhile", "the private key was written to " + filepath.Join(out, keyName)} {
+		if !strings.Contains(r.err.Error(), want) {
+			t.Errorf("error %q lacks %q", r.err, want)
+		}
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, certName)); string(got) != "theirs" {
+		t.Errorf("their file was replaced: %q", got)
+	}
+}
