@@ -7,6 +7,7 @@ import (
 	"github.com/iotctl/iotctl/cmd/jobs"
 	"github.com/iotctl/iotctl/cmd/policy"
 	profilecmd "github.com/iotctl/iotctl/cmd/profile"
+	"github.com/iotctl/iotctl/cmd/provision"
 	"github.com/iotctl/iotctl/cmd/pub"
 	"github.com/iotctl/iotctl/cmd/pubsub"
 	"github.com/iotctl/iotctl/cmd/shadow"
@@ -27,6 +28,7 @@ func addCommands(root *cobra.Command, f *cmdutil.Factory) {
 	root.AddCommand(whoami.NewCmdWhoami(f, nil))
 	root.AddCommand(shadow.NewCmdShadow(f))
 	root.AddCommand(jobs.NewCmdJobs(f))
+	root.AddCommand(provision.NewCmdProvision(f, nil))
 }
 
 // Command groups of the root help, in this order.
@@ -36,7 +38,7 @@ var commandGroups = []struct {
 }{
 	{"messaging", "Messaging:", []string{"pub", "sub", "pubsub"}},
 	{"bench", "Benchmark:", []string{"bench"}},
-	{"aws", "AWS IoT:", []string{"policy", "whoami", "shadow", "jobs"}},
+	{"aws", "AWS IoT:", []string{"policy", "whoami", "shadow", "jobs", "provision"}},
 	{"config", "Configuration:", []string{"profile"}},
 	{"other", "Other:", []string{"broker", "version", "completion", "help"}},
 }

@@ -408,6 +408,9 @@ text mode.
                  expected, received_all; printed on every exit after connecting
   policy check   its decision: decision, effect, action, resource,
                  statement, reason
+  provision      thing_name, certificate_id, certificate_file, key_file,
+                 key (service, created or csr), profile, profile_file,
+                 device_configuration
   whoami, bench, version, profile list|show|set|use|delete|unset|validate
                  their report
   shadow get|update|delete

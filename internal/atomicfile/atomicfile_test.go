@@ -2,6 +2,7 @@ package atomicfile
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -58,5 +59,117 @@ func TestWriteFailureKeepsOldFile(t *testing.T) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("temp files left behind: %v", names)
+	}
+}
+
+// TestWriteFileNoReplace: an existing file, or a symlink even to nowhere,
+// is never replaced, and no temp file stays; a free name is written 0600.
+func TestWriteFileNoReplace(t *testing.T) {
+	dir := t.TempDir()
+	existing := filepath.Join(dir, "existing")
+	if err := os.WriteFile(existing, []byte("keep\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{existing}
+	if runtime.GOOS != "windows" {
+		dangling := filepath.Join(dir, "dangling")
+		if err := os.Symlink(filepath.Join(dir, "nowhere"), dangling); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, dangling)
+	}
+	for _, p := range paths {
+		err := WriteFile(p, []byte("new\n"), Options{NoReplace: true})
+		if !errors.Is(err, fs.ErrExist) {
+			t.Errorf("WriteFile(%s, NoReplace): err = %v, want fs.ErrExist", p, err)
+		}
+	}
+	if got, _ := os.ReadFile(existing); string(got) != "keep\n" {
+		t.Errorf("existing file changed: %q", got)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "nowhere")); err == nil {
+		t.Error("the symlink's target was created")
+	}
+	fresh := filepath.Join(dir, "fresh")
+	if err := WriteFile(fresh, []byte("new\n"), Options{NoReplace: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(fresh); string(got) != "new\n" {
+		t.Errorf("fresh file: %q", got)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != len(paths)+1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("files left: %v", names)
+	}
+}
+
+// TestWriteFileKeepDir: the mode of a folder the user named is kept.
+func TestWriteFileKeepDir(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no mode bits on Windows")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(filepath.Join(dir, "f"), []byte("x"), Options{KeepDir: true}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o755 {
+		t.Errorf("folder mode %04o, want 0755 kept", fi.Mode().Perm())
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "f")); fi.Mode().Perm() != 0o600 {
+		t.Errorf("file mode %04o, want 0600", fi.Mode().Perm())
+	}
+}
+
+// TestClaimAndRename is NoReplace without hard links.
+func TestClaimAndRename(t *testing.T) {
+	dir := t.TempDir()
+	tmp, path := filepath.Join(dir, "tmp"), filepath.Join(dir, "f")
+	for _, p := range []string{tmp, path} {
+		if err := os.WriteFile(p, []byte(p), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := claimAndRename(tmp, path); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("claim of an existing name: %v", err)
+	}
+	os.Remove(path)
+	if err := claimAndRename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != tmp {
+		t.Errorf("content %q", got)
+	}
+}
+
+// TestWriteReplacesSymlinkNotTarget: replacing a path that is a symlink
+// replaces the link; the file it pointed to is left alone.
+func TestWriteReplacesSymlinkNotTarget(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("symlinks need privileges on Windows")
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	if err := os.WriteFile(target, []byte("precious\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(link, []byte("new\n"), Options{KeepDir: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(target); string(got) != "precious\n" {
+		t.Errorf("the symlink's target was written: %q", got)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+		t.Errorf("link is still a symlink: %v", err)
 	}
 }

@@ -210,6 +210,30 @@ func (s *Store) Save(name string, values map[string]string) error {
 	})
 }
 
+// ErrExists is Create's error for a profile that exists.
+var ErrExists = errors.New("profile exists")
+
+// Create is Save for a new profile only: one that exists, also one made
+// by another process meanwhile (checked under the lock), is left alone and
+// the error wraps ErrExists.
+func (s *Store) Create(name string, values map[string]string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	canon, err := canonical(values)
+	if err != nil {
+		return err
+	}
+	return s.locked(func() error {
+		if _, err := os.Lstat(s.Path(name)); err == nil {
+			return fmt.Errorf("%w: %s (%s)", ErrExists, name, s.Path(name))
+		}
+		doc := newDoc(name)
+		setKeys(doc.Content[0], canon)
+		return s.writeDoc(name, doc)
+	})
+}
+
 // Set stores values in a profile, creating it when missing. Keys may use any
 // accepted spelling; values are checked. Other keys, their order and the
 // file's comments are kept. It reports whether the profile was created.

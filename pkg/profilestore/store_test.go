@@ -333,3 +333,20 @@ func TestUseAndDelete(t *testing.T) {
 		t.Errorf("List = %v", names)
 	}
 }
+
+func TestCreateNeverReplaces(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	if err := s.Create("dev1", map[string]string{"endpoint": "one.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Create("dev1", map[string]string{"endpoint": "two.example.com"})
+	if !errors.Is(err, ErrExists) {
+		t.Fatalf("second Create: %v, want ErrExists", err)
+	}
+	if got, _ := s.Load("dev1"); got["endpoint"] != "one.example.com" {
+		t.Errorf("profile replaced: %v", got)
+	}
+	if err := s.Create("Bad", nil); !errors.Is(err, profile.ErrInvalidName) {
+		t.Errorf("invalid name: %v", err)
+	}
+}

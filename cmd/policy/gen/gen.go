@@ -40,6 +40,8 @@ type Options struct {
 	ThingName   string   // --thing NAME
 	Shadow      bool     // --shadow (shadow.go)
 	ShadowNames []string // --shadow-name
+
+	provisioningOptions
 }
 
 // NewCmdGen returns `iotctl policy gen`; runF replaces genRun in tests.
@@ -101,6 +103,9 @@ The policy goes to stdout, notes to stderr. A policy over 2048 characters
   # a device running 'iotctl jobs run' with its thing name as client ID
   iotctl policy gen --thing --jobs --account 123456789012
 
+  # a fleet provisioning claim certificate (iotctl provision --template FleetTemplate)
+  iotctl policy gen --provisioning --template FleetTemplate --account 123456789012
+
   # a CloudFormation template
   iotctl policy gen --topic test/topic --client-id 'test-*' --format cloudformation`,
 		Args: func(cmd *cobra.Command, args []string) error { return opts.thingArg(args) },
@@ -122,6 +127,7 @@ The policy goes to stdout, notes to stderr. A policy over 2048 characters
 	addJobsFlag(fl, opts)
 	fl.StringVar(&opts.Format, "format", FormatJSON, "output format: json, cloudformation or terraform")
 	fl.StringVar(&opts.Name, "name", "", "policy name for cloudformation (default: generated) and terraform (default: iotctl-policy)")
+	addProvisioningFlags(fl, &opts.provisioningOptions)
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{FormatJSON, FormatCloudFormation, FormatTerraform}, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -166,6 +172,11 @@ func genRun(opts *Options) error {
 		Publish: opts.Publish, Subscribe: opts.Subscribe, Receive: opts.Receive,
 		Topics: opts.Topics, Retain: opts.Retain,
 	}
+	more, err := opts.provisioning(&gen)
+	if err != nil {
+		return err
+	}
+	notes = append(notes, more...)
 	if err := opts.applyThing(&gen, gen.ClientID, &notes); err != nil {
 		return err
 	}
