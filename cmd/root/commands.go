@@ -8,6 +8,8 @@ import (
 	profilecmd "github.com/iotctl/iotctl/cmd/profile"
 	"github.com/iotctl/iotctl/cmd/pub"
 	"github.com/iotctl/iotctl/cmd/pubsub"
+	"github.com/iotctl/iotctl/cmd/reply"
+	"github.com/iotctl/iotctl/cmd/req"
 	"github.com/iotctl/iotctl/cmd/sub"
 	"github.com/iotctl/iotctl/cmd/whoami"
 	"github.com/spf13/cobra"
@@ -21,6 +23,8 @@ func addCommands(root *cobra.Command, f *cmdutil.Factory) {
 	root.AddCommand(sub.NewCmdSub(f, nil))
 	root.AddCommand(pub.NewCmdPub(f, nil))
 	root.AddCommand(pubsub.NewCmdPubSub(f, nil))
+	root.AddCommand(req.NewCmdReq(f, nil))
+	root.AddCommand(reply.NewCmdReply(f, nil))
 	root.AddCommand(bench.NewCmdBench(f, nil))
 	root.AddCommand(whoami.NewCmdWhoami(f, nil))
 }
@@ -30,7 +34,7 @@ var commandGroups = []struct {
 	ID, Title string
 	Commands  []string
 }{
-	{"messaging", "Messaging:", []string{"pub", "sub", "pubsub"}},
+	{"messaging", "Messaging:", []string{"pub", "sub", "pubsub", "req", "reply"}},
 	{"bench", "Benchmark:", []string{"bench"}},
 	{"aws", "AWS IoT:", []string{"policy", "whoami"}},
 	{"config", "Configuration:", []string{"profile"}},
