@@ -94,21 +94,24 @@ func (r *replier) answer(m *session.Message) (answer, bool) {
 	c.Env = commandEnv(os.Environ(), m)
 	c.WaitDelay = 500 * time.Millisecond // a grandchild holding the pipes open
 	err := c.Run()
+	// A line of output is the answer: its newline is not (req and
+	// mosquitto_rr print one after each response).
+	stdout := bytes.TrimSuffix(bytes.TrimSuffix(out.Bytes(), []byte("\n")), []byte("\r"))
 	var ee *exec.ExitError
 	switch {
 	case r.cmdCtx.Err() != nil:
 		return answer{}, false
 	case ctx.Err() != nil:
-		return answer{payload: out.Bytes(), code: timeoutExitCode, errLine: "timed out after " + r.opts.CmdTimeout.String()}, true
+		return answer{payload: stdout, code: timeoutExitCode, errLine: "timed out after " + r.opts.CmdTimeout.String()}, true
 	case err == nil:
-		return answer{payload: out.Bytes()}, true
+		return answer{payload: stdout}, true
 	case errors.As(err, &ee):
 		code := ee.ExitCode()
 		line := last.String()
 		if code < 0 { // killed by a signal
 			code, line = 1, ee.String()
 		}
-		return answer{payload: out.Bytes(), code: code, errLine: line}, true
+		return answer{payload: stdout, code: code, errLine: line}, true
 	}
 	return answer{code: 127, errLine: err.Error()}, true
 }
