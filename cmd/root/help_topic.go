@@ -413,7 +413,7 @@ text mode.
 
 Streams print one compact object per line instead: 'broker' one per
 listener ({"scheme","url","address"}), 'sub -F json' (or 'sub -o json') one
-per message.
+per message, 'req -o json' one per response (the same object as sub's).
 
 Every document is indented two spaces, with snake_case names that do not
 change. Counts and sizes are numbers and flags booleans, also in
