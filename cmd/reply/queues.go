@@ -18,16 +18,30 @@ type queues struct {
 	once  sync.Once
 	wg    sync.WaitGroup
 
-	mu      sync.Mutex
-	byTopic map[string][]*session.Message // present while its goroutine runs
+	mu       sync.Mutex
+	byTopic  map[string][]*session.Message // present while its goroutine runs
+	waiting0 int                           // QoS 0 requests in byTopic
 }
 
 func newQueues(n int, serve func(*session.Message)) *queues {
 	return &queues{serve: serve, slots: make(chan struct{}, n), quit: make(chan struct{}), byTopic: map[string][]*session.Message{}}
 }
 
-func (q *queues) add(m *session.Message) {
+// maxWaitingQoS0 bounds the QoS 0 requests waiting for a worker: the
+// broker holds QoS 1 and 2 back (Receive Maximum), nothing holds QoS 0.
+const maxWaitingQoS0 = 10000
+
+// add queues m; it reports false when m (QoS 0) was dropped because too
+// many wait.
+func (q *queues) add(m *session.Message) bool {
 	q.mu.Lock()
+	if m.QoS == 0 && q.waiting0 >= maxWaitingQoS0 {
+		q.mu.Unlock()
+		return false
+	}
+	if m.QoS == 0 {
+		q.waiting0++
+	}
 	list, busy := q.byTopic[m.Topic]
 	q.byTopic[m.Topic] = append(list, m)
 	if !busy {
@@ -35,6 +49,7 @@ func (q *queues) add(m *session.Message) {
 		go q.drain(m.Topic)
 	}
 	q.mu.Unlock()
+	return true
 }
 
 func (q *queues) drain(topic string) {
@@ -65,6 +80,9 @@ func (q *queues) drain(topic string) {
 		<-q.slots
 		q.mu.Lock()
 		q.byTopic[topic] = q.byTopic[topic][1:]
+		if m.QoS == 0 {
+			q.waiting0--
+		}
 		q.mu.Unlock()
 	}
 }

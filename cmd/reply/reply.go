@@ -233,6 +233,7 @@ type replier struct {
 	pubCtx   context.Context // ends stopPublish after the signal
 	cancel   []context.CancelFunc
 	answered atomic.Int64
+	dropped  atomic.Int64 // QoS 0 requests over maxWaitingQoS0
 }
 
 func newReplier(ctx context.Context, opts *Options, rules limits.Rules, stderr io.Writer, verbose bool) *replier {
@@ -264,7 +265,9 @@ func (r *replier) handle(m *session.Message) error {
 	}
 	c := *m
 	c.Payload = append([]byte(nil), m.Payload...)
-	r.q.add(&c)
+	if !r.q.add(&c) && r.dropped.Add(1) == 1 {
+		r.opts.Warn(fmt.Sprintf("more than %d QoS 0 requests wait for a worker: dropping new ones (raise --workers, or request at QoS 1)", maxWaitingQoS0))
+	}
 	return session.DeferAck
 }
 

@@ -299,8 +299,16 @@ type responses struct {
 	buf  []byte
 }
 
+// matches reports whether m answers this request: its correlation data
+// are the request's. Without correlation data (corr nil: MQTT 3.1.1 has no
+// properties, so there a request needs --response-topic) every message on
+// the response topic is a response.
+func (r *responses) matches(m *session.Message) bool {
+	return r.corr == nil || bytes.Equal(m.Props.CorrelationData, r.corr)
+}
+
 func (r *responses) handle(m *session.Message) error {
-	if !bytes.Equal(m.Props.CorrelationData, r.corr) || r.n.Load() >= int64(r.opts.Count) {
+	if !r.matches(m) || r.n.Load() >= int64(r.opts.Count) {
 		return nil // another request's response, or one too many
 	}
 	var err error
