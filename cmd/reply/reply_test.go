@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/shared"
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/pkg/session"
 )
@@ -64,7 +65,7 @@ func TestReqAgainstReply(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("req -o json: exit %d: %s", code, errOut)
 			}
-			var j cmdutil.JSONMessage
+			var j shared.JSONMessage
 			if err := json.Unmarshal([]byte(out), &j); err != nil {
 				t.Fatalf("req -o json: %v: %q", err, out)
 			}
@@ -212,7 +213,7 @@ func TestTimeouts(t *testing.T) {
 	}
 	startReply(t, ep, "-t", "slow", "--timeout", "200ms", "--", "sleep", "60")
 	out, errOut, code := runReq(t, ep, "-t", "slow", "-m", "x", "-o", "json")
-	var j cmdutil.JSONMessage
+	var j shared.JSONMessage
 	if code != 0 || json.Unmarshal([]byte(out), &j) != nil {
 		t.Fatalf("req: exit %d, %q, %q", code, out, errOut)
 	}

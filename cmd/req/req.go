@@ -15,6 +15,7 @@ import (
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
+	"github.com/iotctl/iotctl/cmd/shared"
 	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
@@ -313,7 +314,7 @@ func (r *responses) handle(m *session.Message) error {
 	}
 	var err error
 	if r.json {
-		r.buf, err = cmdutil.AppendJSONMessage(r.buf[:0], m, time.Now())
+		r.buf, err = shared.AppendJSONMessage(r.buf[:0], m, time.Now())
 	} else {
 		r.buf = append(append(r.buf[:0], m.Payload...), '\n')
 	}

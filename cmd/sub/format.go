@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/shared"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/esc"
 	"github.com/iotctl/iotctl/pkg/session"
@@ -78,18 +79,18 @@ func (f rawFormat) parts(m *session.Message) [][]byte {
 }
 
 // JSONMessage is one line of -F json (the shape req -o json shares).
-type JSONMessage = cmdutil.JSONMessage
+type JSONMessage = shared.JSONMessage
 
 // Properties are a message's MQTT 5 properties as -F json and templates
 // show them.
-type Properties = cmdutil.MessageProperties
+type Properties = shared.MessageProperties
 
-func newProperties(p *session.Properties) *Properties { return cmdutil.NewMessageProperties(p) }
+func newProperties(p *session.Properties) *Properties { return shared.NewMessageProperties(p) }
 
 type jsonFormat struct{}
 
 func (jsonFormat) format(dst []byte, m *session.Message, at time.Time) ([]byte, error) {
-	return cmdutil.AppendJSONMessage(dst, m, at)
+	return shared.AppendJSONMessage(dst, m, at)
 }
 
 // TemplateMessage is what a -F '<Go template>' gets.
