@@ -92,6 +92,7 @@ func (r *replier) answer(m *session.Message) (answer, bool) {
 	last := &lastLine{w: r.stderr}
 	c.Stdout, c.Stderr = &out, last
 	c.Env = commandEnv(os.Environ(), m)
+	ownGroup(c)
 	c.WaitDelay = 500 * time.Millisecond // a grandchild holding the pipes open
 	err := c.Run()
 	// A line of output is the answer: its newline is not (req and
