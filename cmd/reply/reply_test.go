@@ -276,3 +276,21 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestReconnect: reply comes back after mosquitto restarts; with a kept
+// session the requests sent meanwhile wait for it at the broker.
+func TestReconnect(t *testing.T) {
+	m := testpeer.StartMosquitto(t, testpeer.MosquittoConfig{Persistence: true})
+	p := startReply(t, m.URL(), "-t", "svc/r", "-v", "--client-id", "responder-r", "--clean-start=false", "--session-expiry", "1h", "--echo")
+	if out, errOut, code := runReq(t, m.URL(), "-t", "svc/r", "-m", "before", "-q", "1"); code != 0 || out != "before\n" {
+		t.Fatalf("req: exit %d, %q, %q", code, out, errOut)
+	}
+	m.Restart()
+	out, errOut, code := runReq(t, m.URL(), "-t", "svc/r", "-m", "after", "-q", "1", "-W", "60s")
+	if code != 0 || out != "after\n" {
+		t.Fatalf("req after the restart: exit %d, %q, %q\nreply: %s", code, out, errOut, p.errOut)
+	}
+	if !strings.Contains(p.errOut.String(), "reconnected") {
+		t.Fatalf("reply did not say it reconnected: %s", p.errOut)
+	}
+}
