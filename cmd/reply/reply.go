@@ -3,6 +3,7 @@
 package reply
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -264,7 +265,8 @@ func (r *replier) handle(m *session.Message) error {
 		return nil
 	}
 	c := *m
-	c.Payload = append([]byte(nil), m.Payload...)
+	c.Payload = bytes.Clone(m.Payload)
+	c.Props.CorrelationData = bytes.Clone(m.Props.CorrelationData)
 	if !r.q.add(&c) && r.dropped.Add(1) == 1 {
 		r.opts.Warn(fmt.Sprintf("more than %d QoS 0 requests wait for a worker: dropping new ones (raise --workers, or request at QoS 1)", maxWaitingQoS0))
 	}
