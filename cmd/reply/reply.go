@@ -67,11 +67,11 @@ variables set (IOTCTL_* variables of iotctl itself are not passed on):
   IOTCTL_RESPONSE_TOPIC    its response topic
   IOTCTL_CORRELATION_DATA  its correlation data, in hex
   IOTCTL_QOS               its QoS
-Its stdout (less one final newline) is published to the response topic, with the request's
-correlation data and the user property exit_code (its exit status); when
-it fails, the user property error carries the last line of its stderr
-(which is also copied to iotctl's stderr). --echo answers with the request's
-payload instead.
+Its stdout (less one final newline) is published to the response topic,
+with the request's correlation data and the user property exit_code (its
+exit status); when it fails, the user property error carries the last line
+of its stderr (which is also copied to iotctl's stderr). --echo answers
+with the request's payload instead.
 
   --timeout DUR   kill a command that runs longer; the answer then has
                   exit_code 124 (as timeout(1)) and error "timed out"
