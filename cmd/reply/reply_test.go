@@ -294,3 +294,32 @@ func TestReconnect(t *testing.T) {
 		t.Fatalf("reply did not say it reconnected: %s", p.errOut)
 	}
 }
+
+// TestKilledRequestComesAgain: a request whose command the shutdown killed
+// was not acknowledged, so the next responder of the kept session answers it.
+func TestKilledRequestComesAgain(t *testing.T) {
+	m := testpeer.StartMosquitto(t, testpeer.MosquittoConfig{})
+	kept := []string{"-t", "job", "--client-id", "responder-k", "--clean-start=false", "--session-expiry", "1h", "-q", "1"}
+	first := startReply(t, m.URL(), append(kept, "--", "sh", "-c", "echo started >&2; exec sleep 60")...)
+	answers := make(chan string, 4)
+	s := connectSession(t, m.URL(), func(msg *session.Message) error {
+		answers <- string(msg.Payload)
+		return nil
+	})
+	subscribe(t, s, "job-answers", 1)
+	publishWait(t, s, &session.Message{Topic: "job", Payload: []byte("again"), QoS: 1,
+		Props: session.Properties{ResponseTopic: "job-answers", CorrelationData: []byte("k")}})
+	first.errOut.waitFor(t, "started", first.done)
+	if code := first.stop(t); code != 130 {
+		t.Fatalf("exit %d, want 130: %v", code, first.err)
+	}
+	startReply(t, m.URL(), append(kept, "--echo")...)
+	select {
+	case a := <-answers:
+		if a != "again" {
+			t.Fatalf("answer %q, want the echo of the redelivered request", a)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the killed request was not delivered again")
+	}
+}
