@@ -57,7 +57,7 @@ const (
 func NewCmdReq(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Warn: f.Warn}
 	cmd := &cobra.Command{
-		Use:   "req -t TOPIC (-m MSG | -f FILE | --stdin | -n) [flags]",
+		Use:   "req -t TOPIC (-m MSG | -f FILE | - | --stdin | -n) [flags]",
 		Short: "Send an MQTT 5 request and print the responses",
 		Long: `Publish one request on TOPIC and print the responses, as mosquitto_rr does.
 
@@ -81,12 +81,18 @@ Request/response needs MQTT 5 (response topic and correlation data
 properties). Exit codes: 0 the responses arrived, 5 timed out, 130
 interrupted; connection and usage errors as every command.`,
 		Example: `  iotctl req -t svc/time -m now
-  echo '{"x":1}' | iotctl req -t svc/calc --stdin -q 1
+  echo '{"x":1}' | iotctl req -t svc/calc -q 1 -      # the request from stdin
   iotctl req -t fleet/ping -m hi -C 3 -W 5s -o json     # gather 3 answers
   iotctl req -t svc/time -m now --response-topic my/replies`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.MessageSet = cmd.Flags().Changed("message")
+			if len(args) == 1 {
+				if args[0] != "-" {
+					return errs.Usagef("req: unexpected argument %q: give the request with -m MSG, -f FILE or - (standard input)", args[0])
+				}
+				opts.Stdin = true
+			}
 			if runF != nil {
 				return runF(opts)
 			}

@@ -102,6 +102,7 @@ func TestPayloadSources(t *testing.T) {
 		{"file", "", []string{"-f", file}, "from a file\n"},
 		{"stdin", "piped", []string{"--stdin"}, "piped\n"},
 		{"dash", "dashed", []string{"-f", "-"}, "dashed\n"},
+		{"argument", "arg", []string{"-"}, "arg\n"},
 		{"null", "", []string{"-n"}, "\n"},
 		{"hex", "", []string{"-m", "6869", "--encoding", "hex"}, "hi\n"},
 	} {
