@@ -23,7 +23,7 @@ var ExitCodes = []struct {
 	{2, errs.Usage, "usage: bad flag, value, topic, profile or file"},
 	{3, errs.Connect, "could not connect: DNS, TCP, TLS handshake, proxy (incl. 407), websocket upgrade failing other than 401/403, timeout"},
 	{4, errs.Refused, "refused by the broker: CONNACK/SUBACK/PUBACK reason code >= 0x80, or 401/403 at the websocket upgrade"},
-	{5, errs.Timeout, "sub timed out (-W) before -C messages arrived; pubsub did not receive all"},
+	{5, errs.Timeout, "sub timed out (-W) before -C messages arrived; req before -C responses; pubsub did not receive all"},
 	{6, errs.Incomplete, "incomplete delivery: QoS>=1 messages left unacknowledged at exit (count reported)"},
 	{7, errs.Output, "output could not be written (disk full, I/O error): messages received but not written were not acknowledged (count reported)"},
 	{130, errs.Interrupted, "interrupted (SIGINT/SIGTERM) after a clean DISCONNECT, within 3 s of the signal whatever the peer does; at once on a second signal"},

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/iotctl/iotctl/pkg/session/limits"
@@ -110,7 +111,7 @@ func (o *Options) fileSources(r limits.Rules) ([]fileSource, error) {
 
 // fileMessage reads one file into a message of the plan.
 func (p *plan) fileMessage(ctx context.Context, f fileSource) (*session.Message, error) {
-	data, err := readFile(ctx, f.path, p.rules)
+	data, err := cmdutil.ReadFile(ctx, f.path, p.rules, splitHint)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -324,7 +323,7 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 		if st.Verbose {
 			fmt.Fprintf(o.IO.ErrOut, "reading -f %s (at most %d bytes, --limits %s)\n", o.File, r.MaxPayload, r.Name)
 		}
-		data, err := readFile(ctx, o.File, r)
+		data, err := cmdutil.ReadFile(ctx, o.File, r, splitHint)
 		if err != nil {
 			return nil, err
 		}
@@ -335,7 +334,7 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 		if st.Verbose {
 			fmt.Fprintf(o.IO.ErrOut, "reading --stdin (at most %d bytes, --limits %s)\n", r.MaxPayload, r.Name)
 		}
-		data, err := readInput(ctx, o.IO.In, -1, r)
+		data, err := cmdutil.ReadInput(ctx, o.IO.In, -1, r, splitHint)
 		if err != nil {
 			return nil, fmt.Errorf("--stdin: %w", err)
 		}
@@ -670,107 +669,8 @@ func (r *run) summary(elapsed time.Duration, unacked int64) summary {
 	return s
 }
 
-// maxRead is how much of an input larger than the payload limit is read
-// before pub refuses it: the limit and one byte more.
-func maxRead(r limits.Rules) int { return r.MaxPayload + 1 }
-
-// readFile reads -f FILE: a regular file larger than the payload limit is
-// refused from its size, anything else (a FIFO, /dev/zero, a socket) is
-// read up to the limit and one byte, so no input costs more memory than
-// the largest message.
-func readFile(ctx context.Context, path string, r limits.Rules) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, errs.Usagef("-f %s: %v", path, err)
-	}
-	defer f.Close()
-	size := -1
-	if fi, err := f.Stat(); err == nil {
-		switch {
-		case fi.IsDir():
-			return nil, errs.Usagef("-f %s: is a directory: give a file", path)
-		case fi.Mode().IsRegular() && fi.Size() > int64(r.MaxPayload):
-			return nil, fmt.Errorf("-f %s: %w: publish a smaller file, or split it (-l publishes one message per line)", path, r.Payload(int(min(fi.Size(), 1<<40))))
-		case fi.Mode().IsRegular():
-			size = int(fi.Size())
-		}
-	}
-	data, err := readInput(ctx, f, size, r)
-	if err != nil {
-		return nil, fmt.Errorf("-f %s: %w", path, err)
-	}
-	return data, nil
-}
-
-// readInput reads all of in, but at most the payload limit and one byte:
-// more is refused (a usage error naming the limit). The read runs aside so
-// that SIGINT/SIGTERM end pub at once even while the input blocks; then
-// it returns an Interrupted error. size, when known (>= 0), sizes the buffer.
-func readInput(ctx context.Context, in io.Reader, size int, r limits.Rules) ([]byte, error) {
-	limit := maxRead(r)
-	type result struct {
-		data []byte
-		over bool // more than the payload limit
-		err  error
-	}
-	var stop atomic.Bool
-	res := make(chan result, 1)
-	go func() {
-		// Chunks, joined at the end: no copying while reading, and an
-		// input refused for its size never costs more than limit bytes.
-		var chunks [][]byte
-		total := 0
-		next := min(max(size+1, 512), limit)
-		for total < limit {
-			if stop.Load() {
-				res <- result{err: context.Canceled}
-				return
-			}
-			chunk := make([]byte, min(next, limit-total))
-			n, err := io.ReadFull(in, chunk)
-			chunks = append(chunks, chunk[:n])
-			total += n
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				break
-			}
-			if err != nil {
-				res <- result{err: errs.Usagef("read: %v", err)}
-				return
-			}
-			next = min(2*next, 4<<20)
-		}
-		if total >= limit {
-			res <- result{over: true}
-			return
-		}
-		if len(chunks) == 1 {
-			res <- result{data: chunks[0]}
-			return
-		}
-		data := make([]byte, 0, total)
-		for _, c := range chunks {
-			data = append(data, c...)
-		}
-		res <- result{data: data}
-	}()
-	select {
-	case <-ctx.Done():
-		stop.Store(true)
-		return nil, errs.New(errs.Interrupted, errors.New("interrupted while reading the input"))
-	case rr := <-res:
-		if rr.err != nil {
-			return nil, rr.err
-		}
-		if rr.over {
-			return nil, fmt.Errorf("%w: publish less, or split the input (-l publishes one message per line)", r.PayloadOver(r.MaxPayload))
-		}
-		return rr.data, nil
-	}
-}
+// splitHint ends the error of an input larger than the payload limit.
+const splitHint = "publish less, or split the input (-l publishes one message per line)"
 
 // quoteArg quotes a flag value for a message, escaped and shortened.
 func quoteArg(s string) string {

@@ -10,6 +10,8 @@ import (
 	"github.com/iotctl/iotctl/cmd/provision"
 	"github.com/iotctl/iotctl/cmd/pub"
 	"github.com/iotctl/iotctl/cmd/pubsub"
+	"github.com/iotctl/iotctl/cmd/reply"
+	"github.com/iotctl/iotctl/cmd/req"
 	"github.com/iotctl/iotctl/cmd/shadow"
 	"github.com/iotctl/iotctl/cmd/sub"
 	"github.com/iotctl/iotctl/cmd/whoami"
@@ -24,6 +26,8 @@ func addCommands(root *cobra.Command, f *cmdutil.Factory) {
 	root.AddCommand(sub.NewCmdSub(f, nil))
 	root.AddCommand(pub.NewCmdPub(f, nil))
 	root.AddCommand(pubsub.NewCmdPubSub(f, nil))
+	root.AddCommand(req.NewCmdReq(f, nil))
+	root.AddCommand(reply.NewCmdReply(f, nil))
 	root.AddCommand(bench.NewCmdBench(f, nil))
 	root.AddCommand(whoami.NewCmdWhoami(f, nil))
 	root.AddCommand(shadow.NewCmdShadow(f))
@@ -36,7 +40,7 @@ var commandGroups = []struct {
 	ID, Title string
 	Commands  []string
 }{
-	{"messaging", "Messaging:", []string{"pub", "sub", "pubsub"}},
+	{"messaging", "Messaging:", []string{"pub", "sub", "pubsub", "req", "reply"}},
 	{"bench", "Benchmark:", []string{"bench"}},
 	{"aws", "AWS IoT:", []string{"policy", "whoami", "shadow", "jobs", "provision"}},
 	{"config", "Configuration:", []string{"profile"}},

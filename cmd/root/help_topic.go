@@ -424,7 +424,8 @@ Streams print one compact object per line instead: 'broker' one per
 listener ({"scheme","url","address"}), 'sub -F json' (or 'sub -o json') one
 per message, 'shadow watch' one per update/delta or update/documents message
 as the service sent it, 'jobs run' one per execution ({"job_id",
-"execution_number","status","exit_code","reported"}).
+"execution_number","status","exit_code","reported"}), 'req -o json' one per
+response (the same object as sub's).
 
 Every document is indented two spaces, with snake_case names that do not
 change. Counts and sizes are numbers and flags booleans, also in

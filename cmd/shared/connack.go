@@ -1,7 +1,9 @@
-// Package shared describes a broker's CONNACK, for whoami and profile
-// validate --connect: one connection (made by connect.Conn, as every
-// command connects), its CONNACK as a report, and the target URL. The rest
-// of what commands share is in cmdutil.
+// Package shared holds what commands share beyond cmdutil, where it needs
+// pkg/session (which cmdutil must not import: internal/testenv, used by
+// pkg/session's tests, imports cmdutil): a broker's CONNACK as a report
+// and the target URL, for whoami and profile validate --connect (one
+// connection made by connect.Conn, as every command connects); a received
+// message as a JSON line, for sub -F json and req -o json.
 package shared
 
 import (

@@ -6,14 +6,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/iotctl/iotctl/pkg/esc"
 	"strings"
 	"text/template"
 	"time"
-	"unicode/utf8"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/cmd/shared"
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/esc"
 	"github.com/iotctl/iotctl/pkg/session"
 )
 
@@ -78,85 +78,19 @@ func (f rawFormat) parts(m *session.Message) [][]byte {
 	return [][]byte{prefix, m.Payload, suffix}
 }
 
-// JSONMessage is one line of -F json.
-type JSONMessage struct {
-	Topic         string      `json:"topic"`
-	Payload       *string     `json:"payload,omitempty"`        // when valid UTF-8
-	PayloadBase64 *string     `json:"payload_base64,omitempty"` // otherwise
-	QoS           byte        `json:"qos"`
-	Retain        bool        `json:"retain"`
-	Properties    *Properties `json:"properties,omitempty"`
-	ReceivedAt    string      `json:"received_at"` // RFC 3339, nanoseconds, UTC
-}
+// JSONMessage is one line of -F json (the shape req -o json shares).
+type JSONMessage = shared.JSONMessage
 
 // Properties are a message's MQTT 5 properties as -F json and templates
-// show them; empty ones are left out of JSON.
-type Properties struct {
-	UserProperties  [][2]string `json:"user_properties,omitempty"` // [key, value] pairs in order
-	ContentType     string      `json:"content_type,omitempty"`
-	ResponseTopic   string      `json:"response_topic,omitempty"`
-	CorrelationData []byte      `json:"correlation_data,omitempty"` // base64 in JSON
-	MessageExpiry   *uint32     `json:"message_expiry,omitempty"`   // seconds left
-	PayloadFormat   *byte       `json:"payload_format,omitempty"`   // 0 bytes, 1 UTF-8
-	SubscriptionIDs []int       `json:"subscription_ids,omitempty"`
-}
+// show them.
+type Properties = shared.MessageProperties
 
-// User returns the value of the first user property named key, or "".
-func (p *Properties) User(key string) string {
-	if p == nil {
-		return ""
-	}
-	for _, kv := range p.UserProperties {
-		if kv[0] == key {
-			return kv[1]
-		}
-	}
-	return ""
-}
-
-func newProperties(p *session.Properties) *Properties {
-	if len(p.UserProperties) == 0 && p.ContentType == "" && p.ResponseTopic == "" && len(p.CorrelationData) == 0 &&
-		p.MessageExpiry == nil && p.PayloadFormat == nil && len(p.SubscriptionIDs) == 0 {
-		return nil
-	}
-	out := &Properties{
-		ContentType:     p.ContentType,
-		ResponseTopic:   p.ResponseTopic,
-		CorrelationData: p.CorrelationData,
-		MessageExpiry:   p.MessageExpiry,
-		PayloadFormat:   p.PayloadFormat,
-		SubscriptionIDs: p.SubscriptionIDs,
-	}
-	for _, up := range p.UserProperties {
-		out.UserProperties = append(out.UserProperties, [2]string{up.Key, up.Value})
-	}
-	return out
-}
+func newProperties(p *session.Properties) *Properties { return shared.NewMessageProperties(p) }
 
 type jsonFormat struct{}
 
 func (jsonFormat) format(dst []byte, m *session.Message, at time.Time) ([]byte, error) {
-	j := JSONMessage{
-		Topic:      m.Topic,
-		QoS:        m.QoS,
-		Retain:     m.Retain,
-		Properties: newProperties(&m.Props),
-		ReceivedAt: at.UTC().Format(time.RFC3339Nano),
-	}
-	if utf8.Valid(m.Payload) {
-		s := string(m.Payload)
-		j.Payload = &s
-	} else {
-		s := base64.StdEncoding.EncodeToString(m.Payload)
-		j.PayloadBase64 = &s
-	}
-	b := bytes.NewBuffer(dst)
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&j); err != nil {
-		return dst, err
-	}
-	return b.Bytes(), nil
+	return shared.AppendJSONMessage(dst, m, at)
 }
 
 // TemplateMessage is what a -F '<Go template>' gets.

@@ -233,6 +233,8 @@ func TestStopWhenThePeerIsWedged(t *testing.T) {
 		{name: "bench roundtrip", args: []string{"bench", "--no-progress", "-q", "1"}, want: all(130)},
 		{name: "bench pub", args: []string{"bench", "pub", "--no-progress", "-q", "1", "-s", "4096", "--count", "1000000"},
 			want: map[wedge]int{silent: 130, deaf: 6, mute: 130, stalled: 130}},
+		{name: "req", args: []string{"req", "-t", "wedge/req", "-m", "x", "-q", "1", "-W", "0"}, want: all(130)},
+		{name: "reply", args: []string{"reply", "-t", "wedge/#", "--echo"}, want: all(130)},
 		{name: "whoami", args: []string{"whoami"}, want: connectOnly},
 		{name: "profile validate --connect", args: []string{"profile", "validate", "--connect"}, want: connectOnly},
 	}
