@@ -91,7 +91,7 @@ func (c *Common) prepare() (*prepared, error) {
 	if c.Timeout <= 0 {
 		return nil, errs.Usagef("--timeout %s: give a positive duration, e.g. 10s", c.Timeout)
 	}
-	thing, err := ThingName(st)
+	thing, err := iotsvc.ThingName(st)
 	if err != nil {
 		return nil, err
 	}

@@ -5,30 +5,12 @@ import (
 	"sync"
 
 	"github.com/iotctl/iotctl/pkg/errs"
-	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/spf13/cobra"
 )
 
 var (
-	thingRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9:_-]{1,128}$`) })
 	jobIDRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`) })
 )
-
-// ThingName is the thing-name setting, else the client ID when one was set;
-// a usage error otherwise, or when the name is not one AWS IoT allows.
-func ThingName(st *profile.Settings) (string, error) {
-	name, from := st.ThingName, "--thing"
-	if name == "" && st.IsSet("client-id") {
-		name, from = st.ClientID, "the client ID"
-	}
-	if name == "" {
-		return "", errs.Usagef("no thing name: give --thing NAME or set thing-name in the profile (or set --client-id to the thing name)")
-	}
-	if !thingRE().MatchString(name) {
-		return "", errs.Usagef("thing name %q (%s): a thing name is 1 to 128 characters of a-z A-Z 0-9 : _ -", name, from)
-	}
-	return name, nil
-}
 
 // checkJobID checks a job ID as AWS IoT does.
 func checkJobID(id string) error {

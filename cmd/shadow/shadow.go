@@ -10,6 +10,7 @@ import (
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/iotsvc"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/spf13/cobra"
 )
@@ -108,11 +109,11 @@ func (c *Common) resolve() (*profile.Settings, target, error) {
 	if err != nil {
 		return nil, target{}, err
 	}
-	thing, err := ThingName(st)
+	thing, err := iotsvc.ThingName(st)
 	if err != nil {
 		return nil, target{}, err
 	}
-	if err := checkName("--name", "shadow name", c.Name, MaxShadowNameBytes); c.Name != "" && err != nil {
+	if err := iotsvc.CheckName("--name", "shadow name", c.Name, iotsvc.MaxShadowNameBytes); c.Name != "" && err != nil {
 		return nil, target{}, err
 	}
 	if c.Timeout < 0 {

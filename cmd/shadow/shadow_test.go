@@ -14,6 +14,7 @@ import (
 	"github.com/iotctl/iotctl/internal/testenv"
 	"github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/iotsvc"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -72,7 +73,7 @@ func TestThingName(t *testing.T) {
 		{args: []string{"--thing-name", strings.Repeat("a", 129)}, wantErr: "thing name of 129 bytes: the service allows at most 128"},
 	} {
 		st := testenv.Settings(t, tt.args...)
-		got, err := ThingName(st)
+		got, err := iotsvc.ThingName(st)
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || cmdutil.ExitCode(err) != 2 {
 				t.Errorf("%q: err %v, want %q (exit 2)", tt.args, err, tt.wantErr)
@@ -84,7 +85,7 @@ func TestThingName(t *testing.T) {
 		}
 	}
 	t.Setenv("IOTCTL_THING_NAME", "a+b")
-	if _, err := ThingName(testenv.Settings(t)); err == nil || !strings.Contains(err.Error(), "IOTCTL_THING_NAME:") {
+	if _, err := iotsvc.ThingName(testenv.Settings(t)); err == nil || !strings.Contains(err.Error(), "IOTCTL_THING_NAME:") {
 		t.Errorf("from the environment: %v", err)
 	}
 }

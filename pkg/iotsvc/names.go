@@ -1,4 +1,4 @@
-package shadow
+package iotsvc
 
 import (
 	"fmt"
@@ -7,21 +7,22 @@ import (
 	"github.com/iotctl/iotctl/pkg/profile"
 )
 
-// The Device Shadow service's name limits (AWS IoT Core quotas).
+// AWS IoT Core's name limits (quotas) of things and shadows.
 const (
 	MaxThingNameBytes  = 128
 	MaxShadowNameBytes = 64
 )
 
-// ThingName is the thing-name setting, else the client ID when one was set
-// explicitly; it is checked as the service would (a name with / + # would
-// make another topic).
+// ThingName is the thing of the shadow and jobs commands: the thing-name
+// setting (--thing), else the client ID when one was set explicitly; it is
+// checked as the services would (a name with / + # would make another
+// topic), before connecting.
 func ThingName(st *profile.Settings) (string, error) {
 	switch {
 	case st.ThingName != "":
-		return st.ThingName, checkName(from(st, "thing-name", "--thing"), "thing name", st.ThingName, MaxThingNameBytes)
+		return st.ThingName, CheckName(from(st, "thing-name", "--thing"), "thing name", st.ThingName, MaxThingNameBytes)
 	case st.IsSet("client-id") && st.ClientID != "":
-		return st.ClientID, checkName(from(st, "client-id", "--client-id"), "thing name", st.ClientID, MaxThingNameBytes)
+		return st.ClientID, CheckName(from(st, "client-id", "--client-id"), "thing name", st.ClientID, MaxThingNameBytes)
 	}
 	return "", errs.Usagef("no thing name: give --thing NAME, or set thing-name in the profile (iotctl profile set NAME thing-name=THING) or IOTCTL_THING_NAME")
 }
@@ -39,9 +40,9 @@ func from(st *profile.Settings, setting, flag string) string {
 	return flag
 }
 
-// checkName checks a thing or shadow name: 1 to max characters of
-// a-z A-Z 0-9 : _ -.
-func checkName(flag, what, name string, max int) error {
+// CheckName checks a thing or shadow name given by flag: 1 to max
+// characters of a-z A-Z 0-9 : _ -.
+func CheckName(flag, what, name string, max int) error {
 	if name == "" {
 		return errs.Usagef("%s: empty %s: give 1 to %d characters of a-z A-Z 0-9 : _ -", flag, what, max)
 	}
