@@ -232,12 +232,13 @@ func (a *agent) warnf(format string, args ...any) {
 }
 
 func (a *agent) loop(ctx context.Context) error {
-	if err := a.cl.svc.Watch(ctx, a.cl.topic("notify-next"), func(*iotsvc.Reply) {
+	if err := a.cl.svc.Watch(ctx, a.cl.topic("notify-next"), func(*iotsvc.Reply) error {
 		a.poke()
 		select {
 		case a.changed <- struct{}{}:
 		default:
 		}
+		return nil
 	}); err != nil {
 		return err
 	}

@@ -15,7 +15,9 @@ import (
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/esc"
 	"github.com/iotctl/iotctl/pkg/iotsvc"
+	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/spf13/cobra"
 )
 
@@ -170,26 +172,30 @@ type watcher struct {
 	stopped bool
 }
 
-func (w *watcher) receive(r *iotsvc.Reply) {
+// receive writes one message; it is acknowledged only once written (a
+// message after -C, or one that could not be written, is left
+// unacknowledged, so a kept session gets it again).
+func (w *watcher) receive(r *iotsvc.Reply) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopped {
-		return
+		return session.DeferAck
 	}
 	line, err := w.format(r.Payload)
 	if err != nil {
-		fmt.Fprintf(w.stderr, "iotctl: warning: ignored a message on %s that is not a JSON object\n", r.Topic)
-		return
+		fmt.Fprintf(w.stderr, "iotctl: warning: ignored a message on %s that is not a JSON object\n", esc.String(r.Topic))
+		return nil
 	}
 	if _, err := io.WriteString(w.out, line+"\n"); err != nil {
 		w.err = err
 		w.stopLocked()
-		return
+		return session.DeferAck
 	}
 	w.n++
 	if w.count > 0 && w.n >= int64(w.count) {
 		w.stopLocked()
 	}
+	return nil
 }
 
 func (w *watcher) stop() {

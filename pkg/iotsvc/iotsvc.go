@@ -46,10 +46,10 @@ type Client struct {
 	s Session
 
 	mu         sync.Mutex
-	subscribed map[string]bool         // reply filters subscribed
-	waiting    map[string][]*waiter    // by reply topic prefix (operation topic + "/")
-	streams    map[string]func(*Reply) // by exact topic
-	serial     map[string]*sync.Mutex  // per operation topic, for token-less requests
+	subscribed map[string]bool               // reply filters subscribed
+	waiting    map[string][]*waiter          // by reply topic prefix (operation topic + "/")
+	streams    map[string]func(*Reply) error // by exact topic
+	serial     map[string]*sync.Mutex        // per operation topic, for token-less requests
 }
 
 type waiter struct {
@@ -69,7 +69,7 @@ func New() *Client {
 	return &Client{
 		subscribed: map[string]bool{},
 		waiting:    map[string][]*waiter{},
-		streams:    map[string]func(*Reply){},
+		streams:    map[string]func(*Reply) error{},
 		serial:     map[string]*sync.Mutex{},
 	}
 }
@@ -229,8 +229,11 @@ func (c *Client) subscribe(ctx context.Context, subs []session.Subscription) err
 
 // Watch subscribes to topic (no wildcards) and calls fn with every message
 // on it, from the session's handler goroutine (fn must not block on the
-// session).
-func (c *Client) Watch(ctx context.Context, topic string, fn func(*Reply)) error {
+// session). The message is acknowledged when fn returns nil, so a message
+// fn could not handle (e.g. not written) comes again to a kept session:
+// fn's error is Handle's (session.DeferAck leaves the message
+// unacknowledged; another error ends the session).
+func (c *Client) Watch(ctx context.Context, topic string, fn func(*Reply) error) error {
 	c.mu.Lock()
 	c.streams[topic] = fn
 	c.mu.Unlock()
@@ -244,8 +247,7 @@ func (c *Client) Handle(m *session.Message) error {
 	fn := c.streams[m.Topic]
 	c.mu.Unlock()
 	if fn != nil {
-		fn(&Reply{Topic: m.Topic, Accepted: true, Payload: m.Payload})
-		return nil
+		return fn(&Reply{Topic: m.Topic, Accepted: true, Payload: m.Payload})
 	}
 	var accepted bool
 	var prefix string

@@ -177,7 +177,7 @@ func TestWatch(t *testing.T) {
 	got := make(chan string, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := c.Watch(ctx, "svc/x/update/delta", func(r *Reply) { got <- string(r.Payload) }); err != nil {
+	if err := c.Watch(ctx, "svc/x/update/delta", func(r *Reply) error { got <- string(r.Payload); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	other := dial(t, b, "other", nil)
@@ -191,5 +191,19 @@ func TestWatch(t *testing.T) {
 		}
 	case <-time.After(wait):
 		t.Fatal("no message on the watched topic")
+	}
+}
+
+// A watched message is acknowledged only when its callback returns nil:
+// Handle returns the callback's error (DeferAck, or one that ends the
+// session), so the session holds the acknowledgement back.
+func TestWatchErrorIsHandlersError(t *testing.T) {
+	c := New()
+	c.streams["t/x"] = func(*Reply) error { return session.DeferAck }
+	if err := c.Handle(&session.Message{Topic: "t/x"}); err != session.DeferAck {
+		t.Fatalf("Handle = %v, want DeferAck", err)
+	}
+	if err := c.Handle(&session.Message{Topic: "t/other/accepted"}); err != nil {
+		t.Fatalf("a reply nobody waits for: %v", err)
 	}
 }
