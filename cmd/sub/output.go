@@ -34,6 +34,11 @@ type output struct {
 	acks []session.Ack // the QoS 1 and 2 messages in buf
 	n    int           // messages in buf
 
+	// removals are the topics of retained messages in buf that
+	// --remove-retained deletes, handed to remove once buf is written.
+	removals []string
+	remove   func(topics []string)
+
 	err     error // first write error: nothing is written or acknowledged after it
 	closed  bool
 	written int64 // messages written
@@ -103,8 +108,16 @@ func (o *output) flushLocked() error {
 	if len(o.acks) > 0 {
 		o.ack(o.acks)
 	}
+	o.removeWritten()
 	o.reset()
 	return nil
+}
+
+// removeWritten hands the written batch's retained topics to remove.
+func (o *output) removeWritten() {
+	if len(o.removals) > 0 && o.remove != nil {
+		o.remove(o.removals)
+	}
 }
 
 // writeParts writes one large message straight from its parts (its payload
@@ -129,6 +142,7 @@ func (o *output) writeParts(a session.Ack, parts ...[]byte) error {
 	}
 	o.written += int64(o.n)
 	o.ack(o.acks)
+	o.removeWritten()
 	o.reset()
 	return nil
 }
@@ -162,6 +176,8 @@ func (o *output) reset() {
 	}
 	clear(o.acks)
 	o.acks = o.acks[:0]
+	clear(o.removals)
+	o.removals = o.removals[:0]
 	o.n = 0
 }
 

@@ -3,6 +3,7 @@ package sub
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -148,3 +149,36 @@ func TestOutputFinishGivesUpOnABlockedWrite(t *testing.T) {
 		t.Errorf("finish took %s", d)
 	}
 }
+
+// --remove-retained deletes a retained message only once its batch is
+// written: a failed write deletes nothing.
+func TestRemovalsFollowTheWrite(t *testing.T) {
+	var removed []string
+	o := newOutput(failAfter{}, func([]session.Ack) {})
+	o.remove = func(topics []string) { removed = append(removed, topics...) }
+	o.lock()
+	o.buf = append(o.buf, "x\n"...)
+	o.removals = append(o.removals, "kept/topic")
+	_ = o.added(session.Ack{})
+	err := o.flushLocked()
+	o.unlock()
+	if err == nil || len(removed) != 0 {
+		t.Fatalf("write error %v, removed %v: want an error and nothing removed", err, removed)
+	}
+
+	o = newOutput(io.Discard, func([]session.Ack) {})
+	o.remove = func(topics []string) { removed = append(removed, topics...) }
+	o.lock()
+	o.buf = append(o.buf, "y\n"...)
+	o.removals = append(o.removals, "gone/topic")
+	_ = o.added(session.Ack{})
+	err = o.flushLocked()
+	o.unlock()
+	if err != nil || len(removed) != 1 || removed[0] != "gone/topic" {
+		t.Fatalf("write error %v, removed %v: want gone/topic removed", err, removed)
+	}
+}
+
+type failAfter struct{}
+
+func (failAfter) Write([]byte) (int, error) { return 0, errors.New("disk full") }

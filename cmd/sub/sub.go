@@ -333,6 +333,11 @@ func subRun(ctx context.Context, opts *Options) error {
 	r.dir = dir
 	if opts.RemoveRetained {
 		r.rm = newRemover(stderr)
+		r.out.remove = func(topics []string) {
+			for _, t := range topics {
+				r.rm.add(t)
+			}
+		}
 	}
 	var deadline time.Time
 	cctx := ctx // connect and subscribe, bounded by -W
@@ -552,9 +557,6 @@ func (r *runner) handle(m *session.Message) error {
 			t.Reset(r.opts.RetainedQuiet)
 		}
 	}
-	if r.opts.RemoveRetained && m.Retain && len(m.Payload) > 0 {
-		r.rm.add(m.Topic)
-	}
 	o := r.out
 	o.lock()
 	if !o.open() {
@@ -569,8 +571,14 @@ func (r *runner) handle(m *session.Message) error {
 			return session.DeferAck
 		}
 	}
+	// A retained message --remove-retained deletes is deleted once written,
+	// with its batch: one that could not be written stays retained.
+	remove := r.opts.RemoveRetained && m.Retain && len(m.Payload) > 0
 	var err error
 	if raw, ok := r.fm.(rawFormat); ok && raw.enc == "" && len(m.Payload) >= bufSize {
+		if remove {
+			o.removals = append(o.removals, m.Topic)
+		}
 		err = o.writeParts(m.Ack(), raw.parts(m)...)
 	} else {
 		b, ferr := r.fm.format(o.buf, m, at)
@@ -581,6 +589,9 @@ func (r *runner) handle(m *session.Message) error {
 			return r.drop(m)
 		}
 		o.buf = b
+		if remove {
+			o.removals = append(o.removals, m.Topic)
+		}
 		err = o.added(m.Ack())
 	}
 	o.unlock()
