@@ -2,6 +2,7 @@ package iot
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -79,12 +80,17 @@ type provisioningService struct {
 
 	replyMu sync.Mutex
 	replyTo atomic.Pointer[broker.Client] // the one connection a reply goes to
+
+	// stop ends running pre-provisioning hooks when the broker closes.
+	stop     context.Context
+	stopHook context.CancelFunc
 }
 
 // setupProvisioning checks the templates and named policies, loads the CA
 // and the registry, and records what earlier runs provisioned.
 func (e *Emulator) setupProvisioning() error {
 	s := &provisioningService{e: e, templates: map[string]*template{}, named: map[string]namedPolicy{}}
+	s.stop, s.stopHook = context.WithCancel(context.Background())
 	for _, np := range e.cfg.NamedPolicies {
 		if np.Name == "" {
 			return fmt.Errorf("a named policy needs a name")
@@ -154,7 +160,7 @@ func validTemplateName(s string) bool {
 	return true
 }
 
-func (s *provisioningService) close() {}
+func (s *provisioningService) close() { s.stopHook() }
 
 // summary describes the service in the start-up line.
 func (s *provisioningService) summary() string {
@@ -406,7 +412,7 @@ func (s *provisioningService) register(cl *broker.Client, topic, name string, pa
 		vals[k] = str
 	}
 	if t.hook != "" {
-		over, err := runProvisioningHook(t.hook, s.hookEvent(cl, t, certID, ic.PEM, vals))
+		over, err := runProvisioningHook(s.stop, t.hook, s.hookEvent(cl, t, certID, ic.PEM, vals))
 		if err != nil {
 			s.reject(cl, topic, op, &provError{403, "AccessDenied", "Pre provisioning hook validation failed."}, "pre-provisioning hook of "+name+": "+err.Error())
 			return

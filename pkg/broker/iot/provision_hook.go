@@ -31,12 +31,13 @@ type ProvisioningHookResponse struct {
 // runProvisioningHook runs a template's hook; it returns the parameter
 // overrides when the hook allows provisioning, and an error (to log) when
 // it does not or fails.
-func runProvisioningHook(command string, ev ProvisioningHookEvent) (map[string]string, error) {
+// ctx ends with the broker: a hook still running is killed.
+func runProvisioningHook(ctx context.Context, command string, ev ProvisioningHookEvent) (map[string]string, error) {
 	in, err := json.Marshal(ev)
 	if err != nil {
 		return nil, err
 	}
-	out, err := runCommand(context.Background(), command, in, ProvisioningHookTimeout)
+	out, err := runCommand(ctx, command, in, ProvisioningHookTimeout)
 	if err != nil {
 		return nil, err
 	}
