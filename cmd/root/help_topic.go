@@ -361,8 +361,9 @@ which profile is current and what selected it. An error caused by a
 profile's setting names the profile and its file: "check --cert (from
 profile dev, ~/.iotctl/profiles/dev.yaml)".
 Precedence of each setting: flag > IOTCTL_* variable > profile > default.
-Only the commands that connect (pub, sub, pubsub, bench, whoami, shadow,
-profile validate) read the profile; the others work while it is broken.
+Only the commands that connect (pub, sub, pubsub, bench, req, reply, whoami,
+shadow, jobs, provision, profile validate) read the profile; the others work
+while it is broken.
 'iotctl profile show' prints every effective setting with its source.
 
 Manage profiles with:

@@ -3,8 +3,10 @@ package reliability
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -235,6 +237,11 @@ func TestStopWhenThePeerIsWedged(t *testing.T) {
 			want: map[wedge]int{silent: 130, deaf: 6, mute: 130, stalled: 130}},
 		{name: "req", args: []string{"req", "-t", "wedge/req", "-m", "x", "-q", "1", "-W", "0"}, want: all(130)},
 		{name: "reply", args: []string{"reply", "-t", "wedge/#", "--echo"}, want: all(130)},
+		{name: "shadow get", args: []string{"shadow", "get", "--thing", "wedge-1"}, want: all(130)},
+		{name: "shadow watch", args: []string{"shadow", "watch", "--thing", "wedge-1"}, want: all(130)},
+		{name: "jobs list", args: []string{"jobs", "list", "--thing", "wedge-1"}, want: all(130)},
+		{name: "jobs run", args: []string{"jobs", "run", "--thing", "wedge-1", "--", "true"}, want: all(130)},
+		{name: "provision", args: []string{"provision", "--template", "Wedge", "--create-key", "--out", filepath.Join(os.TempDir(), fmt.Sprintf("iotctl-wedge-%d", os.Getpid()))}, want: all(130)},
 		{name: "whoami", args: []string{"whoami"}, want: connectOnly},
 		{name: "profile validate --connect", args: []string{"profile", "validate", "--connect"}, want: connectOnly},
 	}
