@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/esc"
 	"github.com/iotctl/iotctl/pkg/session"
 )
@@ -122,13 +123,7 @@ func (r *replier) answer(m *session.Message) (answer, bool) {
 // commandEnv is the command's environment: iotctl's without its own
 // IOTCTL_* settings (secrets among them), and the request's.
 func commandEnv(env []string, m *session.Message) []string {
-	out := make([]string, 0, len(env)+4)
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, "IOTCTL_") {
-			out = append(out, kv)
-		}
-	}
-	return append(out,
+	return cmdutil.ChildEnv(env,
 		"IOTCTL_TOPIC="+m.Topic,
 		"IOTCTL_RESPONSE_TOPIC="+m.Props.ResponseTopic,
 		"IOTCTL_CORRELATION_DATA="+hex.EncodeToString(m.Props.CorrelationData),
