@@ -270,3 +270,23 @@ func TestRunCommandGetsNoSecrets(t *testing.T) {
 		t.Errorf("COMMAND's environment:\n%s", env)
 	}
 }
+
+// TestRunRefusesAHostileJobID: an execution whose job ID is no job ID (a
+// service gone wrong: /, wildcards, control characters) is not run, and
+// the ID is shown escaped; its status topic would be another one.
+func TestRunRefusesAHostileJobID(t *testing.T) {
+	needSh(t)
+	w := newWorld(t)
+	log := filepath.Join(t.TempDir(), "log")
+	w.jobs.add("t1", "x/+/#\x1b[2J", `{}`)
+	p := startAgent(t, w.endpoint(), "t1", log, "--once")
+	if code := p.Wait(t, wait); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, p.Stderr.String())
+	}
+	if errOut := p.Stderr.String(); strings.Contains(errOut, "\x1b") || !strings.Contains(errOut, "not a job ID") {
+		t.Errorf("stderr %q", errOut)
+	}
+	if _, err := os.Stat(log); !os.IsNotExist(err) {
+		t.Errorf("the command ran: %v", err)
+	}
+}
