@@ -3,10 +3,6 @@ package iot
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -18,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/iotctl/iotctl/pkg/broker"
+	"github.com/iotctl/iotctl/pkg/certfile"
 	"github.com/iotctl/iotctl/pkg/policy"
 )
 
@@ -322,33 +319,10 @@ func parseCSR(text string) (*x509.CertificateRequest, string) {
 	if err := csr.CheckSignature(); err != nil {
 		return nil, "signature: " + err.Error()
 	}
-	if why := csrKeyProblem(csr.PublicKey); why != "" {
+	if why := certfile.IoTKeyProblem(csr.PublicKey); why != "" {
 		return nil, why
 	}
 	return csr, ""
-}
-
-// csrKeyProblem says why AWS IoT would refuse a CSR's key: it takes an RSA
-// key of 2048 bits or more or an ECDSA key on P-256, P-384 or P-521.
-func csrKeyProblem(pub any) string {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		if k.N.BitLen() < 2048 {
-			return fmt.Sprintf("an RSA key of %d bits: at least 2048 are required", k.N.BitLen())
-		}
-		return ""
-	case *ecdsa.PublicKey:
-		switch k.Curve {
-		case elliptic.P256(), elliptic.P384(), elliptic.P521():
-			return ""
-		}
-		return "an ECDSA key on " + k.Curve.Params().Name + ": P-256, P-384 or P-521 is required"
-	}
-	name := fmt.Sprintf("%T", pub)
-	if _, ok := pub.(ed25519.PublicKey); ok {
-		name = "Ed25519"
-	}
-	return "a key of type " + name + ": an RSA (2048 bits or more) or ECDSA (P-256, P-384, P-521) key is required"
 }
 
 // issue signs and records a PENDING_ACTIVATION certificate and makes its
