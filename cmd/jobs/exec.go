@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/internal/shutdown"
 )
 
@@ -37,7 +38,7 @@ type outcome struct {
 // after a signal (ctx cancelled).
 func (a *agent) execute(ctx context.Context, ex *execution) outcome {
 	cmd := exec.Command(a.opts.Command[0], a.opts.Command[1:]...)
-	cmd.Env = append(os.Environ(),
+	cmd.Env = cmdutil.ChildEnv(os.Environ(),
 		"IOTCTL_JOB_ID="+ex.JobID,
 		"IOTCTL_JOB_EXECUTION_NUMBER="+strconv.FormatInt(ex.ExecutionNumber, 10),
 		"IOTCTL_THING_NAME="+a.thing,

@@ -4,8 +4,10 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -173,7 +175,13 @@ func runRequest(ctx context.Context, c *Common, p *prepared, op string, body map
 // made up.
 func printAnswer(w io.Writer, payload []byte) error {
 	var doc map[string]any
-	if err := json.Unmarshal(payload, &doc); err != nil {
+	d := json.NewDecoder(bytes.NewReader(payload))
+	d.UseNumber() // numbers as sent, not through float64
+	err := d.Decode(&doc)
+	if _, more := d.Token(); err == nil && more != io.EOF {
+		err = errors.New("more after the JSON object")
+	}
+	if err != nil {
 		return errs.New(errs.Unexpected, fmt.Errorf("the service's answer is not a JSON object: %v", err))
 	}
 	delete(doc, "clientToken")

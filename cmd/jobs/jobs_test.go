@@ -133,3 +133,18 @@ func TestNoService(t *testing.T) {
 		t.Fatalf("exit %d, %v; want exit 5 naming the request", r.code(), r.err)
 	}
 }
+
+// TestPrintAnswerKeepsNumbers: the answer's numbers are printed as sent,
+// not through float64 (an execution number or timestamp over 2^53 kept).
+func TestPrintAnswerKeepsNumbers(t *testing.T) {
+	var b strings.Builder
+	if err := printAnswer(&b, []byte(`{"clientToken":"x","execution":{"executionNumber":9007199254740993,"approximateSecondsBeforeTimedOut":1.5}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := printAnswer(&b, []byte(`{"a":1} {"b":2}`)); err == nil {
+		t.Error("an answer with more after its object was printed")
+	}
+	if got := b.String(); !strings.Contains(got, "9007199254740993") || !strings.Contains(got, "1.5") || strings.Contains(got, "clientToken") {
+		t.Errorf("printed %s", got)
+	}
+}

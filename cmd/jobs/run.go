@@ -317,6 +317,10 @@ func (a *agent) startNext(ctx context.Context, first bool) (*execution, error) {
 		if ans.Execution != nil && ans.Execution.JobID == "" {
 			return nil, nil
 		}
+		if ans.Execution != nil && !jobIDRE().MatchString(ans.Execution.JobID) {
+			// Its topics would be others (/, + and # in them): not run.
+			return nil, errs.New(errs.Unexpected, fmt.Errorf("start-next: the service sent the job ID %q: not a job ID (1 to 64 characters of a-z A-Z 0-9 _ -): not run", ans.Execution.JobID))
+		}
 		return ans.Execution, nil
 	}
 }

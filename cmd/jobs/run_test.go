@@ -247,3 +247,46 @@ func TestRunLostAnswer(t *testing.T) {
 		t.Errorf("the command ran %d times", len(got))
 	}
 }
+
+// TestRunCommandGetsNoSecrets: COMMAND (what a job document asks to do)
+// does not inherit iotctl's own IOTCTL_* settings, the password among
+// them; it gets the job's variables.
+func TestRunCommandGetsNoSecrets(t *testing.T) {
+	needSh(t)
+	w := newWorld(t)
+	log := filepath.Join(t.TempDir(), "log")
+	w.jobs.add("t1", "a", `{}`)
+	args := []string{"jobs", "run", "--once", "--endpoint", w.endpoint(), "--thing", "t1", "--timeout", "2s",
+		"--", "sh", "-c", `env > "$LOG"`}
+	p := clitest.Start(t, clitest.Opts{Args: args, Env: clitest.Env(t.TempDir(), "LOG="+log, "IOTCTL_PASSWORD=hunter2-secret")})
+	if code := p.Wait(t, wait); code != 0 {
+		t.Fatalf("exit %d\n%s", code, p.Stderr.String())
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env := string(b); strings.Contains(env, "hunter2-secret") || !strings.Contains(env, "IOTCTL_JOB_ID=a\n") {
+		t.Errorf("COMMAND's environment:\n%s", env)
+	}
+}
+
+// TestRunRefusesAHostileJobID: an execution whose job ID is no job ID (a
+// service gone wrong: /, wildcards, control characters) is not run, and
+// the ID is shown escaped; its status topic would be another one.
+func TestRunRefusesAHostileJobID(t *testing.T) {
+	needSh(t)
+	w := newWorld(t)
+	log := filepath.Join(t.TempDir(), "log")
+	w.jobs.add("t1", "x/+/#\x1b[2J", `{}`)
+	p := startAgent(t, w.endpoint(), "t1", log, "--once")
+	if code := p.Wait(t, wait); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, p.Stderr.String())
+	}
+	if errOut := p.Stderr.String(); strings.Contains(errOut, "\x1b") || !strings.Contains(errOut, "not a job ID") {
+		t.Errorf("stderr %q", errOut)
+	}
+	if _, err := os.Stat(log); !os.IsNotExist(err) {
+		t.Errorf("the command ran: %v", err)
+	}
+}

@@ -72,6 +72,9 @@ func readCSR(path string) (*x509.CertificateRequest, []byte, error) {
 		if err := csr.CheckSignature(); err != nil {
 			return nil, nil, errs.Usagef("provision: --csr %s: its signature does not verify: %v", path, err)
 		}
+		if why := certfile.IoTKeyProblem(csr.PublicKey); why != "" {
+			return nil, nil, errs.Usagef("provision: --csr %s: %s", path, why)
+		}
 		return csr, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: b.Bytes}), nil
 	}
 }

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
@@ -41,6 +42,10 @@ func TestCheckRefuses(t *testing.T) {
 	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
 	der[len(der)-3] ^= 0xff // in the signature
 	os.WriteFile(badSig, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), 0o600)
+	edCSR := filepath.Join(dir, "ed25519.csr")
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ = x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, edKey)
+	os.WriteFile(edCSR, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), 0o600)
 	big := filepath.Join(dir, "big.csr")
 	os.WriteFile(big, make([]byte, maxCSR+1), 0o600)
 	store := &profilestore.Store{Dir: os.Getenv("IOTCTL_HOME")}
@@ -74,6 +79,7 @@ func TestCheckRefuses(t *testing.T) {
 		{"csr missing", []string{"--template", "T", "--out", "o", "--csr", filepath.Join(dir, "nope.csr")}, "--csr"},
 		{"csr is a certificate", []string{"--template", "T", "--out", "o", "--csr", notCSR}, "no PEM CERTIFICATE REQUEST"},
 		{"csr signature", []string{"--template", "T", "--out", "o", "--csr", badSig}, "signature does not verify"},
+		{"csr of an Ed25519 key", []string{"--template", "T", "--out", "o", "--csr", edCSR}, "a key of type Ed25519: an RSA (2048 bits or more) or ECDSA"},
 		{"csr too big", []string{"--template", "T", "--out", "o", "--csr", big}, "over 64 KiB"},
 		{"profile name with a path", []string{"--template", "T", "--out", "o", "--save-profile", "../evil"}, "invalid profile name"},
 		{"profile name of a device", []string{"--template", "T", "--out", "o", "--save-profile", "con"}, "Windows reserves"},

@@ -48,3 +48,15 @@ func zombie(pid int) bool {
 	_, after, ok := strings.Cut(string(b), ") ")
 	return ok && strings.HasPrefix(after, "Z")
 }
+
+// TestEndlessOutputIsCut: a command that never stops printing (yes) is
+// not buffered without bound: once its output is larger than a payload
+// may be, its stdout is closed (it dies of SIGPIPE) and the answer says so.
+func TestEndlessOutputIsCut(t *testing.T) {
+	ep := startBroker(t)
+	startReply(t, ep, "--limits", "aws-iot", "-t", "yes", "--", "yes")
+	out, errOut, code := runReq(t, ep, "-t", "yes", "-m", "x", "-o", "json")
+	if code != 0 || !strings.Contains(out, `["exit_code","1"]`) || !strings.Contains(out, "too large") {
+		t.Fatalf("req: exit %d, %.300q, %q", code, out, errOut)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/esc"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/iotctl/iotctl/pkg/session/limits"
@@ -260,7 +261,7 @@ func (r *replier) handle(m *session.Message) error {
 	}
 	if m.Props.ResponseTopic == "" {
 		if r.verbose {
-			fmt.Fprintf(r.stderr, "skipped a message on %s: no response topic, not a request\n", m.Topic)
+			fmt.Fprintf(r.stderr, "skipped a message on %s: no response topic, not a request\n", esc.String(m.Topic))
 		}
 		return nil
 	}

@@ -323,3 +323,16 @@ func TestKilledRequestComesAgain(t *testing.T) {
 		t.Fatal("the killed request was not delivered again")
 	}
 }
+
+// TestVerboseEscapesTopics: -v names the topic of a message that is no
+// request escaped: a peer's control characters never reach the terminal.
+func TestVerboseEscapesTopics(t *testing.T) {
+	ep := startBroker(t)
+	p := startReply(t, ep, "-v", "-t", "hostile/#", "--echo")
+	s := connectSession(t, ep, nil)
+	publishWait(t, s, &session.Message{Topic: "hostile/\x1b[2J", Payload: []byte("x"), QoS: 1})
+	p.errOut.waitFor(t, "skipped a message on hostile/", p.done)
+	if strings.Contains(p.errOut.String(), "\x1b") {
+		t.Errorf("stderr %q", p.errOut.String())
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/esc"
 	"github.com/iotctl/iotctl/pkg/session"
 )
@@ -88,20 +89,22 @@ func (r *replier) answer(m *session.Message) (answer, bool) {
 	}
 	c := exec.CommandContext(ctx, r.opts.Command[0], r.opts.Command[1:]...)
 	c.Stdin = bytes.NewReader(m.Payload)
-	var out bytes.Buffer
+	out := &capped{max: r.rules.MaxPayload}
 	last := &lastLine{w: r.stderr}
-	c.Stdout, c.Stderr = &out, last
+	c.Stdout, c.Stderr = out, last
 	c.Env = commandEnv(os.Environ(), m)
 	ownGroup(c)
 	c.WaitDelay = 500 * time.Millisecond // a grandchild holding the pipes open
 	err := c.Run()
 	// A line of output is the answer: its newline is not (req and
 	// mosquitto_rr print one after each response).
-	stdout := bytes.TrimSuffix(bytes.TrimSuffix(out.Bytes(), []byte("\n")), []byte("\r"))
+	stdout := bytes.TrimSuffix(bytes.TrimSuffix(out.buf.Bytes(), []byte("\n")), []byte("\r"))
 	var ee *exec.ExitError
 	switch {
 	case r.cmdCtx.Err() != nil:
 		return answer{}, false
+	case out.over:
+		return answer{code: 1, errLine: fmt.Sprintf("the output is too large to publish: more than %d bytes", out.max)}, true
 	case ctx.Err() != nil:
 		return answer{payload: stdout, code: timeoutExitCode, errLine: "timed out after " + r.opts.CmdTimeout.String()}, true
 	case err == nil:
@@ -120,18 +123,32 @@ func (r *replier) answer(m *session.Message) (answer, bool) {
 // commandEnv is the command's environment: iotctl's without its own
 // IOTCTL_* settings (secrets among them), and the request's.
 func commandEnv(env []string, m *session.Message) []string {
-	out := make([]string, 0, len(env)+4)
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, "IOTCTL_") {
-			out = append(out, kv)
-		}
-	}
-	return append(out,
+	return cmdutil.ChildEnv(env,
 		"IOTCTL_TOPIC="+m.Topic,
 		"IOTCTL_RESPONSE_TOPIC="+m.Props.ResponseTopic,
 		"IOTCTL_CORRELATION_DATA="+hex.EncodeToString(m.Props.CorrelationData),
 		"IOTCTL_QOS="+strconv.Itoa(int(m.QoS)),
 	)
+}
+
+// errTooLarge stops copying a command's output once it cannot be published.
+var errTooLarge = errors.New("output too large")
+
+// capped keeps a command's output up to max bytes (one newline more):
+// beyond, Write fails, which closes the command's stdout (SIGPIPE) rather
+// than buffer an endless output.
+type capped struct {
+	buf  bytes.Buffer
+	max  int
+	over bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if c.buf.Len()+len(p) > c.max+1 {
+		c.over = true
+		return 0, errTooLarge
+	}
+	return c.buf.Write(p)
 }
 
 // lastLine copies a command's stderr to w and keeps its last non-empty line.

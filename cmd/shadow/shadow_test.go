@@ -236,7 +236,11 @@ func TestWatchFormat(t *testing.T) {
 			t.Errorf("format(%s) = %q %v, want %q", tt.payload, got, err, tt.want)
 		}
 	}
-	if _, err := (&watcher{json: true}).format([]byte("not json")); err == nil {
-		t.Error("a payload that is not JSON was formatted")
+	for _, p := range []string{"not json", "null", " null ", "[1]", `"s"`} {
+		for _, js := range []bool{true, false} {
+			if got, err := (&watcher{json: js}).format([]byte(p)); err == nil {
+				t.Errorf("a payload that is no JSON object, %s, was formatted (-o json %v): %q", p, js, got)
+			}
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package shadow
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -236,6 +237,9 @@ func (w *watcher) format(payload []byte) (string, error) {
 	var m streamMessage
 	if err := json.Unmarshal(payload, &m); err != nil {
 		return "", err
+	}
+	if bytes.Equal(bytes.TrimSpace(payload), []byte("null")) { // decodes as an empty object
+		return "", errors.New("null is no JSON object")
 	}
 	if w.json {
 		return string(compactRaw(payload)), nil

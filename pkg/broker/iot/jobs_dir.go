@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -37,6 +39,36 @@ func ParseJobFile(id string, data []byte) (JobSeed, error) {
 	seed := JobSeed{ID: id, Targets: f.Targets, Document: f.Document}
 	_, err := seed.Check()
 	return seed, err
+}
+
+// maxJobFile bounds a jobs folder file: a job document of the largest size
+// (MaxJobDocumentBytes), escaped, and its targets fit with room to spare.
+const maxJobFile = 1 << 20
+
+// readJobFile reads a jobs folder file. Only a regular file (or a link to
+// one) of at most maxJobFile bytes is read: a FIFO would block the
+// watcher and a device or huge file fill the memory.
+func readJobFile(p string) ([]byte, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	if fi.Size() > maxJobFile {
+		return nil, fmt.Errorf("%d bytes: a job file has at most %d", fi.Size(), maxJobFile)
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxJobFile+1))
+	if err == nil && len(data) > maxJobFile {
+		err = fmt.Errorf("over %d bytes: a job file has at most %d", maxJobFile, maxJobFile)
+	}
+	return data, err
 }
 
 // jobsWatcher creates a job for each new file of the jobs folder.
@@ -123,7 +155,7 @@ func (w *jobsWatcher) scan() {
 		w.seen[name] = stamp
 		p := filepath.Join(w.dir, name)
 		id := strings.TrimSuffix(name, ".json")
-		data, err := os.ReadFile(p)
+		data, err := readJobFile(p)
 		if err != nil {
 			log.Warn("IoT: jobs folder: file not read", "file", p, "err", err)
 			continue

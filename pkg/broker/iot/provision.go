@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/iotctl/iotctl/pkg/broker"
+	"github.com/iotctl/iotctl/pkg/certfile"
 	"github.com/iotctl/iotctl/pkg/policy"
 )
 
@@ -317,6 +318,9 @@ func parseCSR(text string) (*x509.CertificateRequest, string) {
 	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, "signature: " + err.Error()
+	}
+	if why := certfile.IoTKeyProblem(csr.PublicKey); why != "" {
+		return nil, why
 	}
 	return csr, ""
 }
