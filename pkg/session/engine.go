@@ -123,6 +123,8 @@ type connectConfig struct {
 	receiveMax    uint16
 	maxPacket     uint32 // Maximum Packet Size we advertise and enforce
 	timeout       time.Duration
+	connectProps  []UserProperty // CONNECT user properties
+	willProps     []UserProperty // will message user properties
 }
 
 // op is a SUBSCRIBE or UNSUBSCRIBE waiting for its acknowledgement.
@@ -206,6 +208,20 @@ func (s *Session) configure() error {
 		if err := limits.Binary("--will-message", len(st.WillMessage)); err != nil {
 			return err
 		}
+		if err := limits.Text("--will-content-type", st.WillContentType); err != nil {
+			return err
+		}
+	}
+	if st.WillExpiry/time.Second > 0xFFFFFFFF {
+		return errs.Usagef("--will-expiry %s: must be at most %d seconds", st.WillExpiry, uint32(0xFFFFFFFF))
+	}
+	connectProps, err := ParseUserProperties("--connect-property", st.ConnectProperties)
+	if err != nil {
+		return err
+	}
+	willProps, err := ParseUserProperties("--will-property", st.WillProperties)
+	if err != nil {
+		return err
 	}
 	timeout := st.ConnectTimeout
 	if timeout <= 0 {
@@ -218,6 +234,8 @@ func (s *Session) configure() error {
 		receiveMax:    uint16(rm),
 		maxPacket:     uint32(mp),
 		timeout:       timeout,
+		connectProps:  connectProps,
+		willProps:     willProps,
 	}
 	return nil
 }
