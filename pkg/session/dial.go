@@ -638,6 +638,7 @@ func (s *Session) up(c *conn, caps Capabilities) error {
 			sp := cp.Content.(*packets.Subscribe)
 			sp.PacketID = id
 			setSubscriptionID(sp, part[0].ID)
+			s.setSubscribeProperties(sp)
 			for _, sub := range part {
 				sp.Subscriptions = append(sp.Subscriptions, subOptions(sub))
 			}

@@ -825,6 +825,7 @@ func (s *Session) subscribe(ctx context.Context, subs []Subscription) ([]byte, e
 		sp := p.Content.(*packets.Subscribe)
 		sp.PacketID = id
 		setSubscriptionID(sp, subs[0].ID)
+		s.setSubscribeProperties(sp)
 		for _, sub := range subs {
 			sp.Subscriptions = append(sp.Subscriptions, subOptions(sub))
 		}
@@ -861,6 +862,17 @@ func (s *Session) subscribe(ctx context.Context, subs []Subscription) ([]byte, e
 // maxSubscriptionID is the largest Subscription Identifier (a variable
 // byte integer).
 const maxSubscriptionID = 268435455
+
+// setSubscribeProperties adds Options.SubscribeProperties to a SUBSCRIBE.
+func (s *Session) setSubscribeProperties(sp *packets.Subscribe) {
+	if len(s.o.SubscribeProperties) == 0 {
+		return
+	}
+	if sp.Properties == nil {
+		sp.Properties = &packets.Properties{}
+	}
+	sp.Properties.User = wireUser(s.o.SubscribeProperties)
+}
 
 func setSubscriptionID(sp *packets.Subscribe, id int) {
 	if id == 0 {

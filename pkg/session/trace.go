@@ -112,7 +112,10 @@ func describe(cp *packets.ControlPacket) string {
 		for _, o := range p.Subscriptions {
 			parts = append(parts, fmt.Sprintf("%q/qos%d", o.Topic, o.QoS))
 		}
-		return fmt.Sprintf("id=%d %s", p.PacketID, strings.Join(parts, " "))
+		if p.Properties != nil {
+			parts = append(parts, strings.TrimSpace(traceUser("user_property", p.Properties.User)))
+		}
+		return strings.TrimSpace(fmt.Sprintf("id=%d %s", p.PacketID, strings.Join(parts, " ")))
 	case *packets.Suback:
 		return fmt.Sprintf("id=%d reasons=% X", p.PacketID, p.Reasons)
 	case *packets.Unsubscribe:
