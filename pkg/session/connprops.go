@@ -17,12 +17,12 @@ func ParseUserProperties(flag string, kvs []string) ([]UserProperty, error) {
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, errs.Usagef("%s %s: want key=value", flag, strconv.Quote(kv))
+			return nil, errs.Usagef("%s %s: want key=value", flag, limits.Quote(kv))
 		}
 		if err := limits.Text(flag+" key", k); err != nil {
 			return nil, err
 		}
-		if err := limits.Text(flag+" value of "+strconv.Quote(k), v); err != nil {
+		if err := limits.Text(flag+" value of "+limits.Quote(k), v); err != nil {
 			return nil, err
 		}
 		out = append(out, UserProperty{Key: k, Value: v})

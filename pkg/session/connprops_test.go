@@ -116,6 +116,7 @@ func TestConnectPropertiesInvalid(t *testing.T) {
 	}{
 		{[]string{"--connect-property", "novalue"}, `--connect-property "novalue": want key=value`},
 		{[]string{"--connect-property", "=v"}, `want key=value`},
+		{[]string{"--connect-property", strings.Repeat("y", 1000)}, `yyy"…: want key=value`},
 		{[]string{"--connect-property", "k=\xff"}, "not valid UTF-8"},
 		{[]string{"--connect-property", "k=" + strings.Repeat("x", 65536)}, "too long"},
 		{[]string{"--will-topic", "w", "--will-property", "a\x00=b"}, "U+0000"},
