@@ -52,7 +52,7 @@ var identitySettings = []string{
 	"token-key-name", "token-value", "token-signature", "no-metrics",
 	"pkcs11-lib", "pkcs11-pin", "pkcs11-slot", "pkcs11-token-label", "pkcs11-key-label",
 	"pkcs12-file", "pkcs12-password", "cert-store",
-	"will-topic", "will-message", "will-qos", "will-retain", "will-delay",
+	"will-topic", "will-message", "will-qos", "will-retain", "will-delay", "will-expiry", "will-content-type", "will-property",
 	"output", "verbose", "debug", "log-file",
 }
 

@@ -10,7 +10,6 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -266,18 +265,8 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 	}
 	m := &p.msg
 	m.Topic, m.QoS, m.Retain = o.Topic, byte(o.QoS), o.Retain
-	for _, kv := range o.UserProperties {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, errs.Usagef("--user-property %s: want key=value", quoteArg(kv))
-		}
-		if err := limits.Text("--user-property key", k); err != nil {
-			return nil, err
-		}
-		if err := limits.Text("--user-property value of "+quoteArg(k), v); err != nil {
-			return nil, err
-		}
-		m.Props.UserProperties = append(m.Props.UserProperties, session.UserProperty{Key: k, Value: v})
+	if m.Props.UserProperties, err = session.ParseUserProperties("--user-property", o.UserProperties); err != nil {
+		return nil, err
 	}
 	if err := limits.Text("--content-type", o.ContentType); err != nil {
 		return nil, err

@@ -49,6 +49,8 @@ type Options struct {
 	OutFile           string        // --out-file: append the output to this file
 	OutDir            string        // --out-dir: one file per message under this folder
 	Quiet             bool          // --quiet: nothing on stdout (with --out-file or --out-dir)
+	SubscribeProps    []string      // --subscribe-property key=value: SUBSCRIBE user properties
+	subscribeProps    []session.UserProperty
 
 	// Test seams: onSubscribed runs once every SUBACK is in; onMessage runs
 	// at the start of the handler.
@@ -162,7 +164,8 @@ with IOTCTL_VERBOSE=1 or --debug.`,
   iotctl sub -t 'sensors/#' -T 'sensors/+/debug' -v       # all but the debug topics
   iotctl sub -U jobs/# --client-id worker-1 --clean-start=false --session-expiry 1h   # drop a kept subscription
   iotctl sub -t 'sensors/#' -F json --out-file sensors.log --quiet   # then: tail -f sensors.log
-  iotctl sub -t 'sensors/#' -q 1 --out-dir ./capture      # ./capture/sensors/1/temp/000001.msg …`,
+  iotctl sub -t 'sensors/#' -q 1 --out-dir ./capture      # ./capture/sensors/1/temp/000001.msg …
+  iotctl sub -t 'sensors/#' --subscribe-property app=dashboard   # user property of the SUBSCRIBE`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -191,6 +194,7 @@ with IOTCTL_VERBOSE=1 or --debug.`,
 	fl.StringVar(&opts.OutFile, "out-file", "", "append the output to this file (as well as stdout, unless --quiet)")
 	fl.StringVar(&opts.OutDir, "out-dir", "", "write each message to its own file: DIR/<topic levels>/NNNNNN.msg")
 	fl.BoolVar(&opts.Quiet, "quiet", false, "print nothing on stdout (with --out-file or --out-dir)")
+	fl.StringArrayVar(&opts.SubscribeProps, "subscribe-property", nil, "MQTT5 user property key=value sent in SUBSCRIBE (repeatable)")
 	_ = cmd.MarkFlagFilename("out-file")
 	_ = cmd.MarkFlagDirname("out-dir")
 	cmdutil.Choice{Flag: "qos", Values: cmdutil.QoS}.Register(cmd)
@@ -220,6 +224,11 @@ func (o *Options) subscriptions(rules limits.Rules) ([]session.Subscription, err
 	if err := rules.QoS(o.QoS); err != nil {
 		return nil, err
 	}
+	props, err := session.ParseUserProperties("--subscribe-property", o.SubscribeProps)
+	if err != nil {
+		return nil, err
+	}
+	o.subscribeProps = props
 	for _, t := range o.FilterOut {
 		f, err := limits.ParseFilter(t)
 		if err != nil {
@@ -353,6 +362,8 @@ func subRun(ctx context.Context, opts *Options) error {
 		Drained:   r.drained,
 		Coalesce:  true,
 		Warn:      warn,
+
+		SubscribeProperties: opts.subscribeProps,
 	})
 	if err != nil {
 		return r.startErr(ctx, deadline, "connect to "+st.Endpoint, err)

@@ -113,6 +113,8 @@ func TestSubUsageErrors(t *testing.T) {
 		{"retained-only rh2", []string{"-t", "a", "--retained-only", "--retain-handling", "2"}, "would receive nothing"},
 		{"no-local shared", []string{"-t", "$share/g/a", "--no-local"}, "forbids no-local on shared subscriptions"},
 		{"bad share", []string{"-t", "$share//a"}, "empty share name"},
+		{"subscribe property", []string{"-t", "a", "--subscribe-property", "novalue"}, `--subscribe-property "novalue": want key=value`},
+		{"subscribe property utf-8", []string{"-t", "a", "--subscribe-property", "k=\xff"}, "not valid UTF-8"},
 		{"negative count", []string{"-t", "a", "-C", "-1"}, "must not be negative"},
 		{"mosquitto format", []string{"-t", "a", "-F", "%t %p"}, "looks like a mosquitto_sub format"},
 		{"bad template", []string{"-t", "a", "-F", "{{.Nope}}"}, "bad template"},

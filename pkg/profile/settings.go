@@ -76,11 +76,16 @@ type Settings struct {
 	MaxReconnects     int           `setting:"max-reconnects"`
 	ReceiveMaximum    int           `setting:"receive-maximum"`
 	MaxPacketSize     int           `setting:"max-packet-size"`
+	ConnectProperties []string      `setting:"connect-property"`
+	RequestRespInfo   bool          `setting:"request-response-info"`
 	WillTopic         string        `setting:"will-topic"`
 	WillMessage       string        `setting:"will-message"`
 	WillQoS           int           `setting:"will-qos"`
 	WillRetain        bool          `setting:"will-retain"`
 	WillDelay         time.Duration `setting:"will-delay"`
+	WillExpiry        time.Duration `setting:"will-expiry"`
+	WillContentType   string        `setting:"will-content-type"`
+	WillProperties    []string      `setting:"will-property"`
 	Limits            string        `setting:"limits"`
 	Insecure          bool          `setting:"insecure"`
 	Output            string        `setting:"output"`

@@ -449,7 +449,7 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 	if s.o.Debug != nil {
 		traceOut(s.o.Debug, "CONNECT", describe(cp))
 	}
-	werr := writePacket(c.bw, cp)
+	werr := writePacket(c.bw, connectWriter{cp.Content.(*packets.Connect)})
 	if werr == nil {
 		werr = c.bw.Flush()
 	}
@@ -537,6 +537,11 @@ func (s *Session) connectPacket(d *auth.Dial, clientID string, cleanStart bool) 
 	p.Properties.ReceiveMaximum = &rm
 	mp := s.cfg.maxPacket
 	p.Properties.MaximumPacketSize = &mp
+	p.Properties.User = wireUser(s.cfg.connectProps)
+	if st.RequestRespInfo {
+		one := byte(1)
+		p.Properties.RequestResponseInfo = &one
+	}
 	if st.WillTopic != "" {
 		p.WillFlag = true
 		p.WillTopic = st.WillTopic
@@ -548,6 +553,12 @@ func (s *Session) connectPacket(d *auth.Dial, clientID string, cleanStart bool) 
 			v := uint32(st.WillDelay / time.Second)
 			p.WillProperties.WillDelayInterval = &v
 		}
+		if st.WillExpiry > 0 {
+			v := uint32(st.WillExpiry / time.Second)
+			p.WillProperties.MessageExpiry = &v
+		}
+		p.WillProperties.ContentType = st.WillContentType
+		p.WillProperties.User = wireUser(s.cfg.willProps)
 	}
 	return cp
 }
@@ -627,6 +638,7 @@ func (s *Session) up(c *conn, caps Capabilities) error {
 			sp := cp.Content.(*packets.Subscribe)
 			sp.PacketID = id
 			setSubscriptionID(sp, part[0].ID)
+			s.setSubscribeProperties(sp)
 			for _, sub := range part {
 				sp.Subscriptions = append(sp.Subscriptions, subOptions(sub))
 			}

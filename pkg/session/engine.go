@@ -123,6 +123,8 @@ type connectConfig struct {
 	receiveMax    uint16
 	maxPacket     uint32 // Maximum Packet Size we advertise and enforce
 	timeout       time.Duration
+	connectProps  []UserProperty // CONNECT user properties
+	willProps     []UserProperty // will message user properties
 }
 
 // op is a SUBSCRIBE or UNSUBSCRIBE waiting for its acknowledgement.
@@ -206,6 +208,20 @@ func (s *Session) configure() error {
 		if err := limits.Binary("--will-message", len(st.WillMessage)); err != nil {
 			return err
 		}
+		if err := limits.Text("--will-content-type", st.WillContentType); err != nil {
+			return err
+		}
+	}
+	if st.WillExpiry/time.Second > 0xFFFFFFFF {
+		return errs.Usagef("--will-expiry %s: must be at most %d seconds", st.WillExpiry, uint32(0xFFFFFFFF))
+	}
+	connectProps, err := ParseUserProperties("--connect-property", st.ConnectProperties)
+	if err != nil {
+		return err
+	}
+	willProps, err := ParseUserProperties("--will-property", st.WillProperties)
+	if err != nil {
+		return err
 	}
 	timeout := st.ConnectTimeout
 	if timeout <= 0 {
@@ -218,6 +234,8 @@ func (s *Session) configure() error {
 		receiveMax:    uint16(rm),
 		maxPacket:     uint32(mp),
 		timeout:       timeout,
+		connectProps:  connectProps,
+		willProps:     willProps,
 	}
 	return nil
 }
@@ -807,6 +825,7 @@ func (s *Session) subscribe(ctx context.Context, subs []Subscription) ([]byte, e
 		sp := p.Content.(*packets.Subscribe)
 		sp.PacketID = id
 		setSubscriptionID(sp, subs[0].ID)
+		s.setSubscribeProperties(sp)
 		for _, sub := range subs {
 			sp.Subscriptions = append(sp.Subscriptions, subOptions(sub))
 		}
@@ -843,6 +862,17 @@ func (s *Session) subscribe(ctx context.Context, subs []Subscription) ([]byte, e
 // maxSubscriptionID is the largest Subscription Identifier (a variable
 // byte integer).
 const maxSubscriptionID = 268435455
+
+// setSubscribeProperties adds Options.SubscribeProperties to a SUBSCRIBE.
+func (s *Session) setSubscribeProperties(sp *packets.Subscribe) {
+	if len(s.o.SubscribeProperties) == 0 {
+		return
+	}
+	if sp.Properties == nil {
+		sp.Properties = &packets.Properties{}
+	}
+	sp.Properties.User = wireUser(s.o.SubscribeProperties)
+}
 
 func setSubscriptionID(sp *packets.Subscribe, id int) {
 	if id == 0 {

@@ -62,6 +62,9 @@ type Options struct {
 	// read at once. For commands that move
 	// many messages (pub, sub); not for latency measurements (bench).
 	Coalesce bool
+	// SubscribeProperties are the user properties of every SUBSCRIBE,
+	// those sent again after a reconnect included.
+	SubscribeProperties []UserProperty
 }
 
 // Message is an application message, outbound or inbound.

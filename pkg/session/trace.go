@@ -71,8 +71,24 @@ func describe(cp *packets.ControlPacket) string {
 		if v := p.Properties.MaximumPacketSize; v != nil {
 			fmt.Fprintf(&b, " maximum_packet_size=%d", *v)
 		}
+		if v := p.Properties.RequestResponseInfo; v != nil {
+			fmt.Fprintf(&b, " request_response_info=%d", *v)
+		}
+		b.WriteString(traceUser("user_property", p.Properties.User))
 		if p.WillFlag {
 			fmt.Fprintf(&b, " will_topic=%q will_qos=%d will_retain=%t", p.WillTopic, p.WillQOS, p.WillRetain)
+			if wp := p.WillProperties; wp != nil {
+				if wp.WillDelayInterval != nil {
+					fmt.Fprintf(&b, " will_delay=%d", *wp.WillDelayInterval)
+				}
+				if wp.MessageExpiry != nil {
+					fmt.Fprintf(&b, " will_expiry=%d", *wp.MessageExpiry)
+				}
+				if wp.ContentType != "" {
+					fmt.Fprintf(&b, " will_content_type=%q", wp.ContentType)
+				}
+				b.WriteString(traceUser("will_user_property", wp.User))
+			}
 		}
 		return b.String()
 	case *packets.Connack:
@@ -87,13 +103,19 @@ func describe(cp *packets.ControlPacket) string {
 		if c.ReasonString != "" {
 			s += fmt.Sprintf(" reason_string=%q", c.ReasonString)
 		}
+		if c.ResponseInformation != "" {
+			s += fmt.Sprintf(" response_information=%q", c.ResponseInformation)
+		}
 		return s
 	case *packets.Subscribe:
 		var parts []string
 		for _, o := range p.Subscriptions {
 			parts = append(parts, fmt.Sprintf("%q/qos%d", o.Topic, o.QoS))
 		}
-		return fmt.Sprintf("id=%d %s", p.PacketID, strings.Join(parts, " "))
+		if p.Properties != nil {
+			parts = append(parts, strings.TrimSpace(traceUser("user_property", p.Properties.User)))
+		}
+		return strings.TrimSpace(fmt.Sprintf("id=%d %s", p.PacketID, strings.Join(parts, " ")))
 	case *packets.Suback:
 		return fmt.Sprintf("id=%d reasons=% X", p.PacketID, p.Reasons)
 	case *packets.Unsubscribe:

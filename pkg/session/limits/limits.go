@@ -341,6 +341,9 @@ func (r Rules) who() string {
 
 func (r Rules) flag() string { return "--limits " + r.Name }
 
+// Quote quotes s for a one-line message, shortened when long.
+func Quote(s string) string { return quote(s) }
+
 // quote quotes s for a message, shortened when long.
 func quote(s string) string {
 	const max = 80
