@@ -336,3 +336,14 @@ func TestVerboseEscapesTopics(t *testing.T) {
 		t.Errorf("stderr %q", p.errOut.String())
 	}
 }
+
+// TestReqVerboseEscapes: req -v names its topics escaped (the default
+// response topic holds the client ID, control characters and all).
+func TestReqVerboseEscapes(t *testing.T) {
+	ep := startBroker(t)
+	startReply(t, ep, "-t", "svc/esc", "--echo")
+	out, errOut, code := runReq(t, ep, "-v", "--client-id", "a\x1b[2Jb", "-t", "svc/esc", "-m", "x")
+	if code != 0 || out != "x\n" || strings.Contains(errOut, "\x1b") || !strings.Contains(errOut, "request published on svc/esc") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}

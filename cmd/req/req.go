@@ -18,6 +18,7 @@ import (
 	"github.com/iotctl/iotctl/cmd/shared"
 	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/esc"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/iotctl/iotctl/pkg/session/limits"
@@ -260,7 +261,7 @@ func reqRun(ctx context.Context, opts *Options) error {
 		return startErr(ctx, cctx, opts, "publish the request on "+opts.Topic, err)
 	}
 	if st.Verbose {
-		fmt.Fprintf(stderr, "request published on %s, waiting for %s on %s\n", opts.Topic, cmdutil.Plural(int64(opts.Count), "response"), topic)
+		fmt.Fprintf(stderr, "request published on %s, waiting for %s on %s\n", esc.String(opts.Topic), cmdutil.Plural(int64(opts.Count), "response"), esc.String(topic))
 	}
 	if opts.onRequest != nil {
 		opts.onRequest(topic)
