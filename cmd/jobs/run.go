@@ -59,6 +59,7 @@ COMMAND with:
   IOTCTL_JOB_EXECUTION_NUMBER   the execution number
   IOTCTL_THING_NAME             the thing name
 
+(iotctl's own IOTCTL_* settings, secrets included, are not passed on.)
 COMMAND's stdout and stderr go to iotctl's stderr. Exit status 0 marks the
 execution SUCCEEDED, anything else FAILED with statusDetails exitCode and
 stderr (its last lines, up to 1024 characters, line breaks as \n). Then it
