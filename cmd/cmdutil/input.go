@@ -22,8 +22,11 @@ func maxRead(r limits.Rules) int { return r.MaxPayload + 1 }
 // the largest message.
 // hint ends the error of an input over the limit: what to do.
 func ReadFile(ctx context.Context, path string, r limits.Rules, hint string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openFile(ctx, path)
 	if err != nil {
+		if errs.KindOf(err) == errs.Interrupted {
+			return nil, err
+		}
 		var pe *os.PathError
 		if errors.As(err, &pe) {
 			err = pe.Err
@@ -47,6 +50,31 @@ func ReadFile(ctx context.Context, path string, r limits.Rules, hint string) ([]
 		return nil, fmt.Errorf("-f %s: %w", path, err)
 	}
 	return data, nil
+}
+
+// openFile opens path aside, so that a signal ends pub at once even when
+// the open blocks (a FIFO nobody writes to yet).
+func openFile(ctx context.Context, path string) (*os.File, error) {
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	res := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(path)
+		res <- opened{f, err}
+	}()
+	select {
+	case o := <-res:
+		return o.f, o.err
+	case <-ctx.Done():
+		go func() { // close it if the open ever returns
+			if o := <-res; o.f != nil {
+				o.f.Close()
+			}
+		}()
+		return nil, errs.New(errs.Interrupted, errors.New("interrupted while opening the input"))
+	}
 }
 
 // ReadInput reads all of in, but at most the payload limit and one byte:
