@@ -102,39 +102,3 @@ func TestPacedReader(t *testing.T) {
 		})
 	}
 }
-
-// A write ends the reader's wait: the broker's reply to a packet just sent
-// is read at once, not after the rest of the millisecond.
-func TestPacedWriteEndsWait(t *testing.T) {
-	client, broker := net.Pipe()
-	defer client.Close()
-	defer broker.Close()
-	clock := time.Now()
-	p := paced(client).(*pacedConn)
-	p.now = func() time.Time { return clock }
-	p.after = func(time.Duration) <-chan time.Time { return nil } // the wait never ends by itself
-	p.pace, p.last = true, clock
-
-	go func() {
-		buf := make([]byte, 2)
-		if _, err := io.ReadFull(broker, buf); err == nil {
-			_, _ = broker.Write([]byte{0xd0, 0}) // PINGRESP
-		}
-	}()
-	got := make(chan int, 1)
-	go func() {
-		n, _ := p.Read(make([]byte, 64))
-		got <- n
-	}()
-	if _, err := p.Write([]byte{0xc0, 0}); err != nil { // PINGREQ
-		t.Fatal(err)
-	}
-	select {
-	case n := <-got:
-		if n != 2 {
-			t.Fatalf("read %d bytes, want the 2 of PINGRESP", n)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the reader still waits after a write")
-	}
-}
