@@ -83,11 +83,34 @@ else
 	pinned="not pinned (one CPU or no taskset)"
 fi
 
-# measure.py OUT CMD…: runs CMD (stdin/stdout inherited) and writes
-# "wall_s cpu_s maxrss_kb exit" to OUT.
+# measure.py OUT [--drain PORT] CMD…: runs CMD (stdin/stdout inherited) and
+# writes "wall_s cpu_s maxrss_kb exit" to OUT. With --drain, wall time runs
+# until the broker on PORT has also read everything the client sent: a
+# QoS 0 publisher may exit while its last messages are still in the
+# socket (mosquitto_pub does; iotctl waits for the broker to close after
+# DISCONNECT), and the broker then drains them during the next run.
 cat >"$work/measure.py" <<'PY'
 import os, sys, time
 out, argv = sys.argv[1], sys.argv[2:]
+drain = None
+if argv[0] == "--drain":
+    drain, argv = int(argv[1]), argv[2:]
+
+def busy(port):
+    # Is the broker still reading a client's connection? Its end of one
+    # is ESTABLISHED (01) or CLOSE_WAIT (08: the client has gone, its
+    # bytes are not all read yet).
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(name).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if int(f[1].rsplit(":", 1)[1], 16) == port and f[3] in ("01", "08"):
+                return True
+    return False
+
 t0 = time.monotonic()
 pid = os.fork()
 if pid == 0:
@@ -96,6 +119,10 @@ if pid == 0:
     finally:
         os._exit(127)
 _, status, ru = os.wait4(pid, 0)
+if drain is not None:
+    deadline = time.monotonic() + 60
+    while busy(drain) and time.monotonic() < deadline:
+        time.sleep(0.001)
 wall = time.monotonic() - t0
 with open(out, "w") as f:
     f.write(f"{wall:.4f} {ru.ru_utime + ru.ru_stime:.4f} {ru.ru_maxrss} {os.waitstatus_to_exitcode(status)}\n")
@@ -174,34 +201,34 @@ run_side() { # row side
 	pub-q1/iotctl | pub-q1-free/iotctl)
 		local p=$port cpu=("${client_cpu[@]}")
 		if [ "$row" = pub-q1-free ]; then p=$port_free cpu=(); fi
-		measure "$out" "${cpu[@]}" "$iotctl" pub --endpoint "127.0.0.1:$p" -t bench/q1 -q 1 --lines -o json \
+		measure "$out" --drain "$p" "${cpu[@]}" "$iotctl" pub --endpoint "127.0.0.1:$p" -t bench/q1 -q 1 --lines -o json \
 			<"$work/lines-q1.txt" >"$work/pub.json"
 		grep -q "\"acknowledged\": $Q1_LINES," "$work/pub.json" || bad=1
 		;;
 	pub-q1/mosquitto | pub-q1-free/mosquitto)
 		local p=$port cpu=("${client_cpu[@]}")
 		if [ "$row" = pub-q1-free ]; then p=$port_free cpu=(); fi
-		measure "$out" "${cpu[@]}" "$MPUB" -h 127.0.0.1 -p "$p" -V mqttv5 -t bench/q1 -q 1 -l <"$work/lines-q1.txt"
+		measure "$out" --drain "$p" "${cpu[@]}" "$MPUB" -h 127.0.0.1 -p "$p" -V mqttv5 -t bench/q1 -q 1 -l <"$work/lines-q1.txt"
 		;;
 	pub-q0/iotctl)
-		measure "$out" "${client_cpu[@]}" "$iotctl" pub --endpoint "127.0.0.1:$port" -t bench/q0 --lines <"$work/lines.txt"
+		measure "$out" --drain "$port" "${client_cpu[@]}" "$iotctl" pub --endpoint "127.0.0.1:$port" -t bench/q0 --lines <"$work/lines.txt"
 		;;
 	pub-q0/mosquitto)
-		measure "$out" "${client_cpu[@]}" "$MPUB" -h 127.0.0.1 -p "$port" -V mqttv5 -t bench/q0 -l <"$work/lines.txt"
+		measure "$out" --drain "$port" "${client_cpu[@]}" "$MPUB" -h 127.0.0.1 -p "$port" -V mqttv5 -t bench/q0 -l <"$work/lines.txt"
 		;;
 	pub-tls-q0/iotctl)
-		measure "$out" "${client_cpu[@]}" "$iotctl" pub --endpoint "mqtts://127.0.0.1:$tls_pinned" --ca-file "$work/ca.pem" \
+		measure "$out" --drain "$tls_pinned" "${client_cpu[@]}" "$iotctl" pub --endpoint "mqtts://127.0.0.1:$tls_pinned" --ca-file "$work/ca.pem" \
 			-t bench/tls --lines <"$work/lines.txt"
 		;;
 	pub-tls-q0/mosquitto)
-		measure "$out" "${client_cpu[@]}" "$MPUB" -h 127.0.0.1 -p "$tls_pinned" --cafile "$work/ca.pem" -V mqttv5 \
+		measure "$out" --drain "$tls_pinned" "${client_cpu[@]}" "$MPUB" -h 127.0.0.1 -p "$tls_pinned" --cafile "$work/ca.pem" -V mqttv5 \
 			-t bench/tls -l <"$work/lines.txt"
 		;;
 	pub-m/iotctl)
-		measure "$out" "${client_cpu[@]}" "$iotctl" pub --endpoint "127.0.0.1:$port" -t bench/m -m hello
+		measure "$out" --drain "$port" "${client_cpu[@]}" "$iotctl" pub --endpoint "127.0.0.1:$port" -t bench/m -m hello
 		;;
 	pub-m/mosquitto)
-		measure "$out" "${client_cpu[@]}" "$MPUB" -h 127.0.0.1 -p "$port" -V mqttv5 -t bench/m -m hello
+		measure "$out" --drain "$port" "${client_cpu[@]}" "$MPUB" -h 127.0.0.1 -p "$port" -V mqttv5 -t bench/m -m hello
 		;;
 	sub-q1/*)
 		# A persistent session with the subscription, then the messages

@@ -232,6 +232,25 @@ func (fr *frameReader) next() (frame, error) {
 	return frame{b0: b0, body: body, owned: owned}, nil
 }
 
+// ready reports whether the buffer holds a whole frame, so that next
+// returns without reading the socket.
+func (fr *frameReader) ready() bool {
+	nb := fr.r.Buffered()
+	if nb < 2 {
+		return false
+	}
+	hdr, _ := fr.r.Peek(min(nb, 5))
+	n, mult := 0, 1
+	for i := 1; i < len(hdr); i++ {
+		n += int(hdr[i]&0x7F) * mult
+		if hdr[i]&0x80 == 0 {
+			return nb >= 1+i+n
+		}
+		mult *= 128
+	}
+	return false
+}
+
 func noEOF(err error) error {
 	if err == io.EOF {
 		return io.ErrUnexpectedEOF

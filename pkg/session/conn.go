@@ -325,6 +325,7 @@ func (c *conn) write(it wItem) error {
 func (c *conn) reader() {
 	defer c.wg.Done()
 	fr := frameReader{r: c.br, max: int(c.s.cfg.maxPacket)}
+	acks := false // acknowledgements handled since the socket was last read
 	for {
 		f, err := fr.next()
 		if err != nil {
@@ -351,6 +352,14 @@ func (c *conn) reader() {
 		}
 		if f.typ() != packets.DISCONNECT {
 			c.progress.Store(true)
+		}
+		switch f.typ() {
+		case packets.PUBACK, packets.PUBREC, packets.PUBCOMP:
+			acks = true
+		}
+		if acks && !fr.ready() {
+			acks = false
+			c.s.readIdle()
 		}
 	}
 }

@@ -104,7 +104,7 @@ func (s *Session) dial(ctx context.Context, d *auth.Dial) (net.Conn, string, err
 			if err != nil {
 				return nil, err
 			}
-			return paced(c), nil
+			return paced(c, &s.noPace), nil
 		}
 	}
 	var tcfg *tls.Config
@@ -622,6 +622,7 @@ func (s *Session) up(c *conn, caps Capabilities) error {
 		s.clientID = caps.AssignedClientID
 	}
 	s.window = min(int(caps.ReceiveMaximum), maxWindow)
+	s.inFlight()
 	var items []wItem
 	if !caps.SessionPresent {
 		clear(s.qos2In)

@@ -3,6 +3,7 @@ package session
 import (
 	"crypto/tls"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,8 +29,9 @@ import (
 // dropped QoS 0 messages while its queue for the client overflowed.
 type pacedConn struct {
 	net.Conn
-	last time.Time // when the previous read returned
-	pace bool      // the previous read was small and soon after the one before
+	last   time.Time    // when the previous read returned
+	pace   bool         // the previous read was small and soon after the one before
+	noPace *atomic.Bool // the session's noPace: reads must not wait
 
 	now   func() time.Time                     // tests; nil: time.Now
 	after func(time.Duration) <-chan time.Time // tests; nil: time.After
@@ -42,13 +44,13 @@ const (
 
 // paced wraps a socket in a pacedConn; a connection whose reads return one
 // TLS record at a time (a tunnel through an https:// proxy) is left alone.
-func paced(c net.Conn) net.Conn {
+func paced(c net.Conn, noPace *atomic.Bool) net.Conn {
 	for inner := c; inner != nil; inner = underlying(inner) {
 		if _, ok := inner.(*tls.Conn); ok {
 			return c
 		}
 	}
-	return &pacedConn{Conn: c}
+	return &pacedConn{Conn: c, noPace: noPace}
 }
 
 // NetConn is the socket, for hardClose.
@@ -59,7 +61,7 @@ func (p *pacedConn) Read(b []byte) (int, error) {
 	if p.now != nil {
 		now, after = p.now, p.after
 	}
-	if p.pace {
+	if p.pace && (p.noPace == nil || !p.noPace.Load()) {
 		if d := paceGap - now().Sub(p.last); d > 0 {
 			<-after(d)
 		}
