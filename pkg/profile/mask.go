@@ -29,10 +29,8 @@ func MaskURL(s string) string {
 	if start == 0 {
 		full = "x://" + s
 	}
-	if u, err := url.Parse(full); err == nil && u.Opaque == "" {
-		if u.User == nil {
-			return s
-		}
+	u, err := url.Parse(full)
+	if err == nil && u.Opaque == "" && u.User != nil {
 		if _, has := u.User.Password(); !has {
 			return s
 		}
@@ -44,6 +42,16 @@ func MaskURL(s string) string {
 		if colon := strings.IndexByte(authority[:max(at, 0)], ':'); at >= 0 && colon >= 0 {
 			return s[:start] + rest[:colon] + ":" + Masked + rest[at:]
 		}
+		return s
+	}
+	if err == nil && ambiguousUserinfo(rest) {
+		// "alice:pa?ss@host" parses as host alice, port "pa", query
+		// "ss@host": mask as if the ? were part of the password.
+		at := strings.LastIndexByte(rest, '@')
+		colon := strings.IndexByte(rest[:at], ':')
+		return s[:start] + rest[:colon] + ":" + Masked + rest[at:]
+	}
+	if err == nil {
 		return s
 	}
 	at := strings.LastIndexByte(rest, '@')
@@ -112,4 +120,29 @@ func maskIn(text, raw string) string {
 		text = strings.ReplaceAll(text, raw, shown)
 	}
 	return MaskURLs(text)
+}
+
+// ambiguousUserinfo: rest (a URL after its scheme) has an @ after a colon
+// that does not start a port followed by a path: a raw ? or # in a
+// password ("alice:pa?ss@host", "alice:12#x@host") made the parser see a
+// host and a query or fragment. A colon followed by digits and a / is a
+// port, and an @ in the path or query after it is no password.
+func ambiguousUserinfo(rest string) bool {
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return false
+	}
+	colon := strings.IndexByte(rest[:at], ':')
+	if colon < 0 {
+		return false
+	}
+	if strings.IndexByte(rest[:colon], '/') >= 0 {
+		return false // the colon is in the path or query
+	}
+	after := rest[colon+1 : at]
+	i := 0
+	for i < len(after) && after[i] >= '0' && after[i] <= '9' {
+		i++
+	}
+	return !(i > 0 && i < len(after) && after[i] == '/')
 }

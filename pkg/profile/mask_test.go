@@ -21,6 +21,14 @@ func TestMaskURL(t *testing.T) {
 		{"host", "host"},
 		{"", ""},
 		{"ws://host/path@x", "ws://host/path@x"},
+		// A raw ? or # in the password parses as a query or fragment: the
+		// password is still masked.
+		{"mqtt://alice:pa?ss@host", "mqtt://alice:****@host"},
+		{"mqtt://alice:12?ss@host", "mqtt://alice:****@host"},
+		{"mqtt://al?ice:pw@host", "mqtt://al?ice:****@host"},
+		{"alice:pa?ss@host:1883", "alice:****@host:1883"},
+		{"wss://host:443/mqtt?token=a@b", "wss://host:443/mqtt?token=a@b"},
+		{"wss://host/mqtt?a=b:c@d", "wss://host/mqtt?a=b:c@d"},
 	}
 	for _, tt := range tests {
 		if got := MaskURL(tt.in); got != tt.want {
