@@ -142,14 +142,31 @@ func messageSeq(name string) (int, bool) {
 }
 
 // topicPath is the folder, relative to DIR and slash-separated, of a
-// topic's messages: one escaped folder name per topic level.
+// topic's messages: one escaped folder name per topic level. A topic may
+// be 65,535 bytes; a path given to the OS may not (4,096 on Linux, less
+// elsewhere): when the folders would pass maxFolderPath, the levels that
+// do not fit are one folder %~ and a hash of the whole topic, so topics
+// that share the first levels still get folders of their own.
 func topicPath(topic string) string {
 	levels := strings.Split(topic, "/")
+	n := 0
 	for i, l := range levels {
-		levels[i] = escapeLevel(l)
+		e := escapeLevel(l)
+		if n+len(e)+1 > maxFolderPath-hashedLevel {
+			sum := sha256.Sum256([]byte(topic))
+			return path.Join(append(levels[:i:i], "%~"+hex.EncodeToString(sum[:8]))...)
+		}
+		levels[i] = e
+		n += len(e) + 1
 	}
 	return path.Join(levels...)
 }
+
+const (
+	// maxFolderPath bounds a topic's folder under DIR, in bytes.
+	maxFolderPath = 1024
+	hashedLevel   = 2 + 16 + 1 // "%~", 16 hex digits, "/"
+)
 
 // maxLevelName bounds an escaped level (file systems allow 255 bytes).
 const maxLevelName = 200

@@ -137,6 +137,43 @@ func TestOutDirEscapes(t *testing.T) {
 	}
 }
 
+// A topic far longer than a path may be (thousands of bytes in hundreds
+// of levels) is written: the levels past maxFolderPath become one hashed
+// folder, different for topics that differ only there.
+func TestOutDirLongTopics(t *testing.T) {
+	long := strings.Repeat(strings.Repeat("l", 150)+"/", 60) // 9,060 bytes
+	topics := []string{long + "a", long + "b", strings.Repeat("x/", 3000) + "y"}
+	for _, topic := range topics {
+		folder := topicPath(topic)
+		if len(folder) > maxFolderPath {
+			t.Errorf("folder of a %d-byte topic is %d bytes", len(topic), len(folder))
+		}
+	}
+	if topicPath(topics[0]) == topicPath(topics[1]) {
+		t.Errorf("two topics share the folder %s", topicPath(topics[0]))
+	}
+	if got := topicPath("a/b"); got != "a/b" {
+		t.Errorf("short topic: %s", got)
+	}
+	url := startBroker(t)
+	dir := t.TempDir()
+	var msgs []*session.Message
+	for _, topic := range topics {
+		msgs = append(msgs, &session.Message{Topic: topic, Payload: []byte("p"), QoS: 1})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p := startSub(t, ctx, url, "-t", "#", "-q", "1", "--out-dir", dir, "-C", itoa(len(msgs)), "--quiet")
+	p.waitSubscribed(t)
+	publish(t, url, msgs...)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit %d: %v", code, p.err)
+	}
+	if files := listFiles(t, dir); len(files) != len(topics) {
+		t.Errorf("%d files, want %d: %v", len(files), len(topics), files)
+	}
+}
+
 // Messages on one topic are numbered on from the highest number already
 // there; json output goes in the files as on stdout; --quiet prints nothing.
 func TestOutDirSequenceJSONQuiet(t *testing.T) {

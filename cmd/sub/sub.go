@@ -147,8 +147,9 @@ Files:
                   written %XX; an empty level is the folder %; Windows device
                   names (CON, NUL, COM1…) and names like 000001.msg get one
                   character escaped; a level over 200 bytes is cut and ends
-                  with %~ and a hash. Symbolic links in DIR that point outside
-                  it are refused. Folders are created 0700, files 0600.
+                  with %~ and a hash; levels past 1,024 bytes of folders are
+                  one folder %~ and a hash of the topic. Symbolic links in
+                  DIR that point outside it are refused. Folders are created 0700, files 0600.
   --quiet         print nothing on stdout (with --out-file or --out-dir)
   A message is acknowledged only once it was written to every output (a
   file: written with write(2), which a killed process does not undo; not
