@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/internal/procgroup"
 	"github.com/iotctl/iotctl/internal/shutdown"
 )
 
@@ -53,7 +54,7 @@ func (a *agent) execute(ctx context.Context, ex *execution) outcome {
 	cmd.Stderr = io.MultiWriter(a.errOut, tl)
 	// A grandchild that keeps the output pipe open must not hold Wait.
 	cmd.WaitDelay = time.Second
-	isolate(cmd)
+	procgroup.Own(cmd)
 	if err := cmd.Start(); err != nil {
 		return outcome{Status: "FAILED", ExitCode: -1, Details: map[string]string{"reason": detailValue("could not start the command: " + err.Error())}}
 	}
@@ -79,11 +80,11 @@ func (a *agent) execute(ctx context.Context, ex *execution) outcome {
 	select {
 	case err = <-done:
 	case ended = <-gone:
-		kill(cmd)
+		procgroup.Kill(cmd)
 		killed = "killed: the service set " + ended
 		err = <-done
 	case <-step:
-		kill(cmd)
+		procgroup.Kill(cmd)
 		killed = fmt.Sprintf("killed at the step timeout (%s): the service times the execution out", a.stepTimeout)
 		err = <-done
 	case <-ctx.Done():
@@ -93,7 +94,7 @@ func (a *agent) execute(ctx context.Context, ex *execution) outcome {
 		select {
 		case err = <-done:
 		case <-grace.C:
-			kill(cmd)
+			procgroup.Kill(cmd)
 			killed = fmt.Sprintf("killed %s after iotctl was interrupted (--grace)", a.opts.Grace)
 			err = <-done
 		}

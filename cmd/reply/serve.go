@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
+	"github.com/iotctl/iotctl/internal/procgroup"
 	"github.com/iotctl/iotctl/pkg/esc"
 	"github.com/iotctl/iotctl/pkg/session"
 )
@@ -93,7 +94,7 @@ func (r *replier) answer(m *session.Message) (answer, bool) {
 	last := &lastLine{w: r.stderr}
 	c.Stdout, c.Stderr = out, last
 	c.Env = commandEnv(os.Environ(), m)
-	ownGroup(c)
+	procgroup.OwnContext(c)
 	c.WaitDelay = 500 * time.Millisecond // a grandchild holding the pipes open
 	err := c.Run()
 	// A line of output is the answer: its newline is not (req and

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/iotctl/iotctl/internal/procgroup"
 	"github.com/iotctl/iotctl/pkg/policy"
 )
 
@@ -150,6 +151,7 @@ func runCommand(ctx context.Context, line string, in []byte, timeout time.Durati
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := shellCommand(ctx, line)
+	procgroup.OwnContext(cmd) // a timeout or the broker's close kills what it started too
 	cmd.Stdin = bytes.NewReader(in)
 	var stdout, stderr limitedBuffer
 	stdout.max, stderr.max = 1<<20, 4<<10
