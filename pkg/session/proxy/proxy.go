@@ -336,6 +336,11 @@ func Parse(proxy, host string, port int) (*url.URL, error) {
 	if err := checkSOCKSAuth(u); err != nil {
 		return nil, errs.Usagef("proxy %s: %v", shown, err)
 	}
+	if u.User != nil && !isSOCKS(u.Scheme) && strings.Contains(u.User.Username(), ":") {
+		// RFC 7617: Basic auth sends user:password, so a user name with a
+		// colon would be read as a shorter name and a longer password.
+		return nil, errs.Usagef("proxy %s: the user name has a colon (%%3A), which HTTP Basic auth cannot carry: use a user name without one", shown)
+	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return nil, errs.Usagef("proxy %s: a proxy URL has no path, query or fragment: give --proxy http://[user:pass@]host:port", shown)
 	}

@@ -80,6 +80,7 @@ func TestParseErrors(t *testing.T) {
 		{"", "", 8080},
 		{"", "127.0.0.1", 70000},
 		{"", "user@host", 8080},
+		{"http://us%3Aer:" + secret + "@127.0.0.1:8080", "", 0}, // Basic auth cannot carry a colon in the user name
 	} {
 		_, err := Parse(tc.proxy, tc.host, tc.port)
 		if err == nil {
