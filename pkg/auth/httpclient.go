@@ -46,7 +46,7 @@ func awsHTTPClient(s *profile.Settings) (aws.HTTPClient, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "tcp", addr)
 		}
-		return proxy.Dial(ctx, proxy.Config{URL: c.URL, RootCAs: roots, From: c.From}, addr)
+		return proxy.Dial(ctx, proxy.Config{URL: c.URL, RootCAs: roots, From: c.From, ClientFirst: true}, addr)
 	}
 	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		// The rule decides, not HTTP_PROXY/HTTPS_PROXY as net/http reads

@@ -92,7 +92,7 @@ func (s *Session) dial(ctx context.Context, d *auth.Dial) (net.Conn, string, err
 			}
 		}
 		raw = func(ctx context.Context) (net.Conn, error) {
-			return proxy.Dial(ctx, proxy.Config{URL: choice.URL, RootCAs: roots, From: choice.From}, addr)
+			return proxy.Dial(ctx, proxy.Config{URL: choice.URL, RootCAs: roots, From: choice.From, ClientFirst: true}, addr)
 		}
 	}
 	if s.o.Coalesce {

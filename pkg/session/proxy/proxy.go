@@ -40,6 +40,11 @@ type Config struct {
 	// check: Choice.From (--proxy, HTTPS_PROXY, profile dev, …); "":
 	// --proxy.
 	From string
+	// ClientFirst: the protocol in the tunnel has the client speak first
+	// (MQTT, TLS, websockets), so bytes right behind the proxy's 200 reply
+	// are the proxy's, not the broker's, and the dial fails naming the
+	// proxy (otherwise the broker would be blamed for a protocol error).
+	ClientFirst bool
 }
 
 // setting is what an error tells the user to check: --proxy, HTTPS_PROXY,
@@ -165,6 +170,10 @@ func handshake(ctx context.Context, conn net.Conn, cfg Config, addr, target stri
 		// The context ended as the exchange finished: the deadline it set may
 		// have landed after the reset above.
 		return nil, ctx.Err()
+	}
+	if n := br.Buffered(); n > 0 && cfg.ClientFirst {
+		junk, _ := br.Peek(min(n, 32))
+		return nil, errs.Connectf("proxy %s: %d bytes (%q) behind its reply to CONNECT %s, before the broker could have sent any: the proxy is broken or not an HTTP CONNECT proxy", addr, n, printable(string(junk)), target)
 	}
 	if br.Buffered() > 0 {
 		return &bufferedConn{Conn: conn, r: br}, nil

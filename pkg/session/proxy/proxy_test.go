@@ -307,6 +307,16 @@ func TestBytesAfterReplyAreKept(t *testing.T) {
 	}
 }
 
+// When the client speaks first (MQTT), bytes behind the 200 can only be
+// the proxy's: the dial fails naming the proxy, not the broker.
+func TestBytesAfterReplyClientFirst(t *testing.T) {
+	addr, _ := fakeProxy(t, "HTTP/1.1 200 Connection established\r\n\r\n<html>junk", nil)
+	_, err := Dial(context.Background(), Config{URL: mustURL(t, "http://"+addr), ClientFirst: true}, "broker.example.com:8883")
+	if errs.KindOf(err) != errs.Connect || err == nil || !strings.Contains(err.Error(), "proxy "+addr+": 10 bytes (\"<html>junk\") behind its reply") {
+		t.Errorf("err = %v (kind %v)", err, errs.KindOf(err))
+	}
+}
+
 func TestProxyAuthRequired(t *testing.T) {
 	addr, _ := fakeProxy(t, "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"x\"\r\n\r\n", nil)
 	_, err := Dial(context.Background(), Config{URL: mustURL(t, "http://alice:wrong-secret@"+addr)}, "broker.example.com:8883")
