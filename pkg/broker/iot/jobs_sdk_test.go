@@ -6,7 +6,7 @@ import "testing"
 // SDK for JavaScript v2 (IotJobsClientv2 over MQTT 5 and IotJobsClient
 // over MQTT 3.1.1, mutual TLS) and, when installed, the previous SDK's
 // jobs client, running testdata/sdk/jobs_sdk.js. Like TestShadowSDK it
-// needs node and the SDKs, which CI does not install:
+// needs node and the SDKs (nodeSDK; .ci/run installs them):
 //
 //	mkdir -p /tmp/jssdk && cd /tmp/jssdk && npm install aws-iot-device-sdk-v2 aws-iot-device-sdk
 //	IOTCTL_NODE_SDK=/tmp/jssdk/node_modules go test -run TestJobsSDK ./pkg/broker/iot/

@@ -20,19 +20,12 @@ import (
 // IotIdentityClientv2 (MQTT 5) and IotIdentityClient (MQTT 3.1.1), running
 // testdata/sdk/identity_sdk.js with a claim certificate; then a device
 // connects with the certificate the SDK got from its CSR. It needs node
-// and the SDK, which CI does not install:
+// and the SDKs (nodeSDK; .ci/run installs them):
 //
-//	mkdir -p /tmp/jssdk && cd /tmp/jssdk && npm install aws-iot-device-sdk-v2
+//	mkdir -p /tmp/jssdk && cd /tmp/jssdk && npm install aws-iot-device-sdk-v2 aws-iot-device-sdk
 //	IOTCTL_NODE_SDK=/tmp/jssdk/node_modules go test -run TestProvisioningSDK ./pkg/broker/iot/
 func TestProvisioningSDK(t *testing.T) {
-	modules := os.Getenv("IOTCTL_NODE_SDK")
-	node, err := exec.LookPath("node")
-	if modules == "" || err != nil {
-		t.Skip("AWS IoT Device SDK for JavaScript v2 not set up: set IOTCTL_NODE_SDK to a node_modules folder holding aws-iot-device-sdk-v2 (npm install aws-iot-device-sdk-v2), with node on PATH")
-	}
-	if _, err := os.Stat(filepath.Join(modules, "aws-iot-device-sdk-v2", "package.json")); err != nil {
-		t.Fatalf("IOTCTL_NODE_SDK=%s: %v", modules, err)
-	}
+	node, modules := nodeSDK(t)
 	claim, w := provWorld(t, Config{})
 	dir := t.TempDir()
 	certFile, keyFile := claim.Files(t, dir, "claim")

@@ -16,8 +16,8 @@ import (
 // ours: the official AWS IoT Device SDK for JavaScript v2 (IotShadowClientv2
 // over MQTT 5 and IotShadowClient over MQTT 3.1.1, mutual TLS) and, when
 // installed, the previous SDK's thingShadow (aws-iot-device-sdk), running
-// testdata/sdk/shadow_sdk.js. It needs node and the SDKs, which CI does not
-// install:
+// testdata/sdk/shadow_sdk.js. It needs node and the SDKs (nodeSDK; .ci/run
+// installs them):
 //
 //	mkdir -p /tmp/jssdk && cd /tmp/jssdk && npm install aws-iot-device-sdk-v2 aws-iot-device-sdk
 //	IOTCTL_NODE_SDK=/tmp/jssdk/node_modules go test -run TestShadowSDK ./pkg/broker/iot/
@@ -31,14 +31,7 @@ func TestShadowSDK(t *testing.T) {
 // (IOTCTL_NODE_SDK).
 func runSDKScript(t *testing.T, cfg Config, script string) {
 	t.Helper()
-	modules := os.Getenv("IOTCTL_NODE_SDK")
-	node, err := exec.LookPath("node")
-	if modules == "" || err != nil {
-		t.Skip("AWS IoT Device SDK for JavaScript v2 not set up: set IOTCTL_NODE_SDK to a node_modules folder holding aws-iot-device-sdk-v2 (npm install aws-iot-device-sdk-v2), with node on PATH")
-	}
-	if _, err := os.Stat(filepath.Join(modules, "aws-iot-device-sdk-v2", "package.json")); err != nil {
-		t.Fatalf("IOTCTL_NODE_SDK=%s: %v", modules, err)
-	}
+	node, modules := nodeSDK(t)
 	leaf, w := shadowWorld(t, cfg, allowAll)
 	dir := t.TempDir()
 	certFile, keyFile := leaf.Files(t, dir, "device")
