@@ -48,6 +48,7 @@ type conn struct {
 	ctrl     []packets.Packet
 	final    *packets.Packet // DISCONNECT to send, then close
 	closing  bool
+	attached bool // attach gave it its session: CONNACK and the writer follow
 	writing  bool // the writer runs
 	resend   bool // the writer resends the flight first
 	stopErr  error
@@ -163,10 +164,13 @@ func closeHard(nc net.Conn) {
 
 // disconnect sends DISCONNECT with code (MQTT 5; MQTT 3 has none) after
 // what is queued for writing, then closes. It never blocks: a client that
-// does not read gets finalWait.
+// does not read gets finalWait. A connection with its session but whose
+// writer has not started yet (it is sending the CONNACK) gets the
+// DISCONNECT right after the CONNACK: a takeover in that moment closed it
+// without one, and a client that reconnects took the session back.
 func (c *conn) disconnect(code packets.Code) {
 	c.mu.Lock()
-	if c.closing || !c.writing || c.version < 5 {
+	if c.closing || !(c.writing || c.attached) || c.version < 5 {
 		c.mu.Unlock()
 		c.stop(code)
 		return

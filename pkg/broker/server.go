@@ -239,6 +239,9 @@ func (s *server) attach(c *conn, clean bool) (ss *session, present bool, err err
 				present = true
 			}
 			ss.mu.Lock()
+			c.mu.Lock() // before another connection can find it
+			c.attached = true
+			c.mu.Unlock()
 			ss.conn, ss.last = c, c.cl
 			if ss.expireTimer != nil {
 				ss.expireTimer.Stop()

@@ -442,17 +442,41 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 var _ = net.Dial
 
 // A session taken over by another client with the same ID ends for good,
-// even with Reconnect: reconnecting would take it back, forever.
-// (mosquitto 2.0.11 closes the old connection without a DISCONNECT, so
-// there the two clients take the session from each other in turn.)
+// even with Reconnect: reconnecting would take it back, forever. It ends
+// on the broker's DISCONNECT 0x8E; a broker that closes the connection
+// without one leaves the client a lost connection, which it reconnects:
+// mosquitto before 2.0.15 does that (eclipse-mosquitto/mosquitto#2607),
+// so there the two clients take the session from each other in turn.
 func TestSessionTakenOver(t *testing.T) {
-	b := testenv.StartBroker(t, broker.Options{})
-	for name, url := range map[string]string{"embedded": b.URL("mqtt")} {
+	peers := map[string]func(*testing.T) string{
+		"embedded":  func(t *testing.T) string { return testenv.StartBroker(t, broker.Options{}).URL("mqtt") },
+		"mosquitto": func(t *testing.T) string { return testpeer.StartMosquitto(t, testpeer.MosquittoConfig{}).URL() },
+	}
+	for name, start := range peers {
 		t.Run(name, func(t *testing.T) {
-			s1 := dialSession(t, Options{Reconnect: true}, "--endpoint", url, "--client-id", "twin")
+			url := start(t)
+			lost := make(chan string, 1)
+			log := writerFunc(func(p []byte) (int, error) {
+				if testing.Verbose() {
+					t.Logf("%s", p)
+				}
+				if line := string(p); strings.HasPrefix(line, "connection lost") {
+					select {
+					case lost <- line:
+					default:
+					}
+				}
+				return len(p), nil
+			})
+			s1 := dialSession(t, Options{Reconnect: true, Log: log}, "--endpoint", url, "--client-id", "twin")
 			dialSession(t, Options{Reconnect: true}, "--endpoint", url, "--client-id", "twin")
 			select {
 			case <-s1.Done():
+			case line := <-lost:
+				if name == "mosquitto" {
+					t.Skipf("this mosquitto closes a taken-over connection without DISCONNECT 0x8E (fixed in 2.0.15): %s", line)
+				}
+				t.Fatalf("the first session reconnects: the broker closed it without DISCONNECT 0x8E: %s", line)
 			case <-time.After(10 * time.Second):
 				t.Fatal("first session still running")
 			}
