@@ -25,7 +25,7 @@ func ReadFile(ctx context.Context, path string, r limits.Rules, hint string) ([]
 	f, err := openFile(ctx, path)
 	if err != nil {
 		if errs.KindOf(err) == errs.Interrupted {
-			return nil, err
+			return nil, fmt.Errorf("-f %s: %w", path, err)
 		}
 		var pe *os.PathError
 		if errors.As(err, &pe) {
