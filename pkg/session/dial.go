@@ -479,6 +479,10 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 		return nil, Capabilities{}, errs.Connectf("connect to %s: %v", addr, werr)
 	}
 	err = checkFlags(f)
+	if rerr := v311Connack(f, addr); err == nil && rerr != nil {
+		nc.Close()
+		return nil, Capabilities{}, rerr
+	}
 	var resp *packets.ControlPacket
 	if err == nil {
 		resp, err = f.decode()

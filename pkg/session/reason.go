@@ -77,7 +77,7 @@ func (e *ReasonError) hint() string {
 	case 0x85:
 		return "use another client ID (--client-id); AWS IoT allows at most 128 bytes"
 	case 0x84:
-		return "the broker does not speak MQTT 5"
+		return "the broker does not speak MQTT 5: connect with -V 3.1.1"
 	case 0x88, 0x89:
 		return "retry later"
 	case 0x8A:
