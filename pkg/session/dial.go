@@ -449,13 +449,17 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 	if s.o.Debug != nil {
 		traceOut(s.o.Debug, "CONNECT", describe(cp))
 	}
-	werr := writePacket(c.bw, connectWriter{cp.Content.(*packets.Connect)})
+	var cw io.WriterTo = connectWriter{cp.Content.(*packets.Connect)}
+	if s.cfg.v311 {
+		cw = writer311{cp}
+	}
+	werr := writePacket(c.bw, cw)
 	if werr == nil {
 		werr = c.bw.Flush()
 	}
 	var f frame
 	if werr == nil {
-		fr := frameReader{r: br, max: int(s.cfg.maxPacket)}
+		fr := frameReader{r: br, max: int(s.cfg.maxPacket), v311: s.cfg.v311}
 		f, werr = fr.next()
 	}
 	stopped := stop()
@@ -479,7 +483,7 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 		return nil, Capabilities{}, errs.Connectf("connect to %s: %v", addr, werr)
 	}
 	err = checkFlags(f)
-	if rerr := v311Connack(f, addr); err == nil && rerr != nil {
+	if rerr := v311Connack(f, addr); err == nil && rerr != nil && !s.cfg.v311 {
 		nc.Close()
 		return nil, Capabilities{}, rerr
 	}
@@ -504,9 +508,17 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 	}
 	if ack.ReasonCode >= 0x80 {
 		nc.Close()
+		if s.cfg.v311 {
+			return nil, Capabilities{}, &ReasonError{Op: "connect", Code: ack.ReasonCode, MQTT311: true, Topic: fmt.Sprintf("%s as client ID %q", addr, clientID)}
+		}
 		return nil, Capabilities{}, &ReasonError{Op: "connect", Code: ack.ReasonCode, ReasonString: ack.Properties.ReasonString, Topic: fmt.Sprintf("%s as client ID %q", addr, clientID)}
 	}
 	caps := capabilities(ack)
+	caps.ProtocolVersion = 5
+	if s.cfg.v311 {
+		caps.ProtocolVersion = 4
+		caps.SubIDAvailable = false
+	}
 	caps.ConnectLatency = time.Since(start)
 	caps.TLS = tlsState
 	c.keepalive = s.cfg.keepalive
@@ -626,6 +638,9 @@ func (s *Session) up(c *conn, caps Capabilities) error {
 		s.clientID = caps.AssignedClientID
 	}
 	s.window = min(int(caps.ReceiveMaximum), maxWindow)
+	if s.cfg.inflight > 0 {
+		s.window = min(s.window, s.cfg.inflight)
+	}
 	s.inFlight()
 	var items []wItem
 	if !caps.SessionPresent {

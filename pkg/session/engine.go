@@ -127,6 +127,8 @@ type connectConfig struct {
 	timeout       time.Duration
 	connectProps  []UserProperty // CONNECT user properties
 	willProps     []UserProperty // will message user properties
+	v311          bool           // MQTT 3.1.1 (v311.go)
+	inflight      int            // cap of the send window; 0: the broker's Receive Maximum
 }
 
 // op is a SUBSCRIBE or UNSUBSCRIBE waiting for its acknowledgement.
@@ -176,6 +178,20 @@ func connect(ctx context.Context, o Options) (*Session, error) {
 
 func (s *Session) configure() error {
 	st := s.o.Settings
+	switch st.MQTTVersion {
+	case "", Version5, Version311:
+	default:
+		return errs.Usagef("--mqtt-version %q: want 5 or 3.1.1 (or 311, mqttv311, mqttv5)", st.MQTTVersion)
+	}
+	if err := Check311(st); err != nil {
+		return err
+	}
+	if IsV311(st) && len(s.o.SubscribeProperties) > 0 {
+		return MQTT5Only("--subscribe-property")
+	}
+	if st.Inflight < 0 || st.Inflight > 65535 {
+		return errs.Usagef("--inflight %d: must be between 1 and 65535 (or 0 for the default)", st.Inflight)
+	}
 	ka := st.Keepalive
 	if ka < 0 || ka > 65535*time.Second {
 		return errs.Usagef("keepalive %s: must be between 0 and 65535s", ka)
@@ -238,6 +254,14 @@ func (s *Session) configure() error {
 		timeout:       timeout,
 		connectProps:  connectProps,
 		willProps:     willProps,
+		v311:          IsV311(st),
+		inflight:      st.Inflight,
+	}
+	if s.cfg.v311 {
+		s.cfg.maxPacket = 0 // none advertised: none enforced
+		if s.cfg.inflight == 0 {
+			s.cfg.inflight = defaultInflight311(s.o.Limits)
+		}
 	}
 	return nil
 }
@@ -764,6 +788,11 @@ func (s *Session) check(m *Message) error {
 	if err := checkEncodable(m); err != nil {
 		return fmt.Errorf("publish to %s: %w", esc.String(m.Topic), err)
 	}
+	if s.cfg.v311 {
+		if err := check311(m); err != nil {
+			return err
+		}
+	}
 	_, total := publishSize(m, m.QoS)
 	if total > 268435460 {
 		return &ReasonError{Op: "publish", Code: 0x95, Topic: m.Topic, ReasonString: fmt.Sprintf("%d bytes exceed MQTT's maximum packet size", total)}
@@ -846,6 +875,11 @@ func (s *Session) subscribe(ctx context.Context, subs []Subscription) ([]byte, e
 		}
 		if sub.ID != subs[0].ID || sub.ID < 0 || sub.ID > maxSubscriptionID {
 			return nil, errs.Usagef("subscribe to %s: one SUBSCRIBE carries one subscription identifier (1-%d)", sub.Filter, maxSubscriptionID)
+		}
+		if s.cfg.v311 {
+			if err := checkSub311(sub); err != nil {
+				return nil, err
+			}
 		}
 	}
 	s.mu.Lock()

@@ -55,6 +55,10 @@ func checkFlags(f frame) error {
 		return violationf("packet", "reserved packet type 0")
 	case packets.CONNECT, packets.SUBSCRIBE, packets.UNSUBSCRIBE, packets.PINGREQ:
 		return violationf(packetName(t), "a broker must not send this packet")
+	case packets.DISCONNECT, packets.AUTH:
+		if f.v311 {
+			return violationf(packetName(t), "a broker must not send this packet (MQTT 3.1.1)")
+		}
 	case packets.PUBLISH:
 		if flags&0x06 == 0x06 {
 			return violationf("PUBLISH", "QoS 3 (both QoS bits set)")
@@ -104,6 +108,9 @@ func checkPublish(f frame) error {
 			return violationf("PUBLISH", "QoS %d with packet identifier 0", qos)
 		}
 		b = b[2:]
+	}
+	if f.v311 {
+		return nil // no properties
 	}
 	pl, n, err := readVBI(b)
 	if err != nil {

@@ -108,6 +108,10 @@ type Subscription struct {
 
 // Capabilities is what the broker said in its CONNACK.
 type Capabilities struct {
+	// ProtocolVersion is the MQTT protocol level: 5, or 4 for MQTT 3.1.1,
+	// whose CONNACK says nothing but SessionPresent (the rest is then
+	// what MQTT 3.1.1 allows).
+	ProtocolVersion     byte
 	AssignedClientID    string
 	SessionPresent      bool
 	ServerKeepalive     *uint16

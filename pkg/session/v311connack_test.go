@@ -19,7 +19,7 @@ func TestV311Connack(t *testing.T) {
 		rc   byte
 		want string
 	}{
-		{1, `connect to 127.0.0.1:\d+: unsupported protocol version \(0x84\): the broker answered with an MQTT 3.1.1 CONNACK \(return code 1\): the broker does not speak MQTT 5: connect with -V 3.1.1$`},
+		{1, `connect to 127.0.0.1:\d+: unsupported protocol version \(0x84\): the broker answered with an MQTT 3.1.1 CONNACK \(return code 1\): the broker does not speak MQTT 5: try --mqtt-version 3.1.1$`},
 		{5, `connect to 127.0.0.1:\d+: not authorized \(0x87\): the broker answered with an MQTT 3.1.1 CONNACK \(return code 5\)`},
 	} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
