@@ -227,6 +227,19 @@ func (n *NATS) Connected() []string {
 	return ids
 }
 
+// Protocols is "3.1.1" for each connection of client id the server
+// accepted so far (the MQTT gateway accepts MQTT 3.1.1 only), like
+// Mosquitto.Protocols.
+func (n *NATS) Protocols(id string) []string {
+	var out []string
+	for _, c := range n.Connected() {
+		if c == id {
+			out = append(out, "3.1.1")
+		}
+	}
+	return out
+}
+
 // connPrefix is "addr - mid:N" of a trace line's beginning "[pid] date
 // time [TRC] addr - mid:N - "client"".
 func connPrefix(s string) string {

@@ -36,6 +36,9 @@ func TestNATS(t *testing.T) {
 			t.Errorf("Connected() = %v lacks %s\n%s", n.Connected(), id, n.MQTTLog())
 		}
 	}
+	if got := strings.Join(n.Protocols("nats-sub"), " "); got != "3.1.1 3.1.1" {
+		t.Errorf("Protocols(nats-sub) = %q, want two 3.1.1 connections", got)
+	}
 }
 
 // TestNATSRefusesMQTT5: the MQTT gateway speaks MQTT 3.1.1 only. To an
