@@ -20,18 +20,26 @@ import (
 // lost, duplicates are counted, pub exits 0. (cmd/pub's
 // TestNoLossMosquittoRestarts does the pub side in-process; this drives
 // both binaries.)
+//
+// It runs under MQTT 5 and MQTT 3.1.1 (see protocols).
 func TestMosquittoRestarts(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) { testMosquittoRestarts(t, p) })
+	}
+}
+
+func testMosquittoRestarts(t *testing.T, proto protocol) {
 	n := lines(t, "RESTART_LINES", 200000)
 	m := testpeer.StartMosquitto(t, testpeer.MosquittoConfig{Persistence: true, MaxInflightMessages: 1000, MaxQueuedMessages: -1})
 	got := newLineSet(n)
-	sub := clitest.Start(t, clitest.Opts{Env: env(t), Stdout: got, Args: []string{
-		"--endpoint", m.URL(), "--client-id", "rel-restart-sub", "--clean-start=false", "--session-expiry", "1h",
-		"sub", "-t", "rel/restart", "-q", "1", "-F", "raw"}})
+	sub := clitest.Start(t, clitest.Opts{Env: env(t), Stdout: got, Args: proto.args(
+		"--endpoint", m.URL(), "--client-id", "rel-restart-sub", proto.persistent,
+		"sub", "-t", "rel/restart", "-q", "1", "-F", "raw")})
 	sub.WaitStderr(t, "subscribed to rel/restart", 30*time.Second)
 
 	start := time.Now()
-	pub := clitest.Start(t, clitest.Opts{Env: env(t), Stdin: bytes.NewReader(numbered(n)), Args: []string{
-		"--endpoint", m.URL(), "pub", "-t", "rel/restart", "-l", "-q", "1", "-v"}})
+	pub := clitest.Start(t, clitest.Opts{Env: env(t), Stdin: bytes.NewReader(numbered(n)), Args: proto.args(
+		"--endpoint", m.URL(), "--client-id", "rel-restart-pub", "pub", "-t", "rel/restart", "-l", "-q", "1", "-v")})
 	restarts := 0
 	for _, at := range []int{n / 8, n / 4, 3 * n / 8} {
 		if !got.waitFor(at, 40*time.Second, sub.Done()) {
@@ -58,7 +66,8 @@ func TestMosquittoRestarts(t *testing.T) {
 		t.Errorf("%d lines on sub's stdout were not lines pub sent", bad)
 	}
 	t.Logf("pub: %+v; sub reconnects: %d", s, count(sub.Stderr.String(), "reconnected"))
-	report(t, "sent", n, "received", distinct, "lost", n-distinct, "duplicates", dups, "faults", restarts, "fault", "mosquitto-sigterm-restart", "seconds", int(time.Since(start).Seconds()))
+	proto.check(t, m, "rel-restart-sub", "rel-restart-pub")
+	report(t, "mqtt", proto.version, "sent", n, "received", distinct, "lost", n-distinct, "duplicates", dups, "faults", restarts, "fault", "mosquitto-sigterm-restart", "seconds", int(time.Since(start).Seconds()))
 }
 
 // crashRecord records every PUBLISH before the broker acknowledges it
