@@ -193,7 +193,7 @@ func (n *NATS) Log() string {
 func (n *NATS) MQTTLog() string {
 	var b strings.Builder
 	for _, l := range strings.Split(n.Log(), "\n") {
-		if strings.Contains(l, "$JS.") || strings.Contains(l, "$MQTT") || strings.Contains(l, "_INBOX.") || strings.Contains(l, "JSC ") {
+		if strings.Contains(l, "$JS.") || strings.Contains(l, "$MQTT") || strings.Contains(l, "_INBOX.") || strings.Contains(l, "] JETSTREAM - ") {
 			continue
 		}
 		b.WriteString(l + "\n")
