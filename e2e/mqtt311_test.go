@@ -3,12 +3,16 @@ package e2e
 import (
 	"encoding/json"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/iotctl/iotctl/internal/testpeer"
+	"github.com/iotctl/iotctl/internal/testpki"
+	"github.com/iotctl/iotctl/pkg/broker"
+	"github.com/iotctl/iotctl/pkg/broker/iot"
 )
 
 // peer311 is a real broker for the MQTT 3.1.1 tests (issue 17) and how to
@@ -152,5 +156,50 @@ func TestMQTT5ToMQTT311Broker(t *testing.T) {
 	}
 	if !strings.Contains(n.MQTTLog(), "unacceptable protocol version of 5") {
 		t.Errorf("nats-server did not log the MQTT 5 CONNECT's refusal:\n%s", n.MQTTLog())
+	}
+}
+
+// TestMQTT311Emulator: iotctl -V 3.1.1 against the IoT Core emulation with
+// each authentication method (mutual TLS with and without ALPN
+// x-amzn-mqtt-ca, SigV4 websocket, custom authorizer over TLS with ALPN
+// mqtt and over websocket): sub and pub deliver, the subscriber's CONNECT
+// is MQTT 3.1.1, and a publish the policy denies is refused (IoT Core
+// closes a 3.1.1 connection for it: no PUBACK reason code) with exit 4.
+func TestMQTT311Emulator(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the test authorizer is an sh command line")
+	}
+	w := newWorld(t)
+	leaf, cert, key := w.device(t, testpki.EC)
+	allow := map[string]any{"isAuthenticated": true, "principalId": "e2e311", "policyDocuments": []string{seedPolicy}}
+	w.start(t, iot.Config{
+		Policies:    append(certPolicies(t, leaf), iot.Policy{Principal: "akid:AKIAE2E311", Doc: mustParse(t, seedPolicy)}),
+		Credentials: []iot.Credential{{AccessKeyID: "AKIAE2E311", SecretAccessKey: "secret311"}},
+		Authorizers: []iot.Authorizer{{Name: "allowAuth", Command: authorizerCmd(t, w.dir, "allow", allow)}},
+	})
+	tlsPort := w.port(broker.MQTTS)
+	for _, m := range []struct {
+		name, alpn string
+		env        []string
+		args       []string
+	}{
+		{"mutual TLS", "", nil, []string{"--auth", "mtls", "--cert", cert, "--key", key, "--ca-file", w.caFile, "--endpoint", "127.0.0.1", "--port", tlsPort}},
+		{"mutual TLS ALPN x-amzn-mqtt-ca", "x-amzn-mqtt-ca", nil, []string{"--auth", "mtls", "--cert", cert, "--key", key, "--ca-file", w.caFile, "--endpoint", "127.0.0.1", "--port", tlsPort, "--alpn", "x-amzn-mqtt-ca"}},
+		{"SigV4 websocket", "", awsEnv("AKIAE2E311", "secret311", ""), []string{"--auth", "sigv4", "--endpoint", "wss://127.0.0.1:" + w.port(broker.WSS), "--region", "us-east-1", "--ca-file", w.caFile}},
+		{"custom authorizer", "mqtt", nil, []string{"--auth", "custom", "--authorizer-name", "allowAuth", "--authorizer-password", "pw", "--ca-file", w.caFile, "--endpoint", "127.0.0.1", "--port", tlsPort}},
+		{"custom authorizer websocket", "", nil, []string{"--auth", "custom", "--authorizer-name", "allowAuth", "--ca-file", w.caFile, "--endpoint", "wss://127.0.0.1:" + w.port(broker.WSS)}},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			args := append([]string{"-V", "3.1.1"}, m.args...)
+			id := w.roundTrip(t, m.env, args...)
+			if v := w.subs.mqttVersion(id); v != 4 {
+				t.Errorf("the subscriber's CONNECT has protocol level %d, want 4 (MQTT 3.1.1)", v)
+			}
+			if p := w.subs.protocol(id); p != m.alpn {
+				t.Errorf("negotiated ALPN %q, want %q", p, m.alpn)
+			}
+			p := run(t, m.env, 4, append([]string{"pub", "-t", "test/denied", "-q", "1", "-m", "x", "--client-id", "test-denied-311"}, args...)...)
+			t.Logf("denied publish: %s", strings.TrimSpace(p.stderr.String()))
+		})
 	}
 }
