@@ -495,10 +495,14 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 		nc.Close()
 		return nil, Capabilities{}, c.protocolErr(f.typ(), err)
 	}
-	if s.o.Debug != nil {
+	ack, ok := resp.Content.(*packets.Connack)
+	switch {
+	case s.o.Debug == nil:
+	case ok && s.cfg.v311:
+		traceIn(s.o.Debug, "CONNACK", fmt.Sprintf("return_code=%d session_present=%t", returnCode311(ack.ReasonCode), ack.SessionPresent))
+	default:
 		traceIn(s.o.Debug, resp.PacketType(), describe(resp))
 	}
-	ack, ok := resp.Content.(*packets.Connack)
 	if !ok {
 		nc.Close()
 		if dp, ok := resp.Content.(*packets.Disconnect); ok && dp.ReasonCode >= 0x80 {
@@ -518,6 +522,7 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 	if s.cfg.v311 {
 		caps.ProtocolVersion = 4
 		caps.SubIDAvailable = false
+		caps.ReceiveMaximum = uint16(s.cfg.inflight) // the window: a 3.1.1 broker says none
 	}
 	caps.ConnectLatency = time.Since(start)
 	caps.TLS = tlsState
@@ -544,6 +549,15 @@ func (s *Session) connectPacket(d *auth.Dial, clientID string, cleanStart bool) 
 	}
 	if d.HasPassword {
 		p.PasswordFlag, p.Password = true, d.Password
+	}
+	if s.cfg.v311 {
+		// No properties (v311.go encodes none; the trace shows none).
+		p.ProtocolVersion = 4
+		if st.WillTopic != "" {
+			p.WillFlag, p.WillTopic, p.WillMessage = true, st.WillTopic, []byte(st.WillMessage)
+			p.WillQOS, p.WillRetain = byte(st.WillQoS), st.WillRetain
+		}
+		return cp
 	}
 	if s.cfg.sessionExpiry > 0 {
 		v := s.cfg.sessionExpiry

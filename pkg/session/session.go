@@ -115,7 +115,7 @@ type Capabilities struct {
 	AssignedClientID    string
 	SessionPresent      bool
 	ServerKeepalive     *uint16
-	ReceiveMaximum      uint16 // 65535 when the broker sent none
+	ReceiveMaximum      uint16 // 65535 when the broker sent none; under 3.1.1 the --inflight window
 	MaximumQoS          byte
 	RetainAvailable     bool
 	MaximumPacketSize   uint32 // 0: no limit

@@ -272,3 +272,23 @@ func defaultInflight311(r limits.Rules) int {
 	}
 	return 1000
 }
+
+// Flag is a command's flag and whether it was given, for Refuse311.
+type Flag struct {
+	Name string
+	Set  bool
+}
+
+// Refuse311 is MQTT5Only for the first given flag when st asks for MQTT
+// 3.1.1: commands check their own MQTT 5 flags with it before connecting.
+func Refuse311(st *profile.Settings, flags ...Flag) error {
+	if !IsV311(st) {
+		return nil
+	}
+	for _, f := range flags {
+		if f.Set {
+			return MQTT5Only(f.Name)
+		}
+	}
+	return nil
+}
