@@ -18,6 +18,9 @@ import (
 type NATSConfig struct {
 	// Port of the MQTT listener on 127.0.0.1; 0 picks a free one.
 	Port int
+	// AckWait is how long the MQTT gateway waits for a PUBACK before it
+	// sends a QoS 1 message again, also after a restart (default 30 s).
+	AckWait time.Duration
 	// Extra is appended to the configuration verbatim.
 	Extra string
 }
@@ -82,7 +85,11 @@ func (n *NATS) config(cfg NATSConfig) string {
 	line("server_name: iotctl-test")
 	line("listen: 127.0.0.1:-1") // NATS clients: a port of its choosing
 	line("jetstream { store_dir: %q }", filepath.Join(n.dir, "jetstream"))
-	line("mqtt { listen: \"127.0.0.1:%d\" }", n.port)
+	ackWait := ""
+	if cfg.AckWait > 0 {
+		ackWait = fmt.Sprintf(", ack_wait: %q", cfg.AckWait.String())
+	}
+	line("mqtt { listen: \"127.0.0.1:%d\"%s }", n.port, ackWait)
 	line("log_file: %q", n.log)
 	line("debug: true")
 	line("trace: true")

@@ -4,8 +4,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/iotctl/iotctl/internal/testpeer"
 )
 
 // protocol is an MQTT version the reliability cases run under.
@@ -42,14 +40,15 @@ func (p protocol) args(parts ...any) []string {
 	return out
 }
 
-// check fails unless mosquitto's log shows every connection of each
-// client ID in the protocol's version (and at least one).
-func (p protocol) check(t *testing.T, m *testpeer.Mosquitto, ids ...string) {
+// check fails unless the broker's log (mosquitto's, nats-server's) shows
+// every connection of each client ID in the protocol's version (and at
+// least one).
+func (p protocol) check(t *testing.T, m interface{ Protocols(string) []string }, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
 		got := m.Protocols(id)
 		if len(got) == 0 || slices.ContainsFunc(got, func(v string) bool { return v != p.version }) {
-			t.Errorf("mosquitto logged %s's connections as MQTT %s, want %s only", id, strings.Join(got, ", "), p.version)
+			t.Errorf("the broker logged %s's connections as MQTT %s, want %s only", id, strings.Join(got, ", "), p.version)
 		}
 	}
 }
