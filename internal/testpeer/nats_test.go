@@ -3,6 +3,7 @@ package testpeer
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"os/exec"
@@ -41,28 +42,46 @@ func TestNATS(t *testing.T) {
 	}
 }
 
-// TestNATSRefusesMQTT5: the MQTT gateway speaks MQTT 3.1.1 only. To an
-// MQTT 5 CONNECT it answers the 3.1.1 CONNACK 20 02 00 01 (unacceptable
-// protocol version) and closes, and mosquitto_pub -V mqttv5 fails.
+// TestNATSRefusesMQTT5: the MQTT gateway speaks MQTT 3.1.1 (protocol
+// level 4) only, so a connection it accepts is a 3.1.1 one. To an MQTT 5
+// CONNECT it answers the 3.1.1 CONNACK 20 02 00 01 (unacceptable protocol
+// version) and closes; an MQTT 3.1 one (MQIsdp, level 3) it closes
+// without an answer; a level 4 CONNECT is accepted; mosquitto_pub -V
+// mqttv5 fails.
 func TestNATSRefusesMQTT5(t *testing.T) {
 	n := StartNATS(t, NATSConfig{})
-	c, err := net.DialTimeout("tcp", n.Addr(), 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
+	answer := func(connect []byte) []byte {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", n.Addr(), 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(time.Minute))
+		if _, err := c.Write(connect); err != nil {
+			t.Fatal(err)
+		}
+		ack := make([]byte, 4)
+		k, err := io.ReadFull(c, ack)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("answer to % x: %v", connect, err)
+		}
+		return ack[:k] // empty: closed without a CONNACK
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Minute))
-	// CONNECT: "MQTT", level 5, clean start, keepalive 60, no properties, client ID "v5".
-	connect := []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 60, 0, 0, 2, 'v', '5'}
-	if _, err := c.Write(connect); err != nil {
-		t.Fatal(err)
-	}
-	ack, err := io.ReadAll(c)
-	if len(ack) == 0 {
-		t.Fatalf("no answer to an MQTT 5 CONNECT (%v)", err)
-	}
-	if want := []byte{0x20, 2, 0, 1}; !bytes.Equal(ack, want) {
-		t.Fatalf("answer to an MQTT 5 CONNECT: % x, want % x", ack, want)
+	// CONNECT: protocol name, level, clean start, keepalive 60, (MQTT 5: no
+	// properties), client ID.
+	for _, tc := range []struct {
+		name    string
+		connect []byte
+		want    []byte
+	}{
+		{"MQTT 5", []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02, 0, 60, 0, 0, 2, 'v', '5'}, []byte{0x20, 2, 0, 1}},
+		{"MQTT 3.1", []byte{0x10, 16, 0, 6, 'M', 'Q', 'I', 's', 'd', 'p', 3, 0x02, 0, 60, 0, 2, 'v', '3'}, []byte{}},
+		{"MQTT 3.1.1", []byte{0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 2, 'v', '4'}, []byte{0x20, 2, 0, 0}},
+	} {
+		if got := answer(tc.connect); !bytes.Equal(got, tc.want) {
+			t.Errorf("%s CONNECT: CONNACK % x, want % x", tc.name, got, tc.want)
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
