@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/iotctl/iotctl/internal/testenv"
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/pkg/broker"
@@ -325,5 +326,55 @@ func TestResendWithDupOnSessionPresent311(t *testing.T) {
 	case g := <-got:
 		t.Fatalf("unexpected %q", g)
 	default:
+	}
+}
+
+// BenchmarkRarePackets compares the cost of the rare packets through
+// mochi's packets (MQTT 3.1.1) with paho's (MQTT 5): once per connection
+// or per SUBSCRIBE, never per message.
+func BenchmarkRarePackets(b *testing.B) {
+	sub := func() *packets.ControlPacket {
+		cp := packets.NewControlPacket(packets.SUBSCRIBE)
+		sp := cp.Content.(*packets.Subscribe)
+		sp.PacketID = 7
+		sp.Subscriptions = []packets.SubOptions{{Topic: "sensors/+/temp", QoS: 1}}
+		return cp
+	}()
+	connect := packets.NewControlPacket(packets.CONNECT)
+	connect.Content.(*packets.Connect).ClientID = "iotctl-0123456789ab"
+	connect.Content.(*packets.Connect).KeepAlive = 60
+	suback := []byte{0, 7, 1}
+	suback5 := []byte{0, 7, 0, 1}
+	for _, v := range []string{"5", "3.1.1"} {
+		b.Run("CONNECT/"+v, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if v == "5" {
+					connectWriter{connect.Content.(*packets.Connect)}.WriteTo(io.Discard)
+				} else {
+					writer311{connect}.WriteTo(io.Discard)
+				}
+			}
+		})
+		b.Run("SUBSCRIBE/"+v, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if v == "5" {
+					sub.WriteTo(io.Discard)
+				} else {
+					writer311{sub}.WriteTo(io.Discard)
+				}
+			}
+		})
+		b.Run("SUBACK/"+v, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if v == "5" {
+					frame{b0: packets.SUBACK << 4, body: suback5}.decode()
+				} else {
+					frame{b0: packets.SUBACK << 4, body: suback, v311: true}.decode()
+				}
+			}
+		})
 	}
 }
