@@ -378,3 +378,59 @@ func BenchmarkRarePackets(b *testing.B) {
 		})
 	}
 }
+
+// The CONNECT of 3.1.1 carries the will, the credentials and Clean Session
+// as mochi's decoder reads them (protocol level 4 checked by read311).
+func TestConnectPacket311(t *testing.T) {
+	got := make(chan mochi.Packet, 1)
+	addr := serve311(t, 1, func(_ int, pk mochi.Packet) (byte, bool) { got <- pk; return 0, false }, func(_ int, _ net.Conn, r *bufio.Reader) {
+		read311(r) // DISCONNECT
+	})
+	s := dialSession(t, Options{}, "--endpoint", addr, "-V", "3.1.1", "--client-id", "c311", "--username", "u", "--password", "p",
+		"--keepalive", "30", "--will-topic", "w/t", "--will-message", "gone", "--will-qos", "1", "--will-retain")
+	pk := <-got
+	c := pk.Connect
+	if c.ClientIdentifier != "c311" || string(c.Username) != "u" || string(c.Password) != "p" || c.Keepalive != 30 || !c.Clean ||
+		!c.WillFlag || c.WillTopic != "w/t" || string(c.WillPayload) != "gone" || c.WillQos != 1 || !c.WillRetain {
+		t.Fatalf("CONNECT %+v", c)
+	}
+	if v := s.Capabilities(); v.ProtocolVersion != 4 || v.ReceiveMaximum != 1000 {
+		t.Fatalf("capabilities %+v", v)
+	}
+}
+
+// What a 3.1.1 broker must not send is a protocol violation.
+func TestViolations311(t *testing.T) {
+	for name, f := range map[string]frame{
+		"DISCONNECT":      {b0: packets.DISCONNECT << 4, v311: true},
+		"AUTH":            {b0: packets.AUTH << 4, v311: true},
+		"PUBACK reason":   {b0: packets.PUBACK << 4, body: []byte{0, 1, 0x80}, v311: true},
+		"SUBACK code 3":   {b0: packets.SUBACK << 4, body: []byte{0, 1, 3}, v311: true},
+		"UNSUBACK codes":  {b0: packets.UNSUBACK << 4, body: []byte{0, 1, 0}, v311: true},
+		"CONNACK long":    {b0: packets.CONNACK << 4, body: []byte{0, 0, 0}, v311: true},
+		"CONNACK flags":   {b0: packets.CONNACK << 4, body: []byte{2, 0}, v311: true},
+		"CONNACK code 42": {b0: packets.CONNACK << 4, body: []byte{0, 42}, v311: true},
+	} {
+		err := checkFlags(f)
+		if err == nil {
+			switch f.typ() {
+			case packets.PUBACK:
+				_, _, _, err = ackFields(f)
+			default:
+				_, err = f.decode()
+			}
+		}
+		if _, ok := err.(*violation); !ok {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// A 3.1.1 PUBLISH has no property length: the payload follows the ID.
+	f := frame{b0: packets.PUBLISH<<4 | 2, body: []byte{0, 1, 't', 0, 9, 0, 'x'}, v311: true}
+	if err := checkPublish(f); err != nil {
+		t.Fatal(err)
+	}
+	p, payload, err := f.decodePublish(nil)
+	if err != nil || p.Topic != "t" || p.PacketID != 9 || string(payload) != "\x00x" {
+		t.Fatalf("%+v %q %v", p, payload, err)
+	}
+}
