@@ -1,5 +1,5 @@
 // Package session turns Settings and an auth.Provider into a live MQTT 5
-// session: a proxy-aware dialer (tcp, tls, ws, wss), CONNECT/CONNACK,
+// (or, with --mqtt-version 3.1.1, MQTT 3.1.1: v311.go) session: a proxy-aware dialer (tcp, tls, ws, wss), CONNECT/CONNACK,
 // keepalive, QoS 1 and 2 in both directions, reconnect with backoff and
 // jitter, republishing and resubscribing when the broker lost the session,
 // and reason codes turned into typed errors.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/iotctl/iotctl/internal/testenv"
 	"github.com/iotctl/iotctl/internal/testpeer"
 	"github.com/iotctl/iotctl/pkg/broker"
@@ -325,5 +326,111 @@ func TestResendWithDupOnSessionPresent311(t *testing.T) {
 	case g := <-got:
 		t.Fatalf("unexpected %q", g)
 	default:
+	}
+}
+
+// BenchmarkRarePackets compares the cost of the rare packets through
+// mochi's packets (MQTT 3.1.1) with paho's (MQTT 5): once per connection
+// or per SUBSCRIBE, never per message.
+func BenchmarkRarePackets(b *testing.B) {
+	sub := func() *packets.ControlPacket {
+		cp := packets.NewControlPacket(packets.SUBSCRIBE)
+		sp := cp.Content.(*packets.Subscribe)
+		sp.PacketID = 7
+		sp.Subscriptions = []packets.SubOptions{{Topic: "sensors/+/temp", QoS: 1}}
+		return cp
+	}()
+	connect := packets.NewControlPacket(packets.CONNECT)
+	connect.Content.(*packets.Connect).ClientID = "iotctl-0123456789ab"
+	connect.Content.(*packets.Connect).KeepAlive = 60
+	suback := []byte{0, 7, 1}
+	suback5 := []byte{0, 7, 0, 1}
+	for _, v := range []string{"5", "3.1.1"} {
+		b.Run("CONNECT/"+v, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if v == "5" {
+					connectWriter{connect.Content.(*packets.Connect)}.WriteTo(io.Discard)
+				} else {
+					writer311{connect}.WriteTo(io.Discard)
+				}
+			}
+		})
+		b.Run("SUBSCRIBE/"+v, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if v == "5" {
+					sub.WriteTo(io.Discard)
+				} else {
+					writer311{sub}.WriteTo(io.Discard)
+				}
+			}
+		})
+		b.Run("SUBACK/"+v, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if v == "5" {
+					frame{b0: packets.SUBACK << 4, body: suback5}.decode()
+				} else {
+					frame{b0: packets.SUBACK << 4, body: suback, v311: true}.decode()
+				}
+			}
+		})
+	}
+}
+
+// The CONNECT of 3.1.1 carries the will, the credentials and Clean Session
+// as mochi's decoder reads them (protocol level 4 checked by read311).
+func TestConnectPacket311(t *testing.T) {
+	got := make(chan mochi.Packet, 1)
+	addr := serve311(t, 1, func(_ int, pk mochi.Packet) (byte, bool) { got <- pk; return 0, false }, func(_ int, _ net.Conn, r *bufio.Reader) {
+		read311(r) // DISCONNECT
+	})
+	s := dialSession(t, Options{}, "--endpoint", addr, "-V", "3.1.1", "--client-id", "c311", "--username", "u", "--password", "p",
+		"--keepalive", "30", "--will-topic", "w/t", "--will-message", "gone", "--will-qos", "1", "--will-retain")
+	pk := <-got
+	c := pk.Connect
+	if c.ClientIdentifier != "c311" || string(c.Username) != "u" || string(c.Password) != "p" || c.Keepalive != 30 || !c.Clean ||
+		!c.WillFlag || c.WillTopic != "w/t" || string(c.WillPayload) != "gone" || c.WillQos != 1 || !c.WillRetain {
+		t.Fatalf("CONNECT %+v", c)
+	}
+	if v := s.Capabilities(); v.ProtocolVersion != 4 || v.ReceiveMaximum != 1000 {
+		t.Fatalf("capabilities %+v", v)
+	}
+}
+
+// What a 3.1.1 broker must not send is a protocol violation.
+func TestViolations311(t *testing.T) {
+	for name, f := range map[string]frame{
+		"DISCONNECT":      {b0: packets.DISCONNECT << 4, v311: true},
+		"AUTH":            {b0: packets.AUTH << 4, v311: true},
+		"PUBACK reason":   {b0: packets.PUBACK << 4, body: []byte{0, 1, 0x80}, v311: true},
+		"SUBACK code 3":   {b0: packets.SUBACK << 4, body: []byte{0, 1, 3}, v311: true},
+		"UNSUBACK codes":  {b0: packets.UNSUBACK << 4, body: []byte{0, 1, 0}, v311: true},
+		"CONNACK long":    {b0: packets.CONNACK << 4, body: []byte{0, 0, 0}, v311: true},
+		"CONNACK flags":   {b0: packets.CONNACK << 4, body: []byte{2, 0}, v311: true},
+		"CONNACK code 42": {b0: packets.CONNACK << 4, body: []byte{0, 42}, v311: true},
+	} {
+		err := checkFlags(f)
+		if err == nil {
+			switch f.typ() {
+			case packets.PUBACK:
+				_, _, _, err = ackFields(f)
+			default:
+				_, err = f.decode()
+			}
+		}
+		if _, ok := err.(*violation); !ok {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// A 3.1.1 PUBLISH has no property length: the payload follows the ID.
+	f := frame{b0: packets.PUBLISH<<4 | 2, body: []byte{0, 1, 't', 0, 9, 0, 'x'}, v311: true}
+	if err := checkPublish(f); err != nil {
+		t.Fatal(err)
+	}
+	p, payload, err := f.decodePublish(nil)
+	if err != nil || p.Topic != "t" || p.PacketID != 9 || string(payload) != "\x00x" {
+		t.Fatalf("%+v %q %v", p, payload, err)
 	}
 }
