@@ -109,7 +109,7 @@ interrupted; connection and usage errors as every command.`,
 	fl.StringVarP(&opts.File, "file", "f", "", "request payload from this file (-: standard input)")
 	fl.BoolVarP(&opts.Stdin, "stdin", "s", false, "request payload from all of standard input")
 	fl.BoolVarP(&opts.Null, "null", "n", false, "send an empty request")
-	fl.StringVarP(&opts.ResponseTopic, "response-topic", "e", "", "topic of the responses (default: unique, under iotctl/rr/<client id>/)")
+	fl.StringVarP(&opts.ResponseTopic, "response-topic", "e", "", "topic of the responses (default: unique, under iotctl/rr/<client id>/; required under --mqtt-version 3.1.1)")
 	cmdutil.DurationVarP(fl, &opts.Timeout, "timeout", "W", 10*time.Second, "total time allowed: exit 5 when fewer than -C responses arrived (0: no limit)")
 	fl.IntVarP(&opts.Count, "count", "C", 1, "number of responses to wait for")
 	fl.IntVarP(&opts.QoS, "qos", "q", 0, "QoS of the request and the response subscription (0, 1 or 2)")

@@ -1,8 +1,9 @@
 // Package session turns Settings and an auth.Provider into a live MQTT 5
-// (or, with --mqtt-version 3.1.1, MQTT 3.1.1: v311.go) session: a proxy-aware dialer (tcp, tls, ws, wss), CONNECT/CONNACK,
-// keepalive, QoS 1 and 2 in both directions, reconnect with backoff and
-// jitter, republishing and resubscribing when the broker lost the session,
-// and reason codes turned into typed errors.
+// (or, with --mqtt-version 3.1.1, MQTT 3.1.1: v311.go) session: a
+// proxy-aware dialer (tcp, tls, ws, wss), CONNECT/CONNACK, keepalive,
+// QoS 1 and 2 in both directions, reconnect with backoff and jitter,
+// republishing and resubscribing when the broker lost the session, and
+// reason codes turned into typed errors.
 //
 // Why our own engine instead of paho.golang's paho/autopaho (v0.23.0),
 // measured with bench_test.go on 2 shared vCPUs, 64-byte payloads:
@@ -381,7 +382,10 @@ func (s *Session) reconnect(fails int) (*conn, int, error) {
 			t.Stop()
 			return nil, fails, s.stopCause()
 		}
-		c, caps, err := s.attempt(s.ctx, false)
+		// MQTT 5 resumes whatever session the broker kept (Session
+		// Expiry says how long); MQTT 3.1.1's Clean Session 0 would make
+		// the broker keep one for ever, so it stays what the user asked.
+		c, caps, err := s.attempt(s.ctx, s.cfg.v311 && s.cfg.cleanStart)
 		if err == nil {
 			s.logf("reconnected (session present: %t)", caps.SessionPresent)
 			if s.o.OnConnect != nil {

@@ -434,3 +434,25 @@ func TestViolations311(t *testing.T) {
 		t.Fatalf("%+v %q %v", p, payload, err)
 	}
 }
+
+// A reconnect under 3.1.1 keeps the Clean Session asked for: Clean Session
+// 0 would make the broker keep the session of a client ID for ever.
+func TestReconnectCleanSession311(t *testing.T) {
+	clean := make(chan bool, 2)
+	addr := serve311(t, 2, func(_ int, pk mochi.Packet) (byte, bool) { clean <- pk.Connect.Clean; return 0, false }, func(conn int, _ net.Conn, r *bufio.Reader) {
+		if conn == 1 {
+			read311(r) // DISCONNECT
+		}
+	})
+	dialSession(t, Options{Reconnect: true}, "--endpoint", addr, "-V", "3.1.1")
+	for i := range 2 {
+		select {
+		case c := <-clean:
+			if !c {
+				t.Fatalf("CONNECT %d: Clean Session 0", i+1)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no CONNECT %d", i+1)
+		}
+	}
+}
