@@ -140,11 +140,19 @@ type subWatch struct {
 	mu      sync.Mutex
 	granted map[string]bool   // client + " " + filter
 	alpn    map[string]string // client → negotiated ALPN protocol
+	version map[string]byte   // client → CONNECT protocol level (4: 3.1.1, 5)
 	changed chan struct{}
 }
 
 func newSubWatch() *subWatch {
-	return &subWatch{granted: map[string]bool{}, alpn: map[string]string{}, changed: make(chan struct{})}
+	return &subWatch{granted: map[string]bool{}, alpn: map[string]string{}, version: map[string]byte{}, changed: make(chan struct{})}
+}
+
+// mqttVersion is the protocol level of a subscriber's CONNECT.
+func (s *subWatch) mqttVersion(client string) byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version[client]
 }
 
 // protocol is the ALPN protocol a subscriber's TLS connection negotiated.
@@ -164,6 +172,7 @@ func (s *subWatch) OnSubscribed(cl *broker.Client, pk packets.Packet, codes []by
 	if tc, ok := cl.Net.Conn.(*tls.Conn); ok {
 		s.alpn[cl.ID] = tc.ConnectionState().NegotiatedProtocol
 	}
+	s.version[cl.ID] = cl.Properties.ProtocolVersion
 	for i, f := range pk.Filters {
 		if i < len(codes) && codes[i] < 0x80 {
 			s.granted[cl.ID+" "+f.Filter] = true

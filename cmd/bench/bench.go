@@ -38,7 +38,6 @@ type Options struct {
 	Count          int
 	Warmup         time.Duration
 	Ramp           time.Duration
-	Inflight       int
 	NoProgress     bool
 	HDROut         string
 	Shard          string
@@ -81,7 +80,6 @@ func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 	fl.IntVar(&opts.Count, "count", 0, fmt.Sprintf("messages per publisher (default %d unless --duration)", bench.DefaultCount))
 	cmdutil.DurationVar(fl, &opts.Warmup, "warmup", 0, "publish this long first, not counted")
 	cmdutil.DurationVar(fl, &opts.Ramp, "ramp", 0, "spread the connections over this long")
-	fl.IntVar(&opts.Inflight, "inflight", 0, "QoS>0 messages in flight per publisher (0: the server's Receive Maximum)")
 	fl.BoolVar(&opts.NoProgress, "no-progress", false, "no live progress on stderr")
 	fl.StringVar(&opts.HDROut, "hdr-out", "", "write HDR histogram logs PREFIX-<metric>.hlog (for bench merge)")
 	fl.StringVar(&opts.Shard, "shard", "", "run part I of N (I/N): clients I·c… of a run spread over processes")
@@ -108,7 +106,7 @@ func (o *Options) config(st *profile.Settings) (bench.Config, error) {
 		Count:          o.Count,
 		Warmup:         o.Warmup,
 		Ramp:           o.Ramp,
-		Inflight:       o.Inflight,
+		Inflight:       st.Inflight, // the --inflight setting
 		RunID:          o.RunID,
 		ClientIDPrefix: st.ClientIDPrefix,
 		AckTimeout:     o.AckTimeout,

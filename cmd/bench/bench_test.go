@@ -49,7 +49,7 @@ func TestFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.Mode != "pub" || o.Clients != 3 || o.QoS != 1 || o.Size != 64 || o.Rate != 250 || o.Duration != 5*time.Second ||
-		o.Warmup != time.Second || o.Ramp != 2*time.Second || o.Inflight != 100 || o.Shard != "1/4" || o.RunID != "r1" ||
+		o.Warmup != time.Second || o.Ramp != 2*time.Second || inflight(t, o) != 100 || o.Shard != "1/4" || o.RunID != "r1" ||
 		o.Topic != "x/{n}/{i}" || o.HDROut != "out/p" || !o.NoProgress || o.SubscribersSet {
 		t.Errorf("parsed %+v", o)
 	}
@@ -189,4 +189,12 @@ func TestHelpSaysWhatIsMeasured(t *testing.T) {
 			t.Errorf("long help lacks %q", want)
 		}
 	}
+}
+
+func inflight(t *testing.T, o *Options) int {
+	st, err := o.Settings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Inflight
 }

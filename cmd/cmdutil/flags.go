@@ -51,7 +51,7 @@ var settingGroups = []struct {
 	{"AWS", []string{"thing-name", "region", "aws-profile", "sts-endpoint", "cognito-identity-id", "cognito-login", "cognito-endpoint"}},
 	{"Custom authorizer", []string{"authorizer-name", "authorizer-username", "authorizer-password", "token-key-name", "token-value", "token-signature", "no-metrics"}},
 	{"Proxy", []string{"proxy", "proxy-ca-file", "proxy-host", "proxy-port", "no-proxy"}},
-	{"Session", []string{"keepalive", "session-expiry", "clean-start", "max-packet-size", "receive-maximum", "connect-property", "request-response-info", "will-topic", "will-message", "will-qos", "will-retain", "will-delay", "will-expiry", "will-content-type", "will-property"}},
+	{"Session", []string{"mqtt-version", "keepalive", "session-expiry", "clean-start", "max-packet-size", "receive-maximum", "inflight", "connect-property", "request-response-info", "will-topic", "will-message", "will-qos", "will-retain", "will-delay", "will-expiry", "will-content-type", "will-property"}},
 }
 
 func settingGroup(name string) string {

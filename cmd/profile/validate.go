@@ -173,6 +173,9 @@ func connectCheck(opts *ValidateOptions, s *profile.Settings) (*shared.Connack, 
 	check.Status = certfile.CheckOK
 	check.Detail = fmt.Sprintf("%s: CONNACK %s (0x%02X) in %s: client ID %s%s, receive maximum %d, maximum QoS %d",
 		target, c.Reason, c.ReasonCode, shared.FormatLatency(c.Latency), c.ClientID, assigned, c.ReceiveMaximum, c.MaximumQoS)
+	if c.MQTTVersion == "3.1.1" {
+		check.Detail = fmt.Sprintf("%s: MQTT 3.1.1 CONNACK accepted in %s: client ID %s", target, shared.FormatLatency(c.Latency), c.ClientID)
+	}
 	return c, check, nil
 }
 

@@ -237,6 +237,16 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 	case o.Template && !o.MessageSet:
 		return nil, errs.Usagef("--template makes -m a template: give -m '…{{.Count}}…'")
 	}
+	if err := session.Refuse311(st,
+		session.Flag{Name: "--user-property", Set: len(o.UserProperties) > 0},
+		session.Flag{Name: "--content-type", Set: o.ContentType != ""},
+		session.Flag{Name: "--response-topic", Set: o.ResponseTopic != ""},
+		session.Flag{Name: "--correlation-data", Set: o.CorrelationData != ""},
+		session.Flag{Name: "--message-expiry", Set: o.MessageExpiry != 0},
+		session.Flag{Name: "--payload-format", Set: o.PayloadFormat != ""},
+	); err != nil {
+		return nil, err
+	}
 	enc, err := cmdutil.ParseEncoding(o.Encoding)
 	if err != nil {
 		return nil, err
@@ -359,7 +369,7 @@ func pubRun(ctx context.Context, opts *Options) error {
 	if err := conn.Start(ctx); err != nil {
 		return err
 	}
-	if p.longRun && p.msg.QoS > 0 && !st.IsSet("session-expiry") {
+	if p.longRun && p.msg.QoS > 0 && !st.IsSet("session-expiry") && !session.IsV311(st) {
 		conn.Settings.SessionExpiry = longSessionExpiry
 	}
 	stderr := conn.Stderr()
@@ -372,8 +382,12 @@ func pubRun(ctx context.Context, opts *Options) error {
 	}
 	if st.Verbose {
 		c := sess.Capabilities()
-		fmt.Fprintf(stderr, "connected to %s as client ID %q in %s (receive maximum %d, session present %t)\n",
-			st.Endpoint, sess.ClientID(), c.ConnectLatency.Round(time.Millisecond), c.ReceiveMaximum, c.SessionPresent)
+		window := fmt.Sprintf("receive maximum %d", c.ReceiveMaximum)
+		if c.ProtocolVersion == 4 {
+			window = fmt.Sprintf("MQTT 3.1.1, in flight at most %d", c.ReceiveMaximum)
+		}
+		fmt.Fprintf(stderr, "connected to %s as client ID %q in %s (%s, session present %t)\n",
+			st.Endpoint, sess.ClientID(), c.ConnectLatency.Round(time.Millisecond), window, c.SessionPresent)
 	}
 	r := &run{opts: opts, plan: p, sess: sess, stderr: stderr, verbose: st.Verbose, out: cmdutil.Output{Format: st.Output}, start: time.Now()}
 	srcErr := r.publishAll(ctx)

@@ -37,6 +37,10 @@ type Options struct {
 	Command    []string      // after --
 	CmdTimeout time.Duration // --timeout per command run; 0: none
 	QoS        int
+	// ResponseTopic answers the messages that name no response topic
+	// (under MQTT 3.1.1: all of them) on this fixed topic.
+	ResponseTopic string
+	mqtt311       bool // answers carry no properties
 
 	// onSubscribed (test seam) runs once every SUBACK is in.
 	onSubscribed func()
@@ -86,12 +90,17 @@ with the request's payload instead.
                   that dies leaves it to the broker to deliver again
 
 A message without a response topic is not a request: it is acknowledged and
-skipped (-v says so). The connection is re-established when lost, and the
+skipped (-v says so), unless --response-topic T says where to answer it.
+
+Under --mqtt-version 3.1.1 there are no properties: no request names its
+response topic, so --response-topic T is required and every message on
+FILTER is answered on T, with the bare output (no correlation data, no
+exit_code or error property); T must not match FILTER. The connection is re-established when lost, and the
 subscriptions with it. Ctrl-C/SIGTERM: no new command starts, running ones
 get ` + killAfter.String() + ` to finish (then they are killed and their requests are not
 acknowledged), the answers are published, exit 130.
 
-Request/response needs MQTT 5 (response topic and correlation data
+Request/response is MQTT 5's (response topic and correlation data
 properties).`,
 		Example: `  iotctl reply -t svc/time -- date -u
   iotctl reply -t 'svc/upper/#' -- tr a-z A-Z
@@ -114,6 +123,7 @@ properties).`,
 	fl.BoolVar(&opts.Echo, "echo", false, "answer with the request's payload (no command)")
 	cmdutil.DurationVar(fl, &opts.CmdTimeout, "timeout", 0, "kill a command running longer and answer exit_code 124 (0: no limit)")
 	fl.IntVarP(&opts.QoS, "qos", "q", 1, "QoS of the subscription (0, 1 or 2)")
+	fl.StringVarP(&opts.ResponseTopic, "response-topic", "e", "", "answer requests that name no response topic here (required under --mqtt-version 3.1.1, whose requests name none)")
 	cmdutil.Choice{Flag: "qos", Values: cmdutil.QoS}.Register(cmd)
 	opts.Settings = f.ConnectionSettings(cmd)
 	return cmd
@@ -138,6 +148,19 @@ func (o *Options) subscriptions(r limits.Rules) ([]session.Subscription, error) 
 	}
 	if err := r.QoS(o.QoS); err != nil {
 		return nil, err
+	}
+	if o.mqtt311 && o.ResponseTopic == "" {
+		return nil, errs.Usagef("reply under --mqtt-version 3.1.1: give --response-topic T: a 3.1.1 request names no response topic, so reply answers every message on FILTER on T")
+	}
+	if o.ResponseTopic != "" {
+		if err := r.Topic(o.ResponseTopic); err != nil {
+			return nil, fmt.Errorf("--response-topic: %w", err)
+		}
+		for _, t := range o.Topics {
+			if f, err := limits.ParseFilter(t); err == nil && limits.Matches(f.Filter, o.ResponseTopic) {
+				return nil, errs.Usagef("--response-topic %q matches -t %q: reply would answer its own answers: give a response topic outside the filter", o.ResponseTopic, t)
+			}
+		}
 	}
 	if len(o.Command) > 0 {
 		if _, err := exec.LookPath(o.Command[0]); err != nil {
@@ -172,6 +195,7 @@ func replyRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer conn.Close(ctx)
+	opts.mqtt311 = session.IsV311(st)
 	subs, err := opts.subscriptions(conn.Rules)
 	if err != nil {
 		return err
@@ -258,6 +282,11 @@ func (r *replier) setSession(s *session.Session) {
 func (r *replier) handle(m *session.Message) error {
 	if r.stopping.Load() {
 		return session.DeferAck // not acknowledged: the broker delivers it again
+	}
+	if m.Props.ResponseTopic == "" && r.opts.ResponseTopic != "" {
+		c := *m
+		c.Props.ResponseTopic = r.opts.ResponseTopic
+		m = &c
 	}
 	if m.Props.ResponseTopic == "" {
 		if r.verbose {

@@ -249,6 +249,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"-t", "a", "--group", "x/y", "--echo"}, "--group"},
 		{[]string{"-t", "a/#/b", "--echo"}, "a/#/b"},
 		{[]string{"-t", "a", "--", "no-such-program-iotctl"}, "no-such-program-iotctl"},
+		{[]string{"-V", "3.1.1", "-t", "a", "--echo"}, "reply under --mqtt-version 3.1.1: give --response-topic T"},
+		{[]string{"-V", "3.1.1", "-t", "a/#", "--response-topic", "a/answers", "--echo"}, "reply would answer its own answers"},
 	} {
 		p := &replyProc{errOut: newWatchBuffer()}
 		ios := &cmdutil.IOStreams{In: strings.NewReader(""), Out: p.errOut, ErrOut: p.errOut}
@@ -269,6 +271,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"-t", "a", "-m", "x", "-n"}, "only one"},
 		{[]string{"-t", "a", "-m", "x", "-C", "0"}, "-C 0"},
 		{[]string{"-t", "a/+", "-m", "x"}, "a/+"},
+		{[]string{"-V", "3.1.1", "-t", "a", "-m", "x"}, "req under --mqtt-version 3.1.1: give --response-topic T"},
 	} {
 		_, errOut, code := runReq(t, ep, tc.args...)
 		if code != 2 || !strings.Contains(errOut, tc.want) {

@@ -45,6 +45,9 @@ func (r *replier) serve(m *session.Message) {
 	if a.code != 0 && a.errLine != "" {
 		props.UserProperties = append(props.UserProperties, session.UserProperty{Key: "error", Value: a.errLine})
 	}
+	if r.opts.mqtt311 {
+		props = session.Properties{} // 3.1.1: the bare output
+	}
 	resp := &session.Message{Topic: m.Props.ResponseTopic, Payload: a.payload, QoS: m.QoS, Props: props}
 	if err := r.rules.Topic(resp.Topic); err != nil {
 		r.opts.Warn(fmt.Sprintf("request on %s: response topic: %v: not answered", m.Topic, err))

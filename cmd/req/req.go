@@ -78,8 +78,11 @@ on the response topic with the same correlation data) answers it.
                       arrived
   -q QOS              QoS of the request and of the subscription
 
-Request/response needs MQTT 5 (response topic and correlation data
-properties). Exit codes: 0 the responses arrived, 5 timed out, 130
+Request/response is MQTT 5's (response topic and correlation data
+properties). Under --mqtt-version 3.1.1, which has neither, req needs
+--response-topic, sends the bare request and takes every message on that
+topic for a response (it says so on stderr); the responder must answer
+there (iotctl reply --response-topic T). Exit codes: 0 the responses arrived, 5 timed out, 130
 interrupted; connection and usage errors as every command.`,
 		Example: `  iotctl req -t svc/time -m now
   echo '{"x":1}' | iotctl req -t svc/calc -q 1 -      # the request from stdin
@@ -106,7 +109,7 @@ interrupted; connection and usage errors as every command.`,
 	fl.StringVarP(&opts.File, "file", "f", "", "request payload from this file (-: standard input)")
 	fl.BoolVarP(&opts.Stdin, "stdin", "s", false, "request payload from all of standard input")
 	fl.BoolVarP(&opts.Null, "null", "n", false, "send an empty request")
-	fl.StringVarP(&opts.ResponseTopic, "response-topic", "e", "", "topic of the responses (default: unique, under iotctl/rr/<client id>/)")
+	fl.StringVarP(&opts.ResponseTopic, "response-topic", "e", "", "topic of the responses (default: unique, under iotctl/rr/<client id>/; required under --mqtt-version 3.1.1)")
 	cmdutil.DurationVarP(fl, &opts.Timeout, "timeout", "W", 10*time.Second, "total time allowed: exit 5 when fewer than -C responses arrived (0: no limit)")
 	fl.IntVarP(&opts.Count, "count", "C", 1, "number of responses to wait for")
 	fl.IntVarP(&opts.QoS, "qos", "q", 0, "QoS of the request and the response subscription (0, 1 or 2)")
@@ -206,6 +209,14 @@ func reqRun(ctx context.Context, opts *Options) error {
 	}
 	corr := make([]byte, 16)
 	_, _ = rand.Read(corr)
+	v311 := session.IsV311(st)
+	if v311 {
+		if opts.ResponseTopic == "" {
+			return errs.Usagef("req under --mqtt-version 3.1.1: give --response-topic T: a 3.1.1 request carries no response topic, so the responder must know it (reply --response-topic T)")
+		}
+		corr = nil // no correlation data either: responses match by topic only
+		fmt.Fprintf(stderr, "req: MQTT 3.1.1: every message on %s is taken for a response (no correlation data)\n", esc.String(opts.ResponseTopic))
+	}
 	if err := conn.Start(ctx); err != nil {
 		return err
 	}
@@ -248,6 +259,9 @@ func reqRun(ctx context.Context, opts *Options) error {
 	}
 	m := &session.Message{Topic: opts.Topic, Payload: payload, QoS: byte(opts.QoS),
 		Props: session.Properties{ResponseTopic: topic, CorrelationData: corr}}
+	if v311 {
+		m.Props = session.Properties{}
+	}
 	published := make(chan error, 1)
 	if err := sess.Publish(cctx, m, func(err error) { published <- err }); err != nil {
 		return startErr(ctx, cctx, opts, "publish the request on "+opts.Topic, err)

@@ -19,6 +19,7 @@ func addHelpTopics(root *cobra.Command) {
 		newHelpTopic("environment", "Environment variables: IOTCTL_*, proxies, AWS, SSLKEYLOGFILE, TERM", environmentHelp()),
 		newHelpTopic("profiles", "Profile files: format, selection, precedence, examples", profilesHelp()),
 		newHelpTopic("output", "-o json: what each command prints", outputHelp),
+		newHelpTopic("mqtt311", "MQTT 3.1.1 (--mqtt-version 3.1.1): what differs from MQTT 5", mqtt311Help),
 		newHelpTopic("embedded-broker", "iotctl broker: certificates, limits, shutdown, AWS IoT Core emulation", broker.HelpTopic),
 	)
 	root.SetHelpCommand(newCmdHelp())
@@ -43,7 +44,7 @@ func newCmdHelp() *cobra.Command {
 		Use:   "help [command | topic]",
 		Short: "Help about any command or topic",
 		Long: `Help about any command, or one of the topics: exit-codes, environment,
-profiles, embedded-broker. 'iotctl help <command>' is the same as 'iotctl
+profiles, output, mqtt311, embedded-broker. 'iotctl help <command>' is the same as 'iotctl
 <command> --help'.`,
 		Example: `  iotctl help environment
   iotctl help sub`,

@@ -28,6 +28,10 @@ const closeTimeout = 5 * time.Second
 
 // Connack is a successful CONNACK as whoami and validate report it.
 type Connack struct {
+	// MQTTVersion is the protocol spoken: "5" or "3.1.1" (--mqtt-version),
+	// whose CONNACK says nothing but session present: the fields after it
+	// are then what MQTT 3.1.1 allows.
+	MQTTVersion         string  `json:"mqtt_version"`
 	ReasonCode          byte    `json:"reason_code"`
 	Reason              string  `json:"reason"`
 	ClientID            string  `json:"client_id"`
@@ -108,7 +112,12 @@ func Connect(ctx context.Context, conn *connect.Conn) (*Connack, error) {
 		return nil, err
 	}
 	c := sess.Capabilities()
+	version := session.Version5
+	if c.ProtocolVersion == 4 {
+		version = session.Version311
+	}
 	out := &Connack{
+		MQTTVersion:         version,
 		Reason:              session.ReasonName(0),
 		ClientID:            sess.ClientID(),
 		AssignedClientID:    c.AssignedClientID,
@@ -155,7 +164,18 @@ func (c *Connack) Rows() [][2]string {
 	if c.MaximumPacketSize > 0 {
 		maxPacket = fmt.Sprintf("%d bytes", c.MaximumPacketSize)
 	}
+	if c.MQTTVersion == session.Version311 {
+		return [][2]string{
+			{"MQTT version", "3.1.1"},
+			{"CONNACK", "accepted (return code 0)"},
+			{"client ID", c.ClientID},
+			{"session present", yes(c.SessionPresent)},
+			{"in flight at most", fmt.Sprintf("%d (--inflight; 3.1.1 brokers say nothing of it)", c.ReceiveMaximum)},
+			{"connect latency", FormatLatency(c.Latency)},
+		}
+	}
 	return [][2]string{
+		{"MQTT version", "5"},
 		{"CONNACK", fmt.Sprintf("%s (0x%02X)", c.Reason, c.ReasonCode)},
 		{"client ID", c.ClientID},
 		{"assigned client ID", opt(c.AssignedClientID)},

@@ -240,6 +240,21 @@ func TestSubRetainedMosquitto(t *testing.T) {
 			t.Fatalf("after removal: exit %d stdout %q", code, stdout)
 		}
 	})
+	t.Run("remove-retained under 3.1.1", func(t *testing.T) {
+		// No No Local in 3.1.1: the deletions come back as empty live
+		// messages, which sub skips (they must not end --retained-only).
+		for i := range 5 {
+			mosq(t, m, "mosquitto_pub", "-t", "clr311/"+strconv.Itoa(i), "-r", "-q", "1", "-m", "x")
+		}
+		stdout, stderr, code := runSub(t, m.URL(), "-V", "3.1.1", "-q", "1", "-t", "clr311/#", "--retained-only", "--remove-retained", "--retained-quiet", "1s")
+		if code != 0 || stdout != strings.Repeat("x\n", 5) {
+			t.Fatalf("exit %d stdout %q stderr %q", code, stdout, stderr)
+		}
+		stdout, _, code = runSub(t, m.URL(), "-t", "clr311/#", "--retained-only", "--retained-quiet", "300ms")
+		if code != 0 || stdout != "" {
+			t.Fatalf("after removal: exit %d stdout %q", code, stdout)
+		}
+	})
 }
 
 // A will message published by the broker for a client that vanished.

@@ -42,6 +42,7 @@ type Options struct {
 	RetainHandling    int
 	RetainedOnly      bool
 	RemoveRetained    bool
+	mqtt311           bool          // --mqtt-version 3.1.1: no No Local
 	RetainedQuiet     time.Duration // --retained-only ends after this long without a message
 	Encoding          string        // --encoding: raw payloads printed as text, hex or base64
 	FilterOut         []string      // -T: messages on matching topics are acknowledged, not printed or counted
@@ -257,7 +258,7 @@ func (o *Options) subscriptions(rules limits.Rules) ([]session.Subscription, err
 		subs = append(subs, session.Subscription{
 			Filter:            t,
 			QoS:               byte(o.QoS),
-			NoLocal:           o.NoLocal || (o.RemoveRetained && !shared),
+			NoLocal:           o.NoLocal || (o.RemoveRetained && !shared && !o.mqtt311),
 			RetainAsPublished: o.RetainAsPublished,
 			RetainHandling:    byte(o.RetainHandling),
 		})
@@ -302,6 +303,15 @@ func subRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer conn.Close(ctx)
+	if err := session.Refuse311(st,
+		session.Flag{Name: "--no-local", Set: opts.NoLocal},
+		session.Flag{Name: "--retain-as-published", Set: opts.RetainAsPublished},
+		session.Flag{Name: "--retain-handling", Set: opts.RetainHandling != 0},
+		session.Flag{Name: "--subscribe-property", Set: len(opts.SubscribeProps) > 0},
+	); err != nil {
+		return err
+	}
+	opts.mqtt311 = session.IsV311(st)
 	rules := conn.Rules
 	subs, err := opts.subscriptions(rules)
 	if err != nil {
@@ -554,6 +564,10 @@ func (r *runner) handle(m *session.Message) error {
 		if limits.Matches(f, m.Topic) {
 			return nil // handled: acknowledged, not shown
 		}
+	}
+	if r.opts.mqtt311 && r.opts.RemoveRetained && !m.Retain && len(m.Payload) == 0 {
+		// MQTT 3.1.1 has no No Local: this is a deletion coming back.
+		return nil
 	}
 	var at time.Time
 	if r.stamp {

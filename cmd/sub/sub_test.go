@@ -121,6 +121,17 @@ func TestSubUsageErrors(t *testing.T) {
 		{"bad endpoint", []string{"-t", "a", "--endpoint", "ftp://x"}, "--endpoint"},
 		// As mosquitto_sub: a generated client ID could never resume.
 		{"resume without client id", []string{"-t", "a", "--clean-start=false"}, "--clean-start=false without --client-id"},
+		// MQTT 5-only flags under --mqtt-version 3.1.1, before connecting.
+		{"311 no-local", []string{"-V", "3.1.1", "-t", "a", "--no-local"}, "--no-local: MQTT 5 only, and --mqtt-version is 3.1.1"},
+		{"311 retain-as-published", []string{"-V", "311", "-t", "a", "--retain-as-published"}, "--retain-as-published: MQTT 5 only"},
+		{"311 retain-handling", []string{"-V", "mqttv311", "-t", "a", "--retain-handling", "1"}, "--retain-handling: MQTT 5 only"},
+		{"311 subscribe property", []string{"-V", "3.1.1", "-t", "a", "--subscribe-property", "k=v"}, "--subscribe-property: MQTT 5 only"},
+		{"311 session expiry", []string{"-V", "3.1.1", "-t", "a", "--session-expiry", "1h", "--client-id", "c", "--clean-start=false"}, "--session-expiry: MQTT 5 only"},
+		{"311 will delay", []string{"-V", "3.1.1", "-t", "a", "--will-topic", "w", "--will-delay", "5s"}, "--will-delay: MQTT 5 only"},
+		{"311 connect property", []string{"-V", "3.1.1", "-t", "a", "--connect-property", "k=v"}, "--connect-property: MQTT 5 only"},
+		{"311 max packet size", []string{"-V", "3.1.1", "-t", "a", "--max-packet-size", "1000"}, "--max-packet-size: MQTT 5 only"},
+		{"311 request response info", []string{"-V", "3.1.1", "-t", "a", "--request-response-info"}, "--request-response-info: MQTT 5 only"},
+		{"bad mqtt version", []string{"-V", "4", "-t", "a"}, `invalid value "4" for mqtt-version: want one of 5, 3.1.1 (or 311, mqttv311, mqttv5)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -227,4 +228,23 @@ func (m *Mosquitto) tail() string {
 		fmt.Fprintf(&b, "--- %s (tail)\n%s\n", filepath.Base(name), strings.Join(lines, "\n"))
 	}
 	return b.String()
+}
+
+// mosquittoConnected matches the log line of an accepted CONNECT:
+// "New client connected from ADDR as ID (pN, cN, kN…)."
+var mosquittoConnected = regexp.MustCompile(`New client connected from \S+ as (.+) \(p(\d),`)
+
+// Protocols is the MQTT version of each connection the client id made so
+// far, in order, from the log's connection lines: "3.1" (p1), "3.1.1" (p2)
+// or "5" (p5).
+func (m *Mosquitto) Protocols(id string) []string {
+	var out []string
+	for _, l := range strings.Split(m.Log(), "\n") {
+		s := mosquittoConnected.FindStringSubmatch(l)
+		if s == nil || s[1] != id {
+			continue
+		}
+		out = append(out, map[string]string{"1": "3.1", "2": "3.1.1", "5": "5"}[s[2]])
+	}
+	return out
 }

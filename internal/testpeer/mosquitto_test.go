@@ -61,6 +61,21 @@ func TestMosquittoExtra(t *testing.T) {
 	c.Close()
 }
 
+// TestMosquittoProtocols reads each connection's MQTT version from the log.
+func TestMosquittoProtocols(t *testing.T) {
+	m := StartMosquitto(t, MosquittoConfig{})
+	for _, v := range []string{"mqttv311", "mqttv5", "mqttv311"} {
+		run(t, "mosquitto_pub", "-V", v, "-h", "127.0.0.1", "-p", strconv.Itoa(m.Port()), "-i", "versions", "-t", "harness/v", "-m", "x")
+	}
+	run(t, "mosquitto_pub", "-V", "mqttv31", "-h", "127.0.0.1", "-p", strconv.Itoa(m.Port()), "-i", "versions-31", "-t", "harness/v", "-m", "x")
+	if got := strings.Join(m.Protocols("versions"), " "); got != "3.1.1 5 3.1.1" {
+		t.Errorf("Protocols(versions) = %q, want 3.1.1 5 3.1.1\n%s", got, m.Log())
+	}
+	if got := strings.Join(m.Protocols("versions-31"), " "); got != "3.1" {
+		t.Errorf("Protocols(versions-31) = %q, want 3.1", got)
+	}
+}
+
 func run(t *testing.T, program string, args ...string) string {
 	t.Helper()
 	path := Require(t, program)

@@ -13,11 +13,11 @@ import (
 // ClientOptions are the session options of one bench client over the
 // profile's settings: its own client ID, its handler and reconnects.
 // Subscribers advertise Receive Maximum 65535 unless --receive-maximum was
-// set. The caller adds the provider, limits and log writers.
+// set (MQTT 3.1.1 has none to advertise). The caller adds the provider, limits and log writers.
 func ClientOptions(base *profile.Settings, c ClientSpec) session.Options {
 	st := *base
 	st.ClientID = c.ClientID
-	if c.Handler != nil && !base.IsSet("receive-maximum") {
+	if c.Handler != nil && !base.IsSet("receive-maximum") && !session.IsV311(base) {
 		// Subscribers take all the broker will send, so their flow
 		// control is not what is measured.
 		st.ReceiveMaximum = 65535

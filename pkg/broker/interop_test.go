@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -106,17 +107,25 @@ func TestVerboseLog(t *testing.T) {
 	var log syncBuffer
 	b := start(t, Options{Listen: "127.0.0.1:0", Verbose: true, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	host, port := hostPort(t, b.URL(MQTT))
-	if out, err := mosquittoPub(t, "-V", "mqttv5", "-h", host, "-p", port, "-i", "logged-1", "-t", "x", "-m", "y"); err != nil {
-		t.Fatalf("mosquitto_pub: %v\n%s", err, out)
+	for _, c := range []struct{ version, id string }{{"mqttv5", "logged-1"}, {"mqttv311", "logged-311"}} {
+		if out, err := mosquittoPub(t, "-V", c.version, "-h", host, "-p", port, "-i", c.id, "-t", "x", "-m", "y"); err != nil {
+			t.Fatalf("mosquitto_pub: %v\n%s", err, out)
+		}
+		// mosquitto_pub exits once its DISCONNECT is written: wait until the
+		// broker has read it, or Close races it ("server shutting down").
+		expireGone(t, b, c.id)
 	}
-	// mosquitto_pub exits once its DISCONNECT is written: wait until the
-	// broker has read it, or Close races it ("server shutting down").
-	expireGone(t, b, "logged-1")
 	b.Close()
 	for _, msg := range []string{"client connected", "client disconnected"} {
 		want := fmt.Sprintf(`msg=%q client=logged-1 remote=127.0.0.1:`, msg)
 		if strings.Count(log.String(), want) != 1 || !strings.Contains(log.String(), "listener=mqtt") {
 			t.Errorf("log lacks one %q line for logged-1:\n%s", msg, log.String())
+		}
+	}
+	// The connection line names the protocol version.
+	for _, want := range []string{`msg="client connected" client=logged-1 .* mqtt=5\n`, `msg="client connected" client=logged-311 .* mqtt=3\.1\.1\n`} {
+		if !regexp.MustCompile(want).MatchString(log.String()) {
+			t.Errorf("log lacks %s:\n%s", want, log.String())
 		}
 	}
 	if strings.Contains(log.String(), "reason=") {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -22,7 +23,18 @@ type connLog struct {
 
 func (c *connLog) established(cl *Client) {
 	c.live.Store(cl.Net.Conn, struct{}{})
-	c.log.Info("client connected", "client", cl.ID, "remote", cl.Net.Remote, "listener", cl.Net.Listener)
+	c.log.Info("client connected", "client", cl.ID, "remote", cl.Net.Remote, "listener", cl.Net.Listener, "mqtt", mqttVersion(cl.Properties.ProtocolVersion))
+}
+
+// mqttVersion names a CONNECT's protocol level: 3 (MQTT 3.1), 4 (3.1.1), 5.
+func mqttVersion(level byte) string {
+	switch level {
+	case 3:
+		return "3.1"
+	case 4:
+		return "3.1.1"
+	}
+	return strconv.Itoa(int(level))
 }
 
 func (c *connLog) disconnected(cl *Client, err error) {

@@ -31,6 +31,8 @@ type Def struct {
 	// Spell maps other accepted spellings of a closed value to the one
 	// in Enum (nil: none).
 	Spell func(string) string
+	// Also lists the other spellings in the error for a bad value.
+	Also string
 	// Optional: a flag only of the commands that name it (their
 	// ConnectionSettings extras); env and profiles set it for every command.
 	Optional bool
@@ -86,6 +88,7 @@ var Defs = []Def{
 	{Name: "proxy-host", Usage: "proxy host (seed spelling; prefer --proxy)", Hidden: true},
 	{Name: "proxy-port", Type: Int, Default: "0", Usage: "proxy port (seed spelling; prefer --proxy)", Hidden: true},
 	{Name: "no-proxy", Type: Bool, Default: "false", Usage: "connect directly: ignore HTTPS_PROXY, HTTP_PROXY and ALL_PROXY"},
+	{Name: "mqtt-version", Short: "V", Default: "5", Enum: []string{"5", "3.1.1"}, Spell: mqttVersionSpelling, Also: "311, mqttv311, mqttv5", Usage: "MQTT protocol version; 3.1.1 has none of MQTT 5's properties ('iotctl help mqtt311'; 311, mqttv311 and mqttv5 as mosquitto spells them work too)"},
 	{Name: "keepalive", Type: Duration, Default: "60s", Usage: "keepalive interval"},
 	{Name: "session-expiry", Type: Duration, Default: "0s", Usage: "session expiry interval (0: session ends with the connection)"},
 	{Name: "clean-start", Type: Bool, Default: "true", Usage: "start a new session"},
@@ -95,6 +98,7 @@ var Defs = []Def{
 	{Name: "connect-property", Type: Strings, Usage: "MQTT5 user property key=value sent in CONNECT (repeatable)"},
 	{Name: "request-response-info", Type: Bool, Default: "false", Usage: "ask the broker for Response Information in CONNACK (whoami prints it)"},
 	{Name: "receive-maximum", Type: Int, Default: "0", Usage: "QoS>0 messages the broker may send unacknowledged (0: library default)"},
+	{Name: "inflight", Type: Int, Default: "0", Usage: "QoS>0 messages sent unacknowledged at most (0: the broker's Receive Maximum under MQTT 5; under 3.1.1, which has none, 1000, or 100 under --limits aws-iot)"},
 	{Name: "will-topic", Usage: "will message topic"},
 	{Name: "will-message", Usage: "will message payload"},
 	{Name: "will-qos", Type: Int, Default: "0", Usage: "will message QoS", Enum: []string{"0", "1", "2"}},
@@ -174,6 +178,17 @@ func tlsVersionSpelling(s string) string {
 		if rest, ok := strings.CutPrefix(l, p); ok {
 			return rest
 		}
+	}
+	return s
+}
+
+// mqttVersionSpelling accepts mosquitto's mqttv311 and mqttv5, and 311.
+func mqttVersionSpelling(s string) string {
+	switch strings.ToLower(s) {
+	case "311", "mqttv311", "v3.1.1", "mqttv3.1.1":
+		return "3.1.1"
+	case "mqttv5", "v5", "5.0":
+		return "5"
 	}
 	return s
 }

@@ -69,12 +69,14 @@ type Settings struct {
 	ProxyHost         string        `setting:"proxy-host"`
 	ProxyPort         int           `setting:"proxy-port"`
 	NoProxy           bool          `setting:"no-proxy"`
+	MQTTVersion       string        `setting:"mqtt-version"`
 	Keepalive         time.Duration `setting:"keepalive"`
 	SessionExpiry     time.Duration `setting:"session-expiry"`
 	CleanStart        bool          `setting:"clean-start"`
 	ConnectTimeout    time.Duration `setting:"connect-timeout"`
 	MaxReconnects     int           `setting:"max-reconnects"`
 	ReceiveMaximum    int           `setting:"receive-maximum"`
+	Inflight          int           `setting:"inflight"`
 	MaxPacketSize     int           `setting:"max-packet-size"`
 	ConnectProperties []string      `setting:"connect-property"`
 	RequestRespInfo   bool          `setting:"request-response-info"`
@@ -161,7 +163,11 @@ func parseValue(d Def, text string) (any, error) {
 		text = d.Spell(text)
 	}
 	if len(d.Enum) > 0 && text != "" && !contains(d.Enum, text) {
-		return nil, fmt.Errorf("%w %q for %s: want one of %s", ErrInvalidValue, text, d.Name, strings.Join(d.Enum, ", "))
+		also := ""
+		if d.Also != "" {
+			also = " (or " + d.Also + ")"
+		}
+		return nil, fmt.Errorf("%w %q for %s: want one of %s%s", ErrInvalidValue, text, d.Name, strings.Join(d.Enum, ", "), also)
 	}
 	switch d.Type {
 	case Int:

@@ -91,15 +91,20 @@ func (d *discardServer) serve(c net.Conn) {
 	defer c.Close()
 	br := bufio.NewReaderSize(c, 64<<10)
 	bw := bufio.NewWriterSize(c, 64<<10)
-	if _, err := packets.ReadPacket(br); err != nil {
+	fr := frameReader{r: br}
+	cf, err := fr.next()
+	if err != nil || len(cf.body) < 7 {
 		return
 	}
-	ack := packets.NewControlPacket(packets.CONNACK)
-	rm := uint16(1000)
-	ack.Content.(*packets.Connack).Properties.ReceiveMaximum = &rm
-	ack.WriteTo(bw)
+	if cf.body[6] == 4 { // MQTT 3.1.1: CONNACK without properties
+		bw.Write([]byte{packets.CONNACK << 4, 2, 0, 0})
+	} else {
+		ack := packets.NewControlPacket(packets.CONNACK)
+		rm := uint16(1000)
+		ack.Content.(*packets.Connack).Properties.ReceiveMaximum = &rm
+		ack.WriteTo(bw)
+	}
 	bw.Flush()
-	fr := frameReader{r: br}
 	for {
 		f, err := fr.next()
 		if err != nil {
@@ -163,11 +168,16 @@ func benchPublish(b *testing.B, args []string, qos byte) {
 func BenchmarkPublish(b *testing.B) {
 	for _, transport := range []string{"tcp", "tls"} {
 		for _, qos := range []byte{0, 1} {
-			for _, mode := range []string{"buffered", "unbuffered"} {
+			// v311: MQTT 3.1.1 (-V 3.1.1), buffered only: the unbuffered
+			// mode writes paho's MQTT 5 packets.
+			for _, mode := range []string{"buffered", "unbuffered", "v311"} {
 				b.Run(fmt.Sprintf("%s/qos%d/%s", transport, qos, mode), func(b *testing.B) {
 					unbufferedWrites = mode == "unbuffered"
 					defer func() { unbufferedWrites = false }()
 					d, args := startDiscard(b, transport == "tls")
+					if mode == "v311" {
+						args = append(args, "-V", "3.1.1")
+					}
 					benchPublish(b, args, qos)
 					if qos == 1 {
 						// QoS 0 may still be in flight at the server.
@@ -190,6 +200,9 @@ func BenchmarkMosquitto(b *testing.B) {
 	for _, qos := range []byte{0, 1} {
 		b.Run(fmt.Sprintf("session/qos%d", qos), func(b *testing.B) {
 			benchPublish(b, []string{"--endpoint", "mqtt://" + addr}, qos)
+		})
+		b.Run(fmt.Sprintf("session311/qos%d", qos), func(b *testing.B) {
+			benchPublish(b, []string{"--endpoint", "mqtt://" + addr, "-V", "3.1.1"}, qos)
 		})
 		b.Run(fmt.Sprintf("paho/qos%d", qos), func(b *testing.B) {
 			benchPaho(b, addr, qos)

@@ -169,6 +169,7 @@ type frame struct {
 	b0    byte
 	body  []byte
 	owned bool // body is not reused by the reader: it may be kept
+	v311  bool // MQTT 3.1.1 (v311.go): no properties, no reason codes
 }
 
 func (f frame) typ() byte { return f.b0 >> 4 }
@@ -188,9 +189,10 @@ const keepReadBuffer = 1 << 20
 
 // frameReader reads packets, reusing one body buffer.
 type frameReader struct {
-	r   *bufio.Reader
-	buf []byte
-	max int // Maximum Packet Size (whole packet); 0: none
+	r    *bufio.Reader
+	buf  []byte
+	max  int  // Maximum Packet Size (whole packet); 0: none
+	v311 bool // frames are MQTT 3.1.1
 }
 
 func (fr *frameReader) next() (frame, error) {
@@ -229,7 +231,7 @@ func (fr *frameReader) next() (frame, error) {
 	if _, err := io.ReadFull(fr.r, body); err != nil {
 		return frame{}, noEOF(err)
 	}
-	return frame{b0: b0, body: body, owned: owned}, nil
+	return frame{b0: b0, body: body, owned: owned, v311: fr.v311}, nil
 }
 
 // ready reports whether the buffer holds a whole frame, so that next
@@ -265,6 +267,9 @@ func ackFields(f frame) (id uint16, reason byte, reasonString string, err error)
 		return 0, 0, "", violationf(packetName(f.typ()), "%d bytes: too short for a packet identifier", len(f.body))
 	}
 	id = uint16(f.body[0])<<8 | uint16(f.body[1])
+	if f.v311 && len(f.body) != 2 {
+		return 0, 0, "", violationf(packetName(f.typ()), "%d bytes: MQTT 3.1.1 has 2 (a packet identifier)", len(f.body))
+	}
 	if len(f.body) > 2 {
 		reason = f.body[2]
 	}
@@ -290,6 +295,9 @@ func ackFields(f frame) (id uint16, reason byte, reasonString string, err error)
 // decode turns a frame into a paho control packet (copying what it keeps).
 // PUBLISH goes through decodePublish instead.
 func (f frame) decode() (*packets.ControlPacket, error) {
+	if f.v311 {
+		return f.decode311()
+	}
 	cp := packets.NewControlPacket(f.typ())
 	if cp == nil {
 		return nil, violationf("packet", "unknown packet type %d", f.typ())
@@ -342,7 +350,7 @@ func (f frame) decodePublish(cv *carver) (packets.Publish, []byte, error) {
 		off += 2
 	}
 	pl, vl := 0, 0
-	for mult := 1; ; mult *= 128 {
+	for mult := 1; !f.v311; mult *= 128 {
 		if off+vl >= len(b) || vl == 4 {
 			return p, nil, bad("bad property length")
 		}

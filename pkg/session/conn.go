@@ -280,13 +280,18 @@ func (c *conn) writeUnbuffered(it wItem) error {
 }
 
 func (c *conn) write(it wItem) error {
-	if unbufferedWrites {
+	v311 := c.s.cfg.v311
+	if unbufferedWrites && !v311 {
 		return c.writeUnbuffered(it)
 	}
 	tr := c.s.o.Debug
 	switch it.typ {
 	case packets.PUBLISH:
-		writePublish(c.bw, it.m, it.qos, it.id, it.dup)
+		if v311 {
+			writePublish311(c.bw, it.m, it.qos, it.id, it.dup)
+		} else {
+			writePublish(c.bw, it.m, it.qos, it.id, it.dup)
+		}
 		if tr != nil {
 			traceOut(tr, "PUBLISH", fmt.Sprintf("id=%d qos=%d dup=%t retain=%t topic=%q bytes=%d", it.id, it.qos, it.dup, it.m.Retain, it.m.Topic, len(it.m.Payload)))
 		}
@@ -294,6 +299,9 @@ func (c *conn) write(it wItem) error {
 			it.done(nil)
 		}
 	case packets.PUBACK, packets.PUBREC, packets.PUBREL, packets.PUBCOMP:
+		if v311 {
+			it.reason = 0 // 3.1.1 acknowledgements carry no reason code
+		}
 		if it.ids == nil {
 			writeAck(c.bw, it.typ, it.id, it.reason)
 			if tr != nil {
@@ -312,7 +320,11 @@ func (c *conn) write(it wItem) error {
 			traceOut(tr, "PINGREQ", "")
 		}
 	default:
-		if err := writePacket(c.bw, it.pkt); err != nil {
+		var p io.WriterTo = it.pkt
+		if v311 {
+			p = writer311{it.pkt}
+		}
+		if err := writePacket(c.bw, p); err != nil {
 			return c.netErr("write", err)
 		}
 		if tr != nil {
@@ -324,7 +336,7 @@ func (c *conn) write(it wItem) error {
 
 func (c *conn) reader() {
 	defer c.wg.Done()
-	fr := frameReader{r: c.br, max: int(c.s.cfg.maxPacket)}
+	fr := frameReader{r: c.br, max: int(c.s.cfg.maxPacket), v311: c.s.cfg.v311}
 	acks := false // acknowledgements handled since the socket was last read
 	for {
 		f, err := fr.next()

@@ -449,13 +449,17 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 	if s.o.Debug != nil {
 		traceOut(s.o.Debug, "CONNECT", describe(cp))
 	}
-	werr := writePacket(c.bw, connectWriter{cp.Content.(*packets.Connect)})
+	var cw io.WriterTo = connectWriter{cp.Content.(*packets.Connect)}
+	if s.cfg.v311 {
+		cw = writer311{cp}
+	}
+	werr := writePacket(c.bw, cw)
 	if werr == nil {
 		werr = c.bw.Flush()
 	}
 	var f frame
 	if werr == nil {
-		fr := frameReader{r: br, max: int(s.cfg.maxPacket)}
+		fr := frameReader{r: br, max: int(s.cfg.maxPacket), v311: s.cfg.v311}
 		f, werr = fr.next()
 	}
 	stopped := stop()
@@ -479,6 +483,10 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 		return nil, Capabilities{}, errs.Connectf("connect to %s: %v", addr, werr)
 	}
 	err = checkFlags(f)
+	if rerr := v311Connack(f, addr); err == nil && rerr != nil && !s.cfg.v311 {
+		nc.Close()
+		return nil, Capabilities{}, rerr
+	}
 	var resp *packets.ControlPacket
 	if err == nil {
 		resp, err = f.decode()
@@ -487,10 +495,14 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 		nc.Close()
 		return nil, Capabilities{}, c.protocolErr(f.typ(), err)
 	}
-	if s.o.Debug != nil {
+	ack, ok := resp.Content.(*packets.Connack)
+	switch {
+	case s.o.Debug == nil:
+	case ok && s.cfg.v311:
+		traceIn(s.o.Debug, "CONNACK", fmt.Sprintf("return_code=%d session_present=%t", returnCode311(ack.ReasonCode), ack.SessionPresent))
+	default:
 		traceIn(s.o.Debug, resp.PacketType(), describe(resp))
 	}
-	ack, ok := resp.Content.(*packets.Connack)
 	if !ok {
 		nc.Close()
 		if dp, ok := resp.Content.(*packets.Disconnect); ok && dp.ReasonCode >= 0x80 {
@@ -500,9 +512,18 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 	}
 	if ack.ReasonCode >= 0x80 {
 		nc.Close()
+		if s.cfg.v311 {
+			return nil, Capabilities{}, &ReasonError{Op: "connect", Code: ack.ReasonCode, MQTT311: true, Topic: fmt.Sprintf("%s as client ID %q", addr, clientID)}
+		}
 		return nil, Capabilities{}, &ReasonError{Op: "connect", Code: ack.ReasonCode, ReasonString: ack.Properties.ReasonString, Topic: fmt.Sprintf("%s as client ID %q", addr, clientID)}
 	}
 	caps := capabilities(ack)
+	caps.ProtocolVersion = 5
+	if s.cfg.v311 {
+		caps.ProtocolVersion = 4
+		caps.SubIDAvailable = false
+		caps.ReceiveMaximum = uint16(s.cfg.inflight) // the window: a 3.1.1 broker says none
+	}
 	caps.ConnectLatency = time.Since(start)
 	caps.TLS = tlsState
 	c.keepalive = s.cfg.keepalive
@@ -528,6 +549,15 @@ func (s *Session) connectPacket(d *auth.Dial, clientID string, cleanStart bool) 
 	}
 	if d.HasPassword {
 		p.PasswordFlag, p.Password = true, d.Password
+	}
+	if s.cfg.v311 {
+		// No properties (v311.go encodes none; the trace shows none).
+		p.ProtocolVersion = 4
+		if st.WillTopic != "" {
+			p.WillFlag, p.WillTopic, p.WillMessage = true, st.WillTopic, []byte(st.WillMessage)
+			p.WillQOS, p.WillRetain = byte(st.WillQoS), st.WillRetain
+		}
+		return cp
 	}
 	if s.cfg.sessionExpiry > 0 {
 		v := s.cfg.sessionExpiry
@@ -622,6 +652,9 @@ func (s *Session) up(c *conn, caps Capabilities) error {
 		s.clientID = caps.AssignedClientID
 	}
 	s.window = min(int(caps.ReceiveMaximum), maxWindow)
+	if s.cfg.inflight > 0 {
+		s.window = min(s.window, s.cfg.inflight)
+	}
 	s.inFlight()
 	var items []wItem
 	if !caps.SessionPresent {

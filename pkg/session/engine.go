@@ -1,8 +1,9 @@
 // Package session turns Settings and an auth.Provider into a live MQTT 5
-// session: a proxy-aware dialer (tcp, tls, ws, wss), CONNECT/CONNACK,
-// keepalive, QoS 1 and 2 in both directions, reconnect with backoff and
-// jitter, republishing and resubscribing when the broker lost the session,
-// and reason codes turned into typed errors.
+// (or, with --mqtt-version 3.1.1, MQTT 3.1.1: v311.go) session: a
+// proxy-aware dialer (tcp, tls, ws, wss), CONNECT/CONNACK, keepalive,
+// QoS 1 and 2 in both directions, reconnect with backoff and jitter,
+// republishing and resubscribing when the broker lost the session, and
+// reason codes turned into typed errors.
 //
 // Why our own engine instead of paho.golang's paho/autopaho (v0.23.0),
 // measured with bench_test.go on 2 shared vCPUs, 64-byte payloads:
@@ -127,6 +128,8 @@ type connectConfig struct {
 	timeout       time.Duration
 	connectProps  []UserProperty // CONNECT user properties
 	willProps     []UserProperty // will message user properties
+	v311          bool           // MQTT 3.1.1 (v311.go)
+	inflight      int            // cap of the send window; 0: the broker's Receive Maximum
 }
 
 // op is a SUBSCRIBE or UNSUBSCRIBE waiting for its acknowledgement.
@@ -176,6 +179,20 @@ func connect(ctx context.Context, o Options) (*Session, error) {
 
 func (s *Session) configure() error {
 	st := s.o.Settings
+	switch st.MQTTVersion {
+	case "", Version5, Version311:
+	default:
+		return errs.Usagef("--mqtt-version %q: want 5 or 3.1.1 (or 311, mqttv311, mqttv5)", st.MQTTVersion)
+	}
+	if err := Check311(st); err != nil {
+		return err
+	}
+	if IsV311(st) && len(s.o.SubscribeProperties) > 0 {
+		return MQTT5Only("--subscribe-property")
+	}
+	if st.Inflight < 0 || st.Inflight > 65535 {
+		return errs.Usagef("--inflight %d: must be between 1 and 65535 (or 0 for the default)", st.Inflight)
+	}
 	ka := st.Keepalive
 	if ka < 0 || ka > 65535*time.Second {
 		return errs.Usagef("keepalive %s: must be between 0 and 65535s", ka)
@@ -238,6 +255,14 @@ func (s *Session) configure() error {
 		timeout:       timeout,
 		connectProps:  connectProps,
 		willProps:     willProps,
+		v311:          IsV311(st),
+		inflight:      st.Inflight,
+	}
+	if s.cfg.v311 {
+		s.cfg.maxPacket = 0 // none advertised: none enforced
+		if s.cfg.inflight == 0 {
+			s.cfg.inflight = defaultInflight311(s.o.Limits)
+		}
 	}
 	return nil
 }
@@ -357,7 +382,10 @@ func (s *Session) reconnect(fails int) (*conn, int, error) {
 			t.Stop()
 			return nil, fails, s.stopCause()
 		}
-		c, caps, err := s.attempt(s.ctx, false)
+		// MQTT 5 resumes whatever session the broker kept (Session
+		// Expiry says how long); MQTT 3.1.1's Clean Session 0 would make
+		// the broker keep one for ever, so it stays what the user asked.
+		c, caps, err := s.attempt(s.ctx, s.cfg.v311 && s.cfg.cleanStart)
 		if err == nil {
 			s.logf("reconnected (session present: %t)", caps.SessionPresent)
 			if s.o.OnConnect != nil {
@@ -764,6 +792,11 @@ func (s *Session) check(m *Message) error {
 	if err := checkEncodable(m); err != nil {
 		return fmt.Errorf("publish to %s: %w", esc.String(m.Topic), err)
 	}
+	if s.cfg.v311 {
+		if err := check311(m); err != nil {
+			return err
+		}
+	}
 	_, total := publishSize(m, m.QoS)
 	if total > 268435460 {
 		return &ReasonError{Op: "publish", Code: 0x95, Topic: m.Topic, ReasonString: fmt.Sprintf("%d bytes exceed MQTT's maximum packet size", total)}
@@ -846,6 +879,11 @@ func (s *Session) subscribe(ctx context.Context, subs []Subscription) ([]byte, e
 		}
 		if sub.ID != subs[0].ID || sub.ID < 0 || sub.ID > maxSubscriptionID {
 			return nil, errs.Usagef("subscribe to %s: one SUBSCRIBE carries one subscription identifier (1-%d)", sub.Filter, maxSubscriptionID)
+		}
+		if s.cfg.v311 {
+			if err := checkSub311(sub); err != nil {
+				return nil, err
+			}
 		}
 	}
 	s.mu.Lock()

@@ -55,6 +55,10 @@ func checkFlags(f frame) error {
 		return violationf("packet", "reserved packet type 0")
 	case packets.CONNECT, packets.SUBSCRIBE, packets.UNSUBSCRIBE, packets.PINGREQ:
 		return violationf(packetName(t), "a broker must not send this packet")
+	case packets.DISCONNECT, packets.AUTH:
+		if f.v311 {
+			return violationf(packetName(t), "a broker must not send this packet (MQTT 3.1.1)")
+		}
 	case packets.PUBLISH:
 		if flags&0x06 == 0x06 {
 			return violationf("PUBLISH", "QoS 3 (both QoS bits set)")
@@ -104,6 +108,9 @@ func checkPublish(f frame) error {
 			return violationf("PUBLISH", "QoS %d with packet identifier 0", qos)
 		}
 		b = b[2:]
+	}
+	if f.v311 {
+		return nil // no properties
 	}
 	pl, n, err := readVBI(b)
 	if err != nil {
@@ -217,4 +224,24 @@ func containsZero(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// v311Return maps MQTT 3.1.1 CONNACK return codes to MQTT 5 reason codes.
+var v311Return = map[byte]byte{1: 0x84, 2: 0x85, 3: 0x88, 4: 0x86, 5: 0x87}
+
+// v311Connack recognises the answer of an MQTT 3.1.1-only broker to an
+// MQTT 5 CONNECT: a CONNACK of 2 bytes (an MQTT 5 CONNACK has at least 3:
+// flags, reason code, property length), return code 1 (unacceptable
+// protocol version) from NATS, mosquitto with protocol restrictions and
+// the like. Instead of "malformed CONNACK" it says what to do.
+func v311Connack(f frame, addr string) error {
+	if f.typ() != packets.CONNACK || len(f.body) != 2 || f.body[1] == 0 {
+		return nil
+	}
+	code, ok := v311Return[f.body[1]]
+	if !ok {
+		code = 0x84
+	}
+	return &ReasonError{Op: "connect", Code: code, Topic: addr,
+		ReasonString: fmt.Sprintf("the broker answered with an MQTT 3.1.1 CONNACK (return code %d)", f.body[1])}
 }

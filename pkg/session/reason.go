@@ -16,6 +16,9 @@ type ReasonError struct {
 	Code         byte
 	ReasonString string
 	Topic        string // topic or filter, or the endpoint for connect
+	// MQTT311: the broker spoke MQTT 3.1.1; Code is the MQTT 5 reason
+	// code of its CONNACK return code (v311.go), which Error names.
+	MQTT311 bool
 }
 
 // Error reads `publish to a/b: not authorized (0x87): <reason string>: <what to check>`.
@@ -42,6 +45,9 @@ func (e *ReasonError) Error() string {
 		what = e.Op
 	}
 	msg := fmt.Sprintf("%s: %s (0x%02X)", what, ReasonName(e.Code), e.Code)
+	if rc := returnCode311(e.Code); e.MQTT311 && e.Op == "connect" && rc != 0 {
+		msg = fmt.Sprintf("%s: %s (MQTT 3.1.1 return code %d)", what, ReasonName(e.Code), rc)
+	}
 	if e.ReasonString != "" && !strings.EqualFold(e.ReasonString, ReasonName(e.Code)) {
 		msg += ": " + esc.String(e.ReasonString)
 	}
@@ -77,7 +83,10 @@ func (e *ReasonError) hint() string {
 	case 0x85:
 		return "use another client ID (--client-id); AWS IoT allows at most 128 bytes"
 	case 0x84:
-		return "the broker does not speak MQTT 5"
+		if e.MQTT311 {
+			return "the broker does not speak MQTT 3.1.1: try --mqtt-version 5"
+		}
+		return "the broker does not speak MQTT 5: try --mqtt-version 3.1.1"
 	case 0x88, 0x89:
 		return "retry later"
 	case 0x8A:

@@ -108,10 +108,14 @@ type Subscription struct {
 
 // Capabilities is what the broker said in its CONNACK.
 type Capabilities struct {
+	// ProtocolVersion is the MQTT protocol level: 5, or 4 for MQTT 3.1.1,
+	// whose CONNACK says nothing but SessionPresent (the rest is then
+	// what MQTT 3.1.1 allows).
+	ProtocolVersion     byte
 	AssignedClientID    string
 	SessionPresent      bool
 	ServerKeepalive     *uint16
-	ReceiveMaximum      uint16 // 65535 when the broker sent none
+	ReceiveMaximum      uint16 // 65535 when the broker sent none; under 3.1.1 the --inflight window
 	MaximumQoS          byte
 	RetainAvailable     bool
 	MaximumPacketSize   uint32 // 0: no limit

@@ -55,7 +55,11 @@ func describe(cp *packets.ControlPacket) string {
 	switch p := cp.Content.(type) {
 	case *packets.Connect:
 		var b strings.Builder
-		fmt.Fprintf(&b, "client_id=%q clean_start=%t keepalive=%d", p.ClientID, p.CleanStart, p.KeepAlive)
+		if p.ProtocolVersion == 4 {
+			fmt.Fprintf(&b, "mqtt=3.1.1 client_id=%q clean_session=%t keepalive=%d", p.ClientID, p.CleanStart, p.KeepAlive)
+		} else {
+			fmt.Fprintf(&b, "client_id=%q clean_start=%t keepalive=%d", p.ClientID, p.CleanStart, p.KeepAlive)
+		}
 		if p.UsernameFlag {
 			fmt.Fprintf(&b, " username=%q", redactUsername(p.Username))
 		}

@@ -19,15 +19,23 @@ import (
 // sub -C N exits 0. Duplicates count towards -C, so when sub stops with
 // some lines still owed, sub runs again on the same persistent session
 // until the rest arrives (then SIGINT, exit 130): the broker kept them.
+//
+// It runs under MQTT 5 and MQTT 3.1.1 (see protocols).
 func TestNetworkCuts(t *testing.T) {
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) { testNetworkCuts(t, p) })
+	}
+}
+
+func testNetworkCuts(t *testing.T, proto protocol) {
 	n := lines(t, "CUT_LINES", 30000)
 	m := testpeer.StartMosquitto(t, testpeer.MosquittoConfig{MaxInflightMessages: 1000, MaxQueuedMessages: -1})
 	subRelay := relay.Start(t, m.Addr())
 	pubRelay := relay.Start(t, m.Addr())
 	got := newLineSet(n)
 	subArgs := func(c int) []string {
-		return []string{"--endpoint", subRelay.URL(), "--client-id", "rel-cut-sub", "--clean-start=false", "--session-expiry", "1h",
-			"sub", "-t", "rel/cut", "-q", "1", "-C", strconv.Itoa(c)}
+		return proto.args("--endpoint", subRelay.URL(), "--client-id", "rel-cut-sub", proto.persistent,
+			"sub", "-t", "rel/cut", "-q", "1", "-C", strconv.Itoa(c))
 	}
 	sub := clitest.Start(t, clitest.Opts{Env: env(t), Stdout: got, Args: subArgs(n)})
 	sub.WaitStderr(t, "subscribed to rel/cut", 30*time.Second)
@@ -35,8 +43,8 @@ func TestNetworkCuts(t *testing.T) {
 	pubRelay.CutEvery(200*time.Millisecond, 500*time.Millisecond)
 
 	start := time.Now()
-	pub := clitest.Start(t, clitest.Opts{Env: env(t), Stdin: bytes.NewReader(numbered(n)), Args: []string{
-		"--endpoint", pubRelay.URL(), "pub", "-t", "rel/cut", "-l", "-q", "1", "-v", "--rate", "3000"}})
+	pub := clitest.Start(t, clitest.Opts{Env: env(t), Stdin: bytes.NewReader(numbered(n)), Args: proto.args(
+		"--endpoint", pubRelay.URL(), "--client-id", "rel-cut-pub", "pub", "-t", "rel/cut", "-l", "-q", "1", "-v", "--rate", "3000")})
 	if code := pub.Wait(t, 55*time.Second); code != 0 {
 		t.Fatalf("pub exit %d, want 0\n%s", code, clitest.Tail(pub.Stderr.String(), 20))
 	}
@@ -53,9 +61,9 @@ func TestNetworkCuts(t *testing.T) {
 		// backlog can hang in SUBSCRIBE (see TestSubBacklogOnResume).
 		distinct, dups, _ := got.counts()
 		t.Logf("sub -C %d ended with %d distinct lines and %d duplicates: running again on the same session until the rest arrives", n, distinct, dups)
-		again := clitest.Start(t, clitest.Opts{Env: env(t), Stdout: got, Args: []string{
-			"--endpoint", m.URL(), "--client-id", "rel-cut-sub", "--clean-start=false", "--session-expiry", "1h",
-			"sub", "-t", "rel/cut", "-q", "1"}})
+		again := clitest.Start(t, clitest.Opts{Env: env(t), Stdout: got, Args: proto.args(
+			"--endpoint", m.URL(), "--client-id", "rel-cut-sub", proto.persistent,
+			"sub", "-t", "rel/cut", "-q", "1")})
 		if !got.waitFor(n, 30*time.Second, again.Done()) {
 			reportLoss(t, got, n)
 			t.Fatalf("lost lines: %d of %d arrived; missing e.g. %v\n%s", got.distinct(), n, got.missing(10), clitest.Tail(again.Stderr.String(), 20))
@@ -76,5 +84,6 @@ func TestNetworkCuts(t *testing.T) {
 	if pubCuts < 2 || subCuts < 2 {
 		t.Errorf("only %d and %d cuts: the run was too short to test anything", pubCuts, subCuts)
 	}
-	report(t, "sent", n, "received", distinct, "lost", n-distinct, "duplicates", dups, "faults", pubCuts+subCuts, "fault", "relay-cut-every-200-500ms", "sub_runs", runs, "seconds", int(time.Since(start).Seconds()))
+	proto.check(t, m, "rel-cut-sub", "rel-cut-pub")
+	report(t, "mqtt", proto.version, "sent", n, "received", distinct, "lost", n-distinct, "duplicates", dups, "faults", pubCuts+subCuts, "fault", "relay-cut-every-200-500ms", "sub_runs", runs, "seconds", int(time.Since(start).Seconds()))
 }

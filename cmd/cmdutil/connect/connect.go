@@ -93,6 +93,9 @@ func New(st *profile.Settings, o Options) (*Conn, error) {
 	if err != nil {
 		return nil, errs.Usagef("--endpoint: %v", err)
 	}
+	if err := session.Check311(&sst); err != nil {
+		return nil, err
+	}
 	c.Rules = limits.For(sst.Limits, ep.Host)
 	c.ClientIDPrefix = ClientIDPrefix(st, o.ClientIDPrefix)
 	sst.ClientID = ClientID(st, c.ClientIDPrefix)

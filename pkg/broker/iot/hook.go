@@ -405,9 +405,14 @@ func (h *hook) OnPublish(cl *broker.Client, pk packets.Packet) (packets.Packet, 
 	if r.why != "" {
 		e.log.Warn("IoT: publish refused", "client", cl.ID, "topic", pk.TopicName, "code", fmt.Sprintf("0x%02X", r.code.Code), "reason", r.why)
 	}
-	// The broker drops a refused QoS 0 publish (as IoT Core does), answers
-	// QoS 1 with a PUBACK of the code, and disconnects an MQTT 3.1.1
-	// client, which has no negative PUBACK.
+	// The broker drops a refused QoS 0 publish (as IoT Core does under
+	// MQTT 5), answers QoS 1 with a PUBACK of the code, and disconnects an
+	// MQTT 3.1.1 client, which has no negative PUBACK. IoT Core disconnects
+	// an MQTT 3.1.1 client that publishes without iot:Publish at QoS 0 too.
+	if r.code == packets.ErrNotAuthorized && pk.FixedHeader.Qos == 0 && cl.Properties.ProtocolVersion < 5 {
+		cl.Disconnect(r.code)
+		return pk, packets.ErrRejectPacket
+	}
 	return pk, r.code
 }
 
