@@ -16,6 +16,7 @@ import (
 	"github.com/iotctl/iotctl/pkg/bench"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
+	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/iotctl/iotctl/pkg/session/limits"
 	"github.com/spf13/cobra"
 )
@@ -159,6 +160,9 @@ func benchRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	cfg.ClientIDPrefix = conn.ClientIDPrefix
+	if session.IsV311(st) && cfg.QoS == 2 && !st.IsSet("inflight") {
+		conn.Settings.Inflight = session.InflightQoS2311
+	}
 	rules := conn.Rules
 	if err := checkTopics(&cfg, rules); err != nil {
 		return err

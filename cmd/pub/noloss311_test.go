@@ -1,6 +1,8 @@
 package pub
 
 import (
+	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -51,4 +53,24 @@ func TestNoLossMosquittoRestarts311(t *testing.T) {
 	if !strings.Contains(m.Log(), "as noloss311-pub (p2, c0") {
 		t.Errorf("pub did not connect with MQTT 3.1.1 and Clean Session 0:\n%s", m.Log())
 	}
+}
+
+// mosquitto refuses a QoS 2 message over its max_inflight_messages (20)
+// with PUBREC 0x97, which MQTT 3.1.1 cannot carry: the client sees success
+// and the message is gone. Under 3.1.1, pub -q 2 keeps 20 in flight unless
+// --inflight says otherwise, and every line arrives.
+func TestQoS2Inflight311(t *testing.T) {
+	const n = 500
+	m := testpeer.StartMosquitto(t, testpeer.MosquittoConfig{})
+	got := newLineSet(n)
+	subscriber(t, m.URL(), "qos2-311-sub", "noloss", got)
+	o, stderr := pubOpts(t, bytes.NewReader(numberedLines(n)), "--endpoint", m.URL(), "-V", "3.1.1", "-v")
+	o.Topic, o.Lines, o.QoS = "noloss", true, 2
+	if err := pubRun(context.Background(), o); err != nil {
+		t.Fatalf("pub: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr.String(), "in flight at most 20") {
+		t.Errorf("pub -q 2 under 3.1.1 did not keep 20 in flight:\n%s", stderr)
+	}
+	checkAll(t, got, n, 30*time.Second)
 }

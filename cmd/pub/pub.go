@@ -372,6 +372,9 @@ func pubRun(ctx context.Context, opts *Options) error {
 	if p.longRun && p.msg.QoS > 0 && !st.IsSet("session-expiry") && !session.IsV311(st) {
 		conn.Settings.SessionExpiry = longSessionExpiry
 	}
+	if session.IsV311(st) && p.msg.QoS == 2 && !st.IsSet("inflight") {
+		conn.Settings.Inflight = session.InflightQoS2311
+	}
 	stderr := conn.Stderr()
 	// Every pub reconnects when the connection is lost before its messages
 	// are acknowledged, at most --max-reconnects (10) times in a row; a

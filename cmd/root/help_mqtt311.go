@@ -21,7 +21,12 @@ What differs:
                    messages again with DUP set.
   in flight        a 3.1.1 broker says nothing of how many unacknowledged
                    messages it takes: iotctl keeps at most --inflight N
-                   (default 1000; 100 under --limits aws-iot)
+                   (default 1000; 100 under --limits aws-iot). pub and
+                   bench at QoS 2 keep 20 (mosquitto's default
+                   max_inflight_messages): a 3.1.1 broker cannot refuse a
+                   QoS 2 message over its quota, and mosquitto answers a
+                   plain PUBREC and drops it. Raise --inflight only as far
+                   as the broker allows.
   refusals         CONNACK return codes 1-5 are named (unacceptable
                    protocol version, identifier rejected, server
                    unavailable, bad user name or password, not

@@ -98,7 +98,7 @@ var Defs = []Def{
 	{Name: "connect-property", Type: Strings, Usage: "MQTT5 user property key=value sent in CONNECT (repeatable)"},
 	{Name: "request-response-info", Type: Bool, Default: "false", Usage: "ask the broker for Response Information in CONNACK (whoami prints it)"},
 	{Name: "receive-maximum", Type: Int, Default: "0", Usage: "QoS>0 messages the broker may send unacknowledged (0: library default)"},
-	{Name: "inflight", Type: Int, Default: "0", Usage: "QoS>0 messages sent unacknowledged at most (0: the broker's Receive Maximum under MQTT 5; under 3.1.1, which has none, 1000, or 100 under --limits aws-iot)"},
+	{Name: "inflight", Type: Int, Default: "0", Usage: "QoS>0 messages sent unacknowledged at most (0: the broker's Receive Maximum under MQTT 5; under 3.1.1, which has none, 1000, or 100 under --limits aws-iot, and 20 for pub and bench at QoS 2)"},
 	{Name: "will-topic", Usage: "will message topic"},
 	{Name: "will-message", Usage: "will message payload"},
 	{Name: "will-qos", Type: Int, Default: "0", Usage: "will message QoS", Enum: []string{"0", "1", "2"}},

@@ -264,6 +264,12 @@ func checkSub311(sub Subscription) error {
 	return nil
 }
 
+// InflightQoS2311 is the window of pub and bench for QoS 2 under MQTT 3.1.1
+// when --inflight is not set: mosquitto's default max_inflight_messages. A
+// 3.1.1 broker cannot refuse a QoS 2 message over its quota (no reason
+// codes): mosquitto 2.0 answers a plain PUBREC and drops it.
+const InflightQoS2311 = 20
+
 // defaultInflight311 is the window under MQTT 3.1.1, whose brokers say
 // nothing of how many messages they take in flight.
 func defaultInflight311(r limits.Rules) int {
