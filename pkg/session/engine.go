@@ -116,6 +116,8 @@ type Session struct {
 	stopErr   error
 	err       error
 	inbox     chan inItem
+
+	aliasWarned atomic.Bool // alias.go: the broker allows no topic aliases, said once
 }
 
 type connectConfig struct {
