@@ -54,6 +54,7 @@ type Options struct {
 	PayloadFormat   string        // "", utf8, bytes
 	Template        bool          // -m is a Go template per message
 	Encoding        string        // text, hex, base64: how -m, -f, --stdin and lines spell the payload
+	TopicAlias      bool          // MQTT 5 topic aliases for repeated topics
 
 	// Grace is how long an interrupted pub waits for acknowledgements, at
 	// most shutdown.Grace after the signal.
@@ -112,6 +113,14 @@ milliseconds; {{.Time.UnixMilli}} for Unix milliseconds, {{.Time.Format
 "15:04"}}), {{.Random N}} (a whole number from 0 to N-1), {{.UUID}},
 {{.ClientID}}, {{.Topic}}. A template that does not run is exit 2 before
 connecting.
+
+--topic-alias sends a topic once per connection and then a 2-byte MQTT 5
+topic alias in its place, up to the broker's Topic Alias Maximum (mosquitto:
+10 by default, AWS IoT: 8); further topics go in full. It saves the topic's
+length on every repeated message: --count, --lines, --template. A broker
+that allows no aliases gets full topics and a warning (the messages are the
+same either way). After a reconnect every topic is sent in full again,
+messages published again included.
 
 --encoding hex|base64 decodes -m, -f, --stdin and each --lines line (after
 --template) into the payload bytes, so binary payloads can be typed.
@@ -186,6 +195,7 @@ refused (exit 4) instead of being sent for ever.`,
 	cmdutil.DurationVar(fl, &opts.MessageExpiry, "message-expiry", 0, "MQTT5 message expiry interval (whole seconds, e.g. 1h)")
 	fl.StringVar(&opts.PayloadFormat, "payload-format", "", "MQTT5 payload format indicator: utf8 or bytes")
 	fl.BoolVar(&opts.Template, "template", false, "-m is a Go template per message: {{.Count}} {{.Time}} {{.Random N}} {{.UUID}} {{.ClientID}} {{.Topic}}")
+	fl.BoolVar(&opts.TopicAlias, "topic-alias", false, "MQTT5 topic aliases: send each topic once per connection, then a 2-byte alias")
 	cmdutil.AddEncodingFlag(cmd, &opts.Encoding, "how -m, -f, --stdin and lines spell the payload")
 	cmdutil.Choice{Flag: "payload-format", Values: []string{"utf8", "bytes"}}.Register(cmd)
 	cmdutil.Choice{Flag: "qos", Values: cmdutil.QoS}.Register(cmd)
@@ -366,7 +376,7 @@ func pubRun(ctx context.Context, opts *Options) error {
 	// Every pub reconnects when the connection is lost before its messages
 	// are acknowledged, at most --max-reconnects (10) times in a row; a
 	// first connection that fails is not retried.
-	sess, err := conn.Connect(ctx, session.Options{Reconnect: true, MaxReconnects: defaultMaxReconnects, Warn: opts.Warn, Coalesce: true})
+	sess, err := conn.Connect(ctx, session.Options{Reconnect: true, MaxReconnects: defaultMaxReconnects, Warn: opts.Warn, Coalesce: true, TopicAlias: opts.TopicAlias})
 	if err != nil {
 		return err
 	}
