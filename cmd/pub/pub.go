@@ -20,6 +20,7 @@ import (
 	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/esc"
+	"github.com/iotctl/iotctl/pkg/payload"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/iotctl/iotctl/pkg/session/limits"
@@ -194,7 +195,7 @@ refused (exit 4) instead of being sent for ever.`,
 	fl.StringVar(&opts.CorrelationData, "correlation-data", "", "MQTT5 correlation data")
 	cmdutil.DurationVar(fl, &opts.MessageExpiry, "message-expiry", 0, "MQTT5 message expiry interval (whole seconds, e.g. 1h)")
 	fl.StringVar(&opts.PayloadFormat, "payload-format", "", "MQTT5 payload format indicator: utf8 or bytes")
-	fl.BoolVar(&opts.Template, "template", false, "-m is a Go template per message: {{.Count}} {{.Time}} {{.Random N}} {{.UUID}} {{.ClientID}} {{.Topic}}")
+	fl.BoolVar(&opts.Template, "template", false, "-m is a Go template per message: "+payload.Fields)
 	fl.BoolVar(&opts.TopicAlias, "topic-alias", false, "MQTT5 topic aliases: send each topic once per connection, then a 2-byte alias")
 	cmdutil.AddEncodingFlag(cmd, &opts.Encoding, "how -m, -f, --stdin and lines spell the payload")
 	cmdutil.Choice{Flag: "payload-format", Values: []string{"utf8", "bytes"}}.Register(cmd)
@@ -209,8 +210,8 @@ type plan struct {
 	lines   bool
 	count   int
 	utf8    bool
-	tmpl    *payloadTemplate // --template: payloads are made per message
-	files   []fileSource     // --files, --file-per-message: one message per file
+	tmpl    *payload.Template // --template: payloads are made per message
+	files   []fileSource      // --files, --file-per-message: one message per file
 	enc     cmdutil.Encoding
 	rules   limits.Rules
 	longRun bool
@@ -311,7 +312,7 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 	}
 	switch {
 	case o.MessageSet && o.Template:
-		if p.tmpl, err = parsePayloadTemplate(o.Message); err != nil {
+		if p.tmpl, err = payload.Parse("--template", o.Message); err != nil {
 			return nil, err
 		}
 	case o.MessageSet:
