@@ -29,11 +29,11 @@ func TestAliasEncodingMatchesPaho(t *testing.T) {
 	}{{"a/b", 1}, {"", 1}, {"", 0x1234}} {
 		var got bytes.Buffer
 		w := bufio.NewWriter(&got)
-		writePublish(w, m, tc.topic, tc.alias, 1, 9, true)
+		n := writePublish(w, m, tc.topic, tc.alias, 1, 9, true)
 		w.Flush()
 		_, total := wireSize(m, tc.topic, tc.alias, 1)
-		if total != got.Len() {
-			t.Errorf("wireSize %d, encoded %d", total, got.Len())
+		if total != got.Len() || n != got.Len() {
+			t.Errorf("wireSize %d, writePublish %d, encoded %d", total, n, got.Len())
 		}
 		cp, err := packets.ReadPacket(bytes.NewReader(got.Bytes()))
 		if err != nil {
@@ -181,6 +181,11 @@ func TestAliasOnTheWire(t *testing.T) {
 	defer cancel()
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
+	}
+	// 6 PUBLISHes: fixed header 2, topic length 2, packet ID 2, property
+	// length 1, payload 1; topics 3+0+5+0+3+0; aliases 3 each but "other".
+	if w := s.Wire(); w.Publishes != 6 || w.PublishBytes != 6*8+11+5*3 {
+		t.Errorf("wire stats %+v, want 6 PUBLISHes of %d bytes", w, 6*8+11+5*3)
 	}
 }
 

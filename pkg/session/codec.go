@@ -100,9 +100,10 @@ func wireSize(m *Message, topic string, alias uint16, qos byte) (remaining, tota
 	return remaining, 1 + vbiLen(remaining) + remaining
 }
 
-// writePublish encodes a PUBLISH into w without allocating. It carries
-// topic, which is m.Topic or "" when alias (0: none) stands for it.
-func writePublish(w *bufio.Writer, m *Message, topic string, alias uint16, qos byte, id uint16, dup bool) {
+// writePublish encodes a PUBLISH into w without allocating and returns
+// its size. It carries topic, which is m.Topic or "" when alias (0: none)
+// stands for it.
+func writePublish(w *bufio.Writer, m *Message, topic string, alias uint16, qos byte, id uint16, dup bool) int {
 	b0 := byte(packets.PUBLISH<<4) | qos<<1
 	if dup {
 		b0 |= 0x08
@@ -115,7 +116,7 @@ func writePublish(w *bufio.Writer, m *Message, topic string, alias uint16, qos b
 	if alias != 0 {
 		pl += 3
 	}
-	remaining, _ := wireSize(m, topic, alias, qos)
+	remaining, total := wireSize(m, topic, alias, qos)
 	_ = w.WriteByte(b0)
 	writeVBI(w, remaining)
 	writeStr(w, topic)
@@ -161,6 +162,7 @@ func writePublish(w *bufio.Writer, m *Message, topic string, alias uint16, qos b
 		writeStr(w, u.Value)
 	}
 	_, _ = w.Write(m.Payload)
+	return total
 }
 
 // writeAck encodes PUBACK, PUBREC, PUBREL or PUBCOMP with a reason code.

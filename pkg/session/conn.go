@@ -288,7 +288,7 @@ func (c *conn) write(it wItem) error {
 	switch it.typ {
 	case packets.PUBLISH:
 		topic, alias := c.aliases.use(it.m.Topic)
-		writePublish(c.bw, it.m, topic, alias, it.qos, it.id, it.dup)
+		c.s.wire.add(writePublish(c.bw, it.m, topic, alias, it.qos, it.id, it.dup))
 		if tr != nil {
 			traceOut(tr, "PUBLISH", fmt.Sprintf("id=%d qos=%d dup=%t retain=%t topic=%q alias=%d bytes=%d", it.id, it.qos, it.dup, it.m.Retain, topic, alias, len(it.m.Payload)))
 		}

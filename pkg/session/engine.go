@@ -118,6 +118,7 @@ type Session struct {
 	inbox     chan inItem
 
 	aliasWarned atomic.Bool // alias.go: the broker allows no topic aliases, said once
+	wire        wireCount   // stats.go
 }
 
 type connectConfig struct {
