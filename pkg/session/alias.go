@@ -54,3 +54,16 @@ func (a *aliases) use(topic string) (string, uint16) {
 	a.byTopic[topic] = n
 	return topic, n
 }
+
+// writePublish encodes it's PUBLISH, with the topic or its alias, and
+// counts it (Session.Wire). It returns the topic and alias it carried.
+func (c *conn) writePublish(it wItem) (string, uint16) {
+	topic, alias := c.aliases.use(it.m.Topic)
+	n := writePublish(c.bw, it.m, topic, alias, it.qos, it.id, it.dup)
+	full := n
+	if alias != 0 {
+		_, full = publishSize(it.m, it.qos)
+	}
+	c.s.wire.add(n, full)
+	return topic, alias
+}

@@ -184,8 +184,9 @@ func TestAliasOnTheWire(t *testing.T) {
 	}
 	// 6 PUBLISHes: fixed header 2, topic length 2, packet ID 2, property
 	// length 1, payload 1; topics 3+0+5+0+3+0; aliases 3 each but "other".
-	if w := s.Wire(); w.Publishes != 6 || w.PublishBytes != 6*8+11+5*3 {
-		t.Errorf("wire stats %+v, want 6 PUBLISHes of %d bytes", w, 6*8+11+5*3)
+	// In full: topics 3+3+5+3+3+3, no aliases.
+	if w := s.Wire(); w.Publishes != 6 || w.PublishBytes != 6*8+11+5*3 || w.FullBytes != 6*8+20 {
+		t.Errorf("wire stats %+v, want 6 PUBLISHes of %d bytes, %d in full", w, 6*8+11+5*3, 6*8+20)
 	}
 }
 

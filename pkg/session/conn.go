@@ -287,8 +287,7 @@ func (c *conn) write(it wItem) error {
 	tr := c.s.o.Debug
 	switch it.typ {
 	case packets.PUBLISH:
-		topic, alias := c.aliases.use(it.m.Topic)
-		c.s.wire.add(writePublish(c.bw, it.m, topic, alias, it.qos, it.id, it.dup))
+		topic, alias := c.writePublish(it)
 		if tr != nil {
 			traceOut(tr, "PUBLISH", fmt.Sprintf("id=%d qos=%d dup=%t retain=%t topic=%q alias=%d bytes=%d", it.id, it.qos, it.dup, it.m.Retain, topic, alias, len(it.m.Payload)))
 		}
