@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -380,4 +381,17 @@ func TestAliasAcrossBrokerRestart(t *testing.T) {
 		}
 	}
 	checkAliasDelivery(t, col, n)
+}
+
+// The aliased hot path allocates nothing per message once the alias is set.
+func TestAliasWriteDoesNotAllocate(t *testing.T) {
+	c := &conn{s: &Session{}, bw: bufio.NewWriter(io.Discard), aliases: &aliases{max: 10, byTopic: map[string]uint16{}}}
+	m := &Message{Topic: "a/b/c", Payload: make([]byte, 64), QoS: 1}
+	c.writePublish(wItem{m: m, qos: 1, id: 1})
+	if n := testing.AllocsPerRun(1000, func() { c.writePublish(wItem{m: m, qos: 1, id: 2}) }); n != 0 {
+		t.Errorf("%.1f allocations per aliased PUBLISH", n)
+	}
+	if w := c.s.Wire(); w.Publishes < 1001 || w.PublishBytes >= w.FullBytes {
+		t.Errorf("wire %+v", w)
+	}
 }
