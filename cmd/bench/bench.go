@@ -15,6 +15,7 @@ import (
 	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
 	"github.com/iotctl/iotctl/pkg/bench"
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/payload"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/iotctl/iotctl/pkg/session/limits"
@@ -34,6 +35,9 @@ type Options struct {
 	Shared         string
 	QoS            int
 	Size           int
+	SizeSet        bool
+	Template       string // payload after the header: pub --template's Go template
+	TopicAlias     bool
 	Rate           float64
 	Duration       time.Duration
 	Count          int
@@ -63,6 +67,7 @@ func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 				opts.Mode = args[0]
 			}
 			opts.SubscribersSet = cmd.Flags().Changed("subscribers")
+			opts.SizeSet = cmd.Flags().Changed("size")
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -76,6 +81,8 @@ func NewCmdBench(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 	fl.StringVar(&opts.Shared, "shared", "", "subscribers share $share/NAME/<filter>: each message reaches one of them")
 	fl.IntVarP(&opts.QoS, "qos", "q", 0, "QoS of publishes and subscriptions (0, 1 or 2)")
 	fl.IntVarP(&opts.Size, "size", "s", bench.DefaultSize, fmt.Sprintf("payload bytes, at least the %d-byte header", bench.HeaderSize))
+	fl.StringVar(&opts.Template, "template", "", "payload after the header: a Go template per message, as pub --template: "+payload.Fields)
+	fl.BoolVar(&opts.TopicAlias, "topic-alias", false, "publish with MQTT5 topic aliases (the report shows the bytes saved)")
 	fl.Float64Var(&opts.Rate, "rate", 0, "messages/s across all publishers, open loop (0: as fast as flow control allows)")
 	cmdutil.DurationVar(fl, &opts.Duration, "duration", 0, "publish for this long (instead of --count)")
 	fl.IntVar(&opts.Count, "count", 0, fmt.Sprintf("messages per publisher (default %d unless --duration)", bench.DefaultCount))
@@ -112,6 +119,20 @@ func (o *Options) config(st *profile.Settings) (bench.Config, error) {
 		ClientIDPrefix: st.ClientIDPrefix,
 		AckTimeout:     o.AckTimeout,
 		Drain:          o.Drain,
+		TopicAlias:     o.TopicAlias,
+	}
+	if err := session.Refuse311(st, session.Flag{Name: "--topic-alias", Set: o.TopicAlias}); err != nil {
+		return cfg, err
+	}
+	if o.Template != "" {
+		if o.SizeSet {
+			return cfg, errs.Usagef("give --size or --template, not both: with --template the payload is the %d-byte header and the template's output", bench.HeaderSize)
+		}
+		t, err := payload.Parse("--template", o.Template)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Template, cfg.TemplateText = t, o.Template
 	}
 	if o.QoS < 0 || o.QoS > 2 {
 		return cfg, errs.Usagef("invalid --qos %d: want 0, 1 or 2", o.QoS)

@@ -74,6 +74,8 @@ func TestConfigErrors(t *testing.T) {
 		"no clients":     {Options{Mode: "pub", Clients: 0, Size: 64}, "--clients"},
 		"bad shared":     {Options{Mode: "roundtrip", Clients: 1, Subscribers: 1, Size: 64, Shared: "a/b"}, "share name"},
 		"sub {i} inside": {Options{Mode: "sub", Clients: 1, Subscribers: 1, Size: 64, Topic: "dev{i}/x"}, "whole topic level"},
+		"size+template":  {Options{Mode: "pub", Clients: 1, Size: 64, SizeSet: true, Template: "{{.Count}}"}, "--size or --template"},
+		"bad template":   {Options{Mode: "pub", Clients: 1, Size: 64, Template: "{{.Nope}}"}, "--template"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if tc.o.Topic == "" {
@@ -197,4 +199,32 @@ func inflight(t *testing.T, o *Options) int {
 		t.Fatal(err)
 	}
 	return st.Inflight
+}
+
+// bench --topic-alias --template against mosquitto: the report shows the
+// template, the aliases and the bytes they saved per PUBLISH.
+func TestRunTopicAliasTemplateMosquitto(t *testing.T) {
+	m := testpeer.StartMosquitto(t, testpeer.MosquittoConfig{Extra: "max_topic_alias 10\n"})
+	o, out, errOut := runOpts(t, "--endpoint", m.URL())
+	o.QoS, o.TopicAlias, o.Template = 1, true, `{"n":{{.Count}}}`
+	if err := benchRun(context.Background(), o); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	text := out.String()
+	for _, want := range []string{"28 B header + template", `payload: header + template {"n":{{.Count}}}`, "(topic aliases)", "B per PUBLISH", "B saved", "400"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+// MQTT 3.1.1 has no topic aliases: bench --topic-alias under it is a
+// usage error before connecting.
+func TestTopicAliasRefusedUnder311(t *testing.T) {
+	o, _, _ := runOpts(t, "-V", "3.1.1", "--endpoint", "127.0.0.1:1")
+	o.TopicAlias = true
+	err := benchRun(context.Background(), o)
+	if errs.KindOf(err) != errs.Usage || err == nil || !strings.Contains(err.Error(), "--topic-alias: MQTT 5 only") {
+		t.Errorf("err = %v", err)
+	}
 }

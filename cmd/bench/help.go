@@ -21,7 +21,11 @@ Modes:
 
 What is measured, and how:
   Each message starts with a 28-byte binary header: publisher index, sequence
-  number, run tag and a send timestamp; the rest of --size is zeros.
+  number, run tag and a send timestamp; the rest of --size is zeros. With
+  --template, the header is followed by the template's output instead, the
+  same Go template as pub --template: {{.Count}} (the header's sequence
+  number + 1), {{.Time}}, {{.Random N}}, {{.UUID}}, {{.ClientID}} (the
+  publisher's), {{.Topic}}; --size does not apply.
   Publishers connect first and are released together (behind a barrier);
   --warmup messages are flagged and not counted.
 
@@ -47,6 +51,13 @@ What is measured, and how:
   Rates: published / publishing period, which runs from the start until the
   last message was written (QoS 0) or acknowledged; received / time to the
   last arrival. bytes_per_second counts payload bytes.
+
+  On the wire: the publishers' PUBLISH packets, header to payload, averaged
+  ("wire": publishes, bytes, full_topic_bytes). With --topic-alias each
+  publisher sends its topic once per connection and then a 2-byte MQTT 5
+  topic alias (up to the broker's Topic Alias Maximum; none allowed: full
+  topics and a warning); the report shows the size with full topics and the
+  bytes saved per PUBLISH.
 
   Delivery: each subscriber (or, with --shared, the group) follows every
   publisher's sequence numbers with the highest number seen and the gaps below
@@ -85,7 +96,8 @@ subscriptions, and refuses QoS 2.
 Output: the settings in effect, then rates, counters and latency; -o json
 writes one JSON object (settings, duration_s, published, acknowledged,
 refused, ack_timeouts, received, lost, duplicated, out_of_order, publish_rate,
-receive_rate, bytes_per_second, behind_schedule_max_us, latency_us
+receive_rate, bytes_per_second, behind_schedule_max_us, wire {publishes,
+bytes, full_topic_bytes}, latency_us
 {end_to_end, publish_ack, connect: p50 p90 p99 p999 max count}, connections
 {opened, failed, reconnects}). Nothing else goes to stdout. Live progress is
 shown on stderr when it is a terminal (--no-progress: none); with TERM=dumb
@@ -96,5 +108,7 @@ const examples = `  iotctl bench                                   # embedded br
   iotctl bench pub --endpoint broker:1883 -q 1 --inflight 1000 --duration 30s
   iotctl bench --rate 5000 -c 50 --duration 1m --warmup 10s -o json > run.json
   iotctl bench conn -c 1000 --ramp 2s --endpoint broker:1883
+  iotctl bench pub --endpoint localhost:1883 -q 1 --topic-alias -t 'factory/line-4/press/{i}/telemetry'
+  iotctl bench --template '{"seq":{{.Count}},"temp":{{.Random 40}},"id":"{{.UUID}}"}'
   iotctl bench --profile iot -q 1 -c 10 --rate 500 --subscribers 10 --shared g1
   iotctl bench merge shard-*.json shard-*.hlog`

@@ -20,6 +20,7 @@ import (
 	"github.com/iotctl/iotctl/internal/shutdown"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/esc"
+	"github.com/iotctl/iotctl/pkg/payload"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/iotctl/iotctl/pkg/session"
 	"github.com/iotctl/iotctl/pkg/session/limits"
@@ -54,6 +55,7 @@ type Options struct {
 	PayloadFormat   string        // "", utf8, bytes
 	Template        bool          // -m is a Go template per message
 	Encoding        string        // text, hex, base64: how -m, -f, --stdin and lines spell the payload
+	TopicAlias      bool          // MQTT 5 topic aliases for repeated topics
 
 	// Grace is how long an interrupted pub waits for acknowledgements, at
 	// most shutdown.Grace after the signal.
@@ -112,6 +114,14 @@ milliseconds; {{.Time.UnixMilli}} for Unix milliseconds, {{.Time.Format
 "15:04"}}), {{.Random N}} (a whole number from 0 to N-1), {{.UUID}},
 {{.ClientID}}, {{.Topic}}. A template that does not run is exit 2 before
 connecting.
+
+--topic-alias sends a topic once per connection and then a 2-byte MQTT 5
+topic alias in its place, up to the broker's Topic Alias Maximum (mosquitto:
+10 by default, AWS IoT: 8); further topics go in full. It saves the topic's
+length on every repeated message: --count, --lines, --template. A broker
+that allows no aliases gets full topics and a warning (the messages are the
+same either way). After a reconnect every topic is sent in full again,
+messages published again included.
 
 --encoding hex|base64 decodes -m, -f, --stdin and each --lines line (after
 --template) into the payload bytes, so binary payloads can be typed.
@@ -185,7 +195,8 @@ refused (exit 4) instead of being sent for ever.`,
 	fl.StringVar(&opts.CorrelationData, "correlation-data", "", "MQTT5 correlation data")
 	cmdutil.DurationVar(fl, &opts.MessageExpiry, "message-expiry", 0, "MQTT5 message expiry interval (whole seconds, e.g. 1h)")
 	fl.StringVar(&opts.PayloadFormat, "payload-format", "", "MQTT5 payload format indicator: utf8 or bytes")
-	fl.BoolVar(&opts.Template, "template", false, "-m is a Go template per message: {{.Count}} {{.Time}} {{.Random N}} {{.UUID}} {{.ClientID}} {{.Topic}}")
+	fl.BoolVar(&opts.Template, "template", false, "-m is a Go template per message: "+payload.Fields)
+	fl.BoolVar(&opts.TopicAlias, "topic-alias", false, "MQTT5 topic aliases: send each topic once per connection, then a 2-byte alias")
 	cmdutil.AddEncodingFlag(cmd, &opts.Encoding, "how -m, -f, --stdin and lines spell the payload")
 	cmdutil.Choice{Flag: "payload-format", Values: []string{"utf8", "bytes"}}.Register(cmd)
 	cmdutil.Choice{Flag: "qos", Values: cmdutil.QoS}.Register(cmd)
@@ -199,8 +210,8 @@ type plan struct {
 	lines   bool
 	count   int
 	utf8    bool
-	tmpl    *payloadTemplate // --template: payloads are made per message
-	files   []fileSource     // --files, --file-per-message: one message per file
+	tmpl    *payload.Template // --template: payloads are made per message
+	files   []fileSource      // --files, --file-per-message: one message per file
 	enc     cmdutil.Encoding
 	rules   limits.Rules
 	longRun bool
@@ -244,6 +255,7 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 		session.Flag{Name: "--correlation-data", Set: o.CorrelationData != ""},
 		session.Flag{Name: "--message-expiry", Set: o.MessageExpiry != 0},
 		session.Flag{Name: "--payload-format", Set: o.PayloadFormat != ""},
+		session.Flag{Name: "--topic-alias", Set: o.TopicAlias},
 	); err != nil {
 		return nil, err
 	}
@@ -311,7 +323,7 @@ func (o *Options) check(ctx context.Context, st *profile.Settings) (*plan, error
 	}
 	switch {
 	case o.MessageSet && o.Template:
-		if p.tmpl, err = parsePayloadTemplate(o.Message); err != nil {
+		if p.tmpl, err = payload.Parse("--template", o.Message); err != nil {
 			return nil, err
 		}
 	case o.MessageSet:
@@ -379,7 +391,7 @@ func pubRun(ctx context.Context, opts *Options) error {
 	// Every pub reconnects when the connection is lost before its messages
 	// are acknowledged, at most --max-reconnects (10) times in a row; a
 	// first connection that fails is not retried.
-	sess, err := conn.Connect(ctx, session.Options{Reconnect: true, MaxReconnects: defaultMaxReconnects, Warn: opts.Warn, Coalesce: true})
+	sess, err := conn.Connect(ctx, session.Options{Reconnect: true, MaxReconnects: defaultMaxReconnects, Warn: opts.Warn, Coalesce: true, TopicAlias: opts.TopicAlias})
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,7 @@ func TestUsageErrors(t *testing.T) {
 		"311 correlation":     {[]string{"-V", "3.1.1"}, func(o *Options) { o.Topic, o.Null, o.CorrelationData = "a", true, "c" }, "--correlation-data: MQTT 5 only"},
 		"311 message expiry":  {[]string{"-V", "3.1.1"}, func(o *Options) { o.Topic, o.Null, o.MessageExpiry = "a", true, time.Minute }, "--message-expiry: MQTT 5 only"},
 		"311 payload format":  {[]string{"-V", "3.1.1"}, func(o *Options) { o.Topic, o.Null, o.PayloadFormat = "a", true, "bytes" }, "--payload-format: MQTT 5 only"},
+		"311 topic alias":     {[]string{"-V", "3.1.1"}, func(o *Options) { o.Topic, o.Null, o.TopicAlias = "a", true, true }, "--topic-alias: MQTT 5 only"},
 		"311 session expiry":  {[]string{"-V", "311", "--session-expiry", "1h"}, func(o *Options) { o.Topic, o.Null = "a", true }, "--session-expiry: MQTT 5 only"},
 		"311 receive maximum": {[]string{"--mqtt-version", "mqttv311", "--receive-maximum", "5"}, func(o *Options) { o.Topic, o.Null = "a", true }, "--receive-maximum: MQTT 5 only"},
 		"311 will property":   {[]string{"-V", "3.1.1", "--will-topic", "w", "--will-property", "a=b"}, func(o *Options) { o.Topic, o.Null = "a", true }, "--will-property: MQTT 5 only"},

@@ -67,7 +67,19 @@ func (b *Bench) result(start, end int64) *Result {
 	if last > start && r.Received > 0 {
 		r.ReceiveRate = float64(r.Received) / (float64(last-start) / 1e9)
 	}
-	r.BytesPerSecond = r.PublishRate * float64(c.Size)
+	var payloadBytes uint64
+	for _, p := range b.pubs {
+		payloadBytes += p.bytes
+		if p.wire != nil {
+			w := p.wire()
+			r.Wire.Publishes += w.Publishes
+			r.Wire.Bytes += w.PublishBytes
+			r.Wire.FullBytes += w.FullBytes
+		}
+	}
+	if r.DurationS > 0 {
+		r.BytesPerSecond = float64(payloadBytes) / r.DurationS
+	}
 	if c.Mode == Sub {
 		r.BytesPerSecond = r.ReceiveRate * float64(c.Size)
 	}
@@ -145,6 +157,8 @@ func (b *Bench) settings() Settings {
 		Shared:         c.Shared,
 		QoS:            int(c.QoS),
 		Size:           c.Size,
+		Template:       c.TemplateText,
+		TopicAlias:     c.TopicAlias,
 		Rate:           c.Rate,
 		DurationS:      c.Duration.Seconds(),
 		Count:          c.Count,
@@ -164,8 +178,11 @@ func (b *Bench) settings() Settings {
 	default:
 		s.Filters, _ = c.Filters()
 	}
+	if c.Mode == Conn || c.Template != nil {
+		s.Size = 0
+	}
 	if c.Mode == Conn {
-		s.Size, s.QoS = 0, 0
+		s.QoS = 0
 	}
 	return s
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/pkg/errs"
+	"github.com/iotctl/iotctl/pkg/payload"
 )
 
 // Mode is what a run measures.
@@ -45,8 +46,17 @@ type Config struct {
 	// each message reaches one of them.
 	Shared string
 	QoS    byte
-	// Size is the payload size in bytes, at least HeaderSize.
+	// Size is the payload size in bytes, at least HeaderSize; not used
+	// with Template.
 	Size int
+	// Template, when set, makes each payload the header followed by the
+	// template's output (pub --template's: {{.Count}} is the header's
+	// sequence number plus 1, {{.ClientID}} the publisher's, {{.Topic}} its topic).
+	Template *payload.Template
+	// TemplateText is Template's source, for the banner and the JSON.
+	TemplateText string
+	// TopicAlias: publishers use MQTT 5 topic aliases (session.Options.TopicAlias).
+	TopicAlias bool
 	// Rate is messages per second across all publishers of this process;
 	// 0 publishes as fast as flow control allows (closed loop).
 	Rate float64
@@ -128,7 +138,7 @@ func (c *Config) Validate() error {
 		return errs.Usagef("bench %s needs --subscribers of at least 1", c.Mode)
 	case c.QoS > 2:
 		return errs.Usagef("invalid --qos %d: want 0, 1 or 2", c.QoS)
-	case c.Size < HeaderSize && c.Mode != Conn:
+	case c.Size < HeaderSize && c.Mode != Conn && c.Template == nil:
 		return errs.Usagef("--size %d is smaller than the %d-byte bench header (publisher, sequence, timestamp): use --size %d or more", c.Size, HeaderSize, HeaderSize)
 	case c.Duration > 0 && c.Count > 0:
 		return errs.Usagef("give --duration or --count, not both")

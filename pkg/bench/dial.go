@@ -29,6 +29,7 @@ func ClientOptions(base *profile.Settings, c ClientSpec) session.Options {
 		MaxReconnects: 10,
 		OnConnect:     c.OnConnect,
 		Handler:       c.Handler,
+		TopicAlias:    c.TopicAlias,
 	}
 }
 

@@ -49,6 +49,9 @@ func Merge(results []*Result, logs []map[string]*hdr.Histogram) (*Result, error)
 		m.PublishRate += r.PublishRate
 		m.ReceiveRate += r.ReceiveRate
 		m.BytesPerSecond += r.BytesPerSecond
+		m.Wire.Publishes += r.Wire.Publishes
+		m.Wire.Bytes += r.Wire.Bytes
+		m.Wire.FullBytes += r.Wire.FullBytes
 		m.BehindScheduleMaxUS = max(m.BehindScheduleMaxUS, r.BehindScheduleMaxUS)
 		m.Connections.Opened += r.Connections.Opened
 		m.Connections.Failed += r.Connections.Failed

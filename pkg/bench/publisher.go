@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/iotctl/iotctl/pkg/payload"
 	"github.com/iotctl/iotctl/pkg/session"
 )
 
@@ -26,9 +27,13 @@ type publisher struct {
 	size       int
 	clock      clock
 	send       sendFunc
-	interval   float64       // ns between this publisher's messages; 0: closed loop
-	phase      int64         // offset of its slots, so publishers interleave
-	window     chan struct{} // caps messages in flight; nil at QoS 0
+	wire       func() session.WireStats // the session's; nil in tests without one
+	clientID   string
+	tmpl       *payload.Template // payload after the header; nil: zeros up to size
+	bytes      uint64            // payload bytes of counted messages
+	interval   float64           // ns between this publisher's messages; 0: closed loop
+	phase      int64             // offset of its slots, so publishers interleave
+	window     chan struct{}     // caps messages in flight; nil at QoS 0
 	ackTimeout time.Duration
 	pool       sync.Pool
 
@@ -68,6 +73,8 @@ func newPublisher(cfg *Config, j int, clk clock, send sendFunc) *publisher {
 		qos:        cfg.QoS,
 		topic:      cfg.TopicFor(id),
 		size:       cfg.Size,
+		clientID:   cfg.clientID("p", id),
+		tmpl:       cfg.Template,
 		clock:      clk,
 		send:       send,
 		ack:        newRecorder(),
@@ -81,7 +88,7 @@ func newPublisher(cfg *Config, j int, clk clock, send sendFunc) *publisher {
 		p.phase = int64(float64(j) * 1e9 / cfg.Rate)
 	}
 	p.pool.New = func() any {
-		o := &outbound{p: p, msg: session.Message{Topic: p.topic, QoS: p.qos, Payload: make([]byte, p.size)}}
+		o := &outbound{p: p, msg: session.Message{Topic: p.topic, QoS: p.qos, Payload: make([]byte, max(p.size, HeaderSize))}}
 		o.cb = o.done
 		return o
 	}
@@ -135,7 +142,17 @@ func (p *publisher) run(ctx context.Context, start, deadline int64, count uint64
 		if warm {
 			h.Seq = seq
 		}
+		if p.tmpl != nil {
+			body, err := p.tmpl.Render(o.msg.Payload[:HeaderSize], payload.Data{Count: int(h.Seq) + 1, Time: payload.Time{Time: time.Now()}, ClientID: p.clientID, Topic: p.topic})
+			if err != nil {
+				p.release()
+				p.pool.Put(o)
+				return err
+			}
+			o.msg.Payload = body
+		}
 		h.Put(o.msg.Payload)
+		size := len(o.msg.Payload)
 		p.sending.Add(1)
 		if err := p.send(ctx, &o.msg, o.cb); err != nil {
 			p.sending.Add(-1)
@@ -150,6 +167,7 @@ func (p *publisher) run(ctx context.Context, start, deadline int64, count uint64
 		} else {
 			p.seq++
 			p.published.Add(1)
+			p.bytes += uint64(size)
 		}
 	}
 	if !warm {

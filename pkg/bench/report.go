@@ -25,7 +25,11 @@ func (s Settings) Banner() string {
 		fmt.Fprintf(&b, ": %s → %s", plural(s.Publishers, "publisher"), plural(s.Subscribers, "subscriber"))
 	}
 	if s.Mode != string(Conn) {
-		fmt.Fprintf(&b, ", QoS %d, %d B", s.QoS, s.Size)
+		if s.Template != "" {
+			fmt.Fprintf(&b, ", QoS %d, %d B header + template", s.QoS, HeaderSize)
+		} else {
+			fmt.Fprintf(&b, ", QoS %d, %d B", s.QoS, s.Size)
+		}
 		switch {
 		case s.DurationS > 0:
 			fmt.Fprintf(&b, ", for %gs", s.DurationS)
@@ -45,6 +49,9 @@ func (s Settings) Banner() string {
 	fmt.Fprintf(&b, "%s (auth %s, limits %s)", s.Endpoint, s.Auth, s.Limits)
 	if s.Mode != string(Conn) {
 		fmt.Fprintf(&b, "\ntopic %s", s.Topic)
+		if s.TopicAlias {
+			b.WriteString(" (topic aliases)")
+		}
 		if len(s.Filters) == 1 {
 			fmt.Fprintf(&b, ", subscribed to %s", s.Filters[0])
 		} else if len(s.Filters) > 1 {
@@ -56,6 +63,9 @@ func (s Settings) Banner() string {
 			} else {
 				fmt.Fprintf(&b, "; in flight ≤ receive maximum (%d)", s.ReceiveMaximum)
 			}
+		}
+		if s.Template != "" {
+			fmt.Fprintf(&b, "\npayload: header + template %s", s.Template)
 		}
 	}
 	fmt.Fprintf(&b, "\nrun %s, shard %s", s.RunID, s.Shard)
@@ -98,6 +108,13 @@ func (r *Result) writeText(w io.Writer) error {
 			p("published\t%s\tin %.3fs\t%s msgs/s\t%s/s\t\n", group(r.Published), r.DurationS, rate(r.PublishRate), bytesIEC(r.BytesPerSecond))
 			if r.Settings.QoS > 0 {
 				p("acknowledged\t%s\trefused %s\tack timeouts %s\t\t\n", group(r.Acknowledged), group(r.Refused), group(r.AckTimeouts))
+			}
+			if per, full := r.Wire.PerPublish(); per > 0 {
+				saved := "\t"
+				if full > per {
+					saved = fmt.Sprintf("full topics %.1f B\t%.1f B saved", full, full-per)
+				}
+				p("on the wire\t%.1f B per PUBLISH\t%s\t\t\n", per, saved)
 			}
 			if r.PublishErrors > 0 {
 				p("publish errors\t%s\t\t\t\t\n", group(r.PublishErrors))

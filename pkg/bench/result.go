@@ -36,6 +36,9 @@ type Result struct {
 	BytesPerSecond      float64 `json:"bytes_per_second"` // payload bytes published per second
 	BehindScheduleMaxUS int64   `json:"behind_schedule_max_us"`
 
+	// Wire is what the publishers' PUBLISH packets took on the wire.
+	Wire Wire `json:"wire"`
+
 	LatencyUS   Latencies   `json:"latency_us"`
 	Connections Connections `json:"connections"`
 
@@ -60,7 +63,9 @@ type Settings struct {
 	Filters        []string `json:"filters,omitempty"`
 	Shared         string   `json:"shared,omitempty"`
 	QoS            int      `json:"qos"`
-	Size           int      `json:"size"`
+	Size           int      `json:"size"`               // 0 with a template
+	Template       string   `json:"template,omitempty"` // the payload after the header
+	TopicAlias     bool     `json:"topic_alias"`
 	Rate           float64  `json:"rate"` // 0: as fast as flow control allows
 	DurationS      float64  `json:"duration_s"`
 	Count          int      `json:"count"` // per publisher
@@ -71,6 +76,25 @@ type Settings struct {
 	RunID          string   `json:"run_id"`
 	Shard          string   `json:"shard"`
 	ClientIDPrefix string   `json:"client_id_prefix"`
+}
+
+// Wire counts the publishers' PUBLISH packets, warm-up and resends
+// included (session.WireStats); zero in sub mode.
+type Wire struct {
+	Publishes uint64 `json:"publishes"`
+	Bytes     uint64 `json:"bytes"`
+	// FullBytes is what they would have taken with full topics: Bytes
+	// plus what topic aliases saved.
+	FullBytes uint64 `json:"full_topic_bytes"`
+}
+
+// PerPublish is the average PUBLISH size on the wire, with the topic
+// aliases used and with full topics.
+func (w Wire) PerPublish() (bytes, full float64) {
+	if w.Publishes == 0 {
+		return 0, 0
+	}
+	return float64(w.Bytes) / float64(w.Publishes), float64(w.FullBytes) / float64(w.Publishes)
 }
 
 // Latencies are the measured histograms, in microseconds.

@@ -26,6 +26,8 @@ type ClientSpec struct {
 	// Reconnect: keep the client going through connection losses (all
 	// modes but conn).
 	Reconnect bool
+	// TopicAlias: publish with MQTT 5 topic aliases.
+	TopicAlias bool
 }
 
 // Bench is one run: New checks the configuration, Run runs it, Progress may
@@ -211,7 +213,7 @@ func (b *Bench) openPublishers(ctx context.Context) ([]*session.Session, error) 
 	}
 	specs := make([]ClientSpec, b.cfg.Publishers)
 	for j := range specs {
-		specs[j] = ClientSpec{ClientID: b.cfg.clientID("p", b.cfg.publisherID(j)), Reconnect: true}
+		specs[j] = ClientSpec{ClientID: b.cfg.clientID("p", b.cfg.publisherID(j)), Reconnect: true, TopicAlias: b.cfg.TopicAlias}
 	}
 	sessions, err := b.openAll(ctx, specs, len(b.subs), len(b.subs)+len(specs))
 	if err != nil {
@@ -219,7 +221,7 @@ func (b *Bench) openPublishers(ctx context.Context) ([]*session.Session, error) 
 	}
 	for j, s := range sessions {
 		p := b.pubs[j]
-		p.send = s.Publish
+		p.send, p.wire = s.Publish, s.Wire
 		rm := int(s.Capabilities().ReceiveMaximum)
 		if j == 0 {
 			b.receiveMax.Store(int64(rm))

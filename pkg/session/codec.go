@@ -80,18 +80,30 @@ func propsLen(p *Properties) int {
 	return n
 }
 
-// publishSize is the PUBLISH packet's remaining length and total size.
+// publishSize is the PUBLISH packet's remaining length and total size
+// with its full topic and no topic alias.
 func publishSize(m *Message, qos byte) (remaining, total int) {
+	return wireSize(m, m.Topic, 0, qos)
+}
+
+// wireSize is publishSize as sent with topic ("" once aliased) and alias
+// (0: none).
+func wireSize(m *Message, topic string, alias uint16, qos byte) (remaining, total int) {
 	pl := propsLen(&m.Props)
-	remaining = 2 + len(m.Topic) + vbiLen(pl) + pl + len(m.Payload)
+	if alias != 0 {
+		pl += 3
+	}
+	remaining = 2 + len(topic) + vbiLen(pl) + pl + len(m.Payload)
 	if qos > 0 {
 		remaining += 2
 	}
 	return remaining, 1 + vbiLen(remaining) + remaining
 }
 
-// writePublish encodes a PUBLISH into w without allocating.
-func writePublish(w *bufio.Writer, m *Message, qos byte, id uint16, dup bool) {
+// writePublish encodes a PUBLISH into w without allocating and returns
+// its size. It carries topic, which is m.Topic or "" when alias (0: none)
+// stands for it.
+func writePublish(w *bufio.Writer, m *Message, topic string, alias uint16, qos byte, id uint16, dup bool) int {
 	b0 := byte(packets.PUBLISH<<4) | qos<<1
 	if dup {
 		b0 |= 0x08
@@ -101,15 +113,23 @@ func writePublish(w *bufio.Writer, m *Message, qos byte, id uint16, dup bool) {
 	}
 	p := &m.Props
 	pl := propsLen(p)
-	remaining, _ := publishSize(m, qos)
+	if alias != 0 {
+		pl += 3
+	}
+	remaining, total := wireSize(m, topic, alias, qos)
 	_ = w.WriteByte(b0)
 	writeVBI(w, remaining)
-	writeStr(w, m.Topic)
+	writeStr(w, topic)
 	if qos > 0 {
 		_ = w.WriteByte(byte(id >> 8))
 		_ = w.WriteByte(byte(id))
 	}
 	writeVBI(w, pl)
+	if alias != 0 {
+		_ = w.WriteByte(propTopicAlias)
+		_ = w.WriteByte(byte(alias >> 8))
+		_ = w.WriteByte(byte(alias))
+	}
 	if p.PayloadFormat != nil {
 		_ = w.WriteByte(propPayloadFormat)
 		_ = w.WriteByte(*p.PayloadFormat)
@@ -142,6 +162,7 @@ func writePublish(w *bufio.Writer, m *Message, qos byte, id uint16, dup bool) {
 		writeStr(w, u.Value)
 	}
 	_, _ = w.Write(m.Payload)
+	return total
 }
 
 // writeAck encodes PUBACK, PUBREC, PUBREL or PUBCOMP with a reason code.

@@ -29,7 +29,7 @@ func TestPublishEncodingMatchesPaho(t *testing.T) {
 			for _, dup := range []bool{false, true} {
 				var got, want bytes.Buffer
 				w := bufio.NewWriter(&got)
-				writePublish(w, m, qos, 513, dup)
+				writePublish(w, m, m.Topic, 0, qos, 513, dup)
 				w.Flush()
 				pahoPublish(m, qos, 513, dup).WriteTo(&want)
 				if !bytes.Equal(got.Bytes(), want.Bytes()) {
@@ -122,7 +122,7 @@ func TestPublishAllocations(t *testing.T) {
 		ContentType: "c", ResponseTopic: "r", CorrelationData: []byte("d"),
 	}}
 	w := bufio.NewWriterSize(discard{}, 4096)
-	if n := testing.AllocsPerRun(1000, func() { writePublish(w, m, 1, 7, false) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { writePublish(w, m, m.Topic, 0, 1, 7, false) }); n != 0 {
 		t.Fatalf("writePublish allocates %v times", n)
 	}
 	if n := testing.AllocsPerRun(1000, func() { writeAck(w, 4, 7, 0x10) }); n != 0 {
@@ -140,7 +140,7 @@ func TestDecodePublishPayloadBuffer(t *testing.T) {
 	for _, n := range []int{10, keepReadBuffer + 1} {
 		var b bytes.Buffer
 		w := bufio.NewWriter(&b)
-		writePublish(w, &Message{Topic: "big", Payload: bytes.Repeat([]byte("z"), n)}, 1, 1, false)
+		writePublish(w, &Message{Topic: "big", Payload: bytes.Repeat([]byte("z"), n)}, "big", 0, 1, 1, false)
 		w.Flush()
 		fr := frameReader{r: bufio.NewReader(&b)}
 		f, err := fr.next()
@@ -161,7 +161,7 @@ func TestDecodePublishPayloadBuffer(t *testing.T) {
 func TestFrameOverMaximumPacketSize(t *testing.T) {
 	var b bytes.Buffer
 	w := bufio.NewWriter(&b)
-	writePublish(w, &Message{Topic: "t", Payload: make([]byte, 1000)}, 0, 0, false)
+	writePublish(w, &Message{Topic: "t", Payload: make([]byte, 1000)}, "t", 0, 0, 0, false)
 	w.Flush()
 	size := b.Len()
 	for _, max := range []int{size, size - 1} {

@@ -60,6 +60,7 @@ type conn struct {
 	writes  atomic.Uint64
 	blocked atomic.Bool // the reader waits for the handler: not a dead peer
 	carve   carver      // the reader's: memory for inbound messages
+	aliases *aliases    // the writer's: topic aliases set on this connection
 
 	// progress: the broker answered something on this connection (an
 	// acknowledgement, a message, a PINGRESP), so it was not a failure.
@@ -287,13 +288,9 @@ func (c *conn) write(it wItem) error {
 	tr := c.s.o.Debug
 	switch it.typ {
 	case packets.PUBLISH:
-		if v311 {
-			writePublish311(c.bw, it.m, it.qos, it.id, it.dup)
-		} else {
-			writePublish(c.bw, it.m, it.qos, it.id, it.dup)
-		}
+		topic, alias := c.writePublish(it)
 		if tr != nil {
-			traceOut(tr, "PUBLISH", fmt.Sprintf("id=%d qos=%d dup=%t retain=%t topic=%q bytes=%d", it.id, it.qos, it.dup, it.m.Retain, it.m.Topic, len(it.m.Payload)))
+			traceOut(tr, "PUBLISH", fmt.Sprintf("id=%d qos=%d dup=%t retain=%t topic=%q alias=%d bytes=%d", it.id, it.qos, it.dup, it.m.Retain, topic, alias, len(it.m.Payload)))
 		}
 		if it.done != nil {
 			it.done(nil)

@@ -117,6 +117,9 @@ type Session struct {
 	stopErr   error
 	err       error
 	inbox     chan inItem
+
+	aliasWarned atomic.Bool // alias.go: the broker allows no topic aliases, said once
+	wire        wireCount   // stats.go
 }
 
 type connectConfig struct {

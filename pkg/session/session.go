@@ -65,6 +65,10 @@ type Options struct {
 	// SubscribeProperties are the user properties of every SUBSCRIBE,
 	// those sent again after a reconnect included.
 	SubscribeProperties []UserProperty
+	// TopicAlias: PUBLISHes use MQTT 5 topic aliases, up to the broker's
+	// Topic Alias Maximum on each connection (alias.go). A broker that
+	// allows none gets full topics and one Warn.
+	TopicAlias bool
 }
 
 // Message is an application message, outbound or inbound.

@@ -38,9 +38,10 @@ func publishSize311(m *Message, qos byte) (remaining, total int) {
 	return remaining, 1 + vbiLen(remaining) + remaining
 }
 
-// writePublish311 encodes a 3.1.1 PUBLISH into w without allocating. m's
-// properties are not sent (the session refuses messages that have some).
-func writePublish311(w *bufio.Writer, m *Message, qos byte, id uint16, dup bool) {
+// writePublish311 encodes a 3.1.1 PUBLISH into w without allocating and
+// returns its size. m's properties are not sent (the session refuses
+// messages that have some).
+func writePublish311(w *bufio.Writer, m *Message, qos byte, id uint16, dup bool) int {
 	b0 := byte(packets.PUBLISH<<4) | qos<<1
 	if dup {
 		b0 |= 0x08
@@ -48,7 +49,7 @@ func writePublish311(w *bufio.Writer, m *Message, qos byte, id uint16, dup bool)
 	if m.Retain {
 		b0 |= 0x01
 	}
-	remaining, _ := publishSize311(m, qos)
+	remaining, total := publishSize311(m, qos)
 	_ = w.WriteByte(b0)
 	writeVBI(w, remaining)
 	writeStr(w, m.Topic)
@@ -57,6 +58,7 @@ func writePublish311(w *bufio.Writer, m *Message, qos byte, id uint16, dup bool)
 		_ = w.WriteByte(byte(id))
 	}
 	_, _ = w.Write(m.Payload)
+	return total
 }
 
 // writer311 encodes CONNECT, SUBSCRIBE, UNSUBSCRIBE and DISCONNECT, held
