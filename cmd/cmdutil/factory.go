@@ -28,6 +28,9 @@ type Factory struct {
 	storeOnce sync.Once
 	store     *profilestore.Store
 
+	connFlagsOnce sync.Once
+	connFlags     *connectionFlags
+
 	verbose atomic.Bool
 
 	// settings are the connection settings once resolved, so the root can
@@ -64,7 +67,7 @@ func (f *Factory) Store() *profilestore.Store {
 // broken profile is an error of these commands only. Optional settings
 // (e.g. thing-name) are flags of cmd only when named in optional.
 func (f *Factory) ConnectionSettings(cmd *cobra.Command, optional ...string) func() (*profile.Settings, error) {
-	AddConnectionFlags(cmd, optional...)
+	f.AddConnectionFlags(cmd, optional...)
 	var (
 		once sync.Once
 		st   *profile.Settings
