@@ -123,8 +123,11 @@ func (f *Factory) Global(cmd *cobra.Command) (*profile.Settings, error) {
 // IOTCTL_* variables; every other setting has its default, whatever the
 // environment says, and no profile is read.
 func ResolveOnly(fs *pflag.FlagSet, names []string) (*profile.Settings, error) {
+	// Flags only to hold the values: no help text, no --profile.
 	all := pflag.NewFlagSet("only", pflag.ContinueOnError)
-	AddSettingsFlags(all)
+	for _, d := range profile.Defs {
+		addSettingFlag(all, d, "")
+	}
 	src := map[string]profile.Source{}
 	for _, d := range profile.Defs {
 		text, from := d.Default, profile.FromDefault

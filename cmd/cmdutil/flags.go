@@ -166,6 +166,14 @@ func addSetting(fs *pflag.FlagSet, d profile.Def) {
 		usage += " (" + strings.Join(d.Enum, "|") + ")"
 	}
 	usage += " [" + d.Env() + "]"
+	addSettingFlag(fs, d, usage)
+	fl := fs.Lookup(d.Name)
+	fl.Hidden = d.Hidden
+	fl.Annotations = map[string][]string{settingAnnotation: {"true"}}
+}
+
+// addSettingFlag defines the flag of setting d on fs: its type and default.
+func addSettingFlag(fs *pflag.FlagSet, d profile.Def, usage string) {
 	switch d.Type {
 	case profile.Bool:
 		fs.BoolP(d.Name, d.Short, d.Default == "true", usage)
@@ -183,9 +191,6 @@ func addSetting(fs *pflag.FlagSet, d profile.Def) {
 	default:
 		fs.StringP(d.Name, d.Short, d.Default, usage)
 	}
-	fl := fs.Lookup(d.Name)
-	fl.Hidden = d.Hidden
-	fl.Annotations = map[string][]string{settingAnnotation: {"true"}}
 }
 
 // RegisterCompletion completes a setting flag of cmd: enum values;
