@@ -7,11 +7,10 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/bench"
-	"github.com/vbauerster/mpb/v8"
-	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 )
 
@@ -38,17 +37,101 @@ func startProgress(ctx context.Context, w *cmdutil.LockedWriter, b *bench.Bench)
 		return plainProgress(ctx, w, status)
 	}
 	out := w.W // only Swap changes it, from here
-	p := mpb.NewWithContext(ctx, mpb.WithOutput(out), mpb.WithRefreshRate(250*time.Millisecond), mpb.WithWidth(30))
-	bar := p.New(0, mpb.NopStyle(), mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return status() })), mpb.BarFillerClearOnComplete())
-	w.Swap(p)
+	line := &statusLine{out: out, status: status, width: func() int { return termWidth(out) }}
+	w.Swap(line)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			case <-t.C:
+				line.update()
+			}
+		}
+	}()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			close(done)
+			<-finished
+			line.update() // the last figures stay on the screen
 			w.Swap(out)
-			bar.SetTotal(-1, true)
-			p.Wait()
 		})
 	}
+}
+
+// statusLine keeps the status as the last line of the terminal, redrawn
+// every 250 ms: it rewrites it in place (cursor up, erase to the end of
+// the screen) and prints what is written to it (warnings) above it. The line is cut to the
+// terminal's width with a closing "…", so it never wraps.
+type statusLine struct {
+	mu     sync.Mutex
+	out    io.Writer
+	status func() string
+	width  func() int
+	last   string // as drawn, "" before the first
+}
+
+// update draws the current status in place of the last.
+func (s *statusLine) update() {
+	text := s.status()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.redraw(nil, text)
+}
+
+// Write prints p above the status line.
+func (s *statusLine) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last == "" { // not drawn yet
+		return s.out.Write(p)
+	}
+	return len(p), s.redraw(p, s.last)
+}
+
+func (s *statusLine) redraw(above []byte, text string) error {
+	var b []byte
+	if s.last != "" {
+		b = append(b, "\x1b[1A\x1b[J"...)
+	}
+	b = append(b, above...)
+	text = fit(text, s.width())
+	b = append(b, text...)
+	b = append(b, '\n')
+	s.last = text
+	_, err := s.out.Write(b)
+	return err
+}
+
+// fit cuts text to width columns, ending in "…" when cut (the status is
+// ASCII but for that).
+func fit(text string, width int) string {
+	if width <= 0 || utf8.RuneCountInString(text) <= width {
+		return text
+	}
+	r := []rune(text)
+	return string(r[:width-1]) + "…"
+}
+
+// termWidth is the width of the terminal behind out, 0 if unknown.
+func termWidth(out io.Writer) int {
+	f, ok := out.(interface{ Fd() uintptr })
+	if !ok {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
 }
 
 // plainTerminal reports whether the terminal behind out cannot take
@@ -57,12 +140,7 @@ func plainTerminal(out io.Writer) bool {
 	if os.Getenv("TERM") == "dumb" {
 		return true
 	}
-	f, ok := out.(interface{ Fd() uintptr })
-	if !ok {
-		return true
-	}
-	width, _, err := term.GetSize(int(f.Fd()))
-	return err != nil || width <= 0
+	return termWidth(out) <= 0
 }
 
 // plainProgress prints status as a plain line every second: no escape
@@ -93,5 +171,3 @@ func plainProgress(ctx context.Context, w io.Writer, status func() string) (stop
 		})
 	}
 }
-
-var _ io.Writer = (*mpb.Progress)(nil)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iotctl/iotctl/cmd/cmdutil"
 	embedded "github.com/iotctl/iotctl/pkg/broker"
 	"github.com/iotctl/iotctl/pkg/broker/iot"
 	"github.com/iotctl/iotctl/pkg/errs"
@@ -117,17 +118,17 @@ func addIoTFlags(cmd *cobra.Command, settings func() (*profile.Settings, error))
 	o := &iotOptions{}
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Enabled, "iot", false, "emulate AWS IoT Core: authentication, IoT policies and limits (see above)")
-	fl.StringArrayVar(&o.Credentials, "aws-credentials", nil, "AWS key accepted in SigV4 websocket URLs, AKID:SECRET[:SESSION_TOKEN][:cognito=IDENTITY_ID] (repeatable)")
-	fl.StringArrayVar(&o.Authorizers, "authorizer", nil, "custom authorizer NAME=COMMAND (repeatable)")
-	fl.StringArrayVar(&o.AuthorizerKeys, "authorizer-key", nil, "NAME=PUBLIC_KEY.pem: authorizer NAME requires tokens signed with this RSA key (repeatable)")
-	fl.StringArrayVar(&o.Policies, "policy", nil, "PRINCIPAL=FILE: attach an IoT policy to cert:<certificate ID>, akid:<access key ID>, cognito:<identity ID>, custom:<principalId> or * (repeatable)")
-	fl.StringArrayVar(&o.Things, "thing", nil, "NAME=PRINCIPAL[,ATTRIBUTE=VALUE…]: attach a thing to a principal (repeatable)")
+	cmdutil.StringArrayVar(fl, &o.Credentials, "aws-credentials", "AWS key accepted in SigV4 websocket URLs, AKID:SECRET[:SESSION_TOKEN][:cognito=IDENTITY_ID] (repeatable)")
+	cmdutil.StringArrayVar(fl, &o.Authorizers, "authorizer", "custom authorizer NAME=COMMAND (repeatable)")
+	cmdutil.StringArrayVar(fl, &o.AuthorizerKeys, "authorizer-key", "NAME=PUBLIC_KEY.pem: authorizer NAME requires tokens signed with this RSA key (repeatable)")
+	cmdutil.StringArrayVar(fl, &o.Policies, "policy", "PRINCIPAL=FILE: attach an IoT policy to cert:<certificate ID>, akid:<access key ID>, cognito:<identity ID>, custom:<principalId> or * (repeatable)")
+	cmdutil.StringArrayVar(fl, &o.Things, "thing", "NAME=PRINCIPAL[,ATTRIBUTE=VALUE…]: attach a thing to a principal (repeatable)")
 	fl.StringVar(&o.Account, "account", iot.DefaultAccount, "AWS account ID of the emulated ARNs")
 	fl.DurationVar(&o.SigV4MaxAge, "sigv4-max-age", iot.DefaultSigV4MaxAge, "disconnect SigV4 and Cognito connections (0xA0) after this long")
 	fl.IntVar(&o.PublishRateLimit, "publish-rate-limit", iot.DefaultPublishRateLimit, "publishes per second per connection; more get PUBACK 0x97 (0: no limit)")
 	fl.StringVar(&o.StateDir, "state-dir", "", "keep Device Shadows, jobs and what fleet provisioning created in this folder across restarts (default: in memory)")
 	o.Provisioning.addFlags(fl)
-	fl.StringArrayVar(&o.Shadows, "shadow", nil, "THING[/NAME]=FILE: start the shadow (classic, or named NAME) from an update body {\"state\":{…}} (repeatable)")
+	cmdutil.StringArrayVar(fl, &o.Shadows, "shadow", "THING[/NAME]=FILE: start the shadow (classic, or named NAME) from an update body {\"state\":{…}} (repeatable)")
 	addJobsFlags(fl, o)
 
 	run := cmd.RunE

@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/broker/iot"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/spf13/pflag"
@@ -34,7 +35,7 @@ persist in DIR/jobs.`
 
 // addJobsFlags adds the flags that create jobs in the Jobs service.
 func addJobsFlags(fl *pflag.FlagSet, o *iotOptions) {
-	fl.StringArrayVar(&o.Jobs, "job", nil, "JOB_ID=THING[,THING…]:DOCUMENT_FILE: create a job for these things with this job document (repeatable)")
+	cmdutil.StringArrayVar(fl, &o.Jobs, "job", "JOB_ID=THING[,THING…]:DOCUMENT_FILE: create a job for these things with this job document (repeatable)")
 	fl.StringVar(&o.JobsDir, "jobs-dir", "", "watch this folder for job files JOB_ID.json, {\"targets\":[…],\"document\":{…}}, and create their jobs")
 }
 

@@ -3,6 +3,7 @@ package broker
 import (
 	"os"
 
+	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/broker/iot"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/spf13/pflag"
@@ -52,9 +53,9 @@ const provisioningExample = `
     --provisioning-template FleetTemplate=template.json --provisioning-hook 'FleetTemplate=./check-serial.sh'`
 
 func (p *provisioningOptions) addFlags(fl *pflag.FlagSet) {
-	fl.StringArrayVar(&p.Templates, "provisioning-template", nil, "NAME=FILE: a fleet provisioning template for RegisterThing on $aws/provisioning-templates/NAME/provision/json (repeatable)")
-	fl.StringArrayVar(&p.NamedPolicies, "named-policy", nil, "NAME=FILE: an IoT policy that provisioning templates attach by PolicyName (repeatable)")
-	fl.StringArrayVar(&p.Hooks, "provisioning-hook", nil, "NAME=COMMAND: pre-provisioning hook of template NAME: event JSON on stdin, {\"allowProvisioning\": …} on stdout (repeatable)")
+	cmdutil.StringArrayVar(fl, &p.Templates, "provisioning-template", "NAME=FILE: a fleet provisioning template for RegisterThing on $aws/provisioning-templates/NAME/provision/json (repeatable)")
+	cmdutil.StringArrayVar(fl, &p.NamedPolicies, "named-policy", "NAME=FILE: an IoT policy that provisioning templates attach by PolicyName (repeatable)")
+	cmdutil.StringArrayVar(fl, &p.Hooks, "provisioning-hook", "NAME=COMMAND: pre-provisioning hook of template NAME: event JSON on stdin, {\"allowProvisioning\": …} on stdout (repeatable)")
 }
 
 // config adds the templates, named policies and hooks to cfg.

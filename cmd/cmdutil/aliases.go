@@ -11,6 +11,7 @@ import (
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/profile"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // sdkAliases are the AWS IoT Device SDK v2 samples' flag names (their
@@ -59,8 +60,7 @@ func AddSDKAliases(root *cobra.Command) {
 // addProxyCredentialFlags adds the samples' --proxy_user_name (also
 // --proxy_username) and --proxy_password, hidden: proxyCredentials puts
 // them into the proxy URL.
-func addProxyCredentialFlags(cmd *cobra.Command) {
-	fs := cmd.Flags()
+func addProxyCredentialFlags(fs *pflag.FlagSet) {
 	fs.String("proxy-user-name", "", "the AWS IoT SDK samples' proxy user: prefer --proxy http://user:pass@host:port")
 	fs.String("proxy-password", "", "the AWS IoT SDK samples' proxy password: prefer --proxy http://user:pass@host:port")
 	_ = fs.MarkHidden("proxy-user-name")

@@ -28,6 +28,9 @@ type Factory struct {
 	storeOnce sync.Once
 	store     *profilestore.Store
 
+	connFlagsOnce sync.Once
+	connFlags     *connectionFlags
+
 	verbose atomic.Bool
 
 	// settings are the connection settings once resolved, so the root can
@@ -64,7 +67,7 @@ func (f *Factory) Store() *profilestore.Store {
 // broken profile is an error of these commands only. Optional settings
 // (e.g. thing-name) are flags of cmd only when named in optional.
 func (f *Factory) ConnectionSettings(cmd *cobra.Command, optional ...string) func() (*profile.Settings, error) {
-	AddConnectionFlags(cmd, optional...)
+	f.AddConnectionFlags(cmd, optional...)
 	var (
 		once sync.Once
 		st   *profile.Settings
@@ -120,8 +123,11 @@ func (f *Factory) Global(cmd *cobra.Command) (*profile.Settings, error) {
 // IOTCTL_* variables; every other setting has its default, whatever the
 // environment says, and no profile is read.
 func ResolveOnly(fs *pflag.FlagSet, names []string) (*profile.Settings, error) {
+	// Flags only to hold the values: no help text, no --profile.
 	all := pflag.NewFlagSet("only", pflag.ContinueOnError)
-	AddSettingsFlags(all)
+	for _, d := range profile.Defs {
+		addSettingFlag(all, d, "")
+	}
 	src := map[string]profile.Source{}
 	for _, d := range profile.Defs {
 		text, from := d.Default, profile.FromDefault

@@ -89,21 +89,63 @@ func AddSettingsFlags(fs *pflag.FlagSet) {
 }
 
 // AddConnectionFlags registers the connection settings on cmd as local
-// flags, grouped in its help, with their completions (Factory.
-// ConnectionSettings does, and resolves them). Optional settings are
-// registered only when named.
-func AddConnectionFlags(cmd *cobra.Command, optional ...string) {
+// flags, grouped in its help, with their completions (ConnectionSettings
+// does, and resolves them). Optional settings are registered only when
+// named.
+//
+// The flags are made once per Factory and shared by every command that
+// connects, as cobra shares the persistent flags: a process runs one
+// command of its tree, so one set of flag values serves them all. Making
+// the ~70 flags anew for each of those ~20 commands was most of what every
+// run of iotctl (version included) spent building its command tree. One
+// Factory, one command tree.
+func (f *Factory) AddConnectionFlags(cmd *cobra.Command, optional ...string) {
+	f.connFlagsOnce.Do(func() { f.connFlags = newConnectionFlags() })
+	cf := f.connFlags
 	fs := cmd.Flags()
+	for i, d := range cf.defs {
+		if d.Optional && !slices.Contains(optional, d.Name) {
+			continue
+		}
+		fl := cf.flags[i]
+		fs.AddFlag(fl)
+		if !cf.completed[i] {
+			// cobra keeps completions by flag: once covers every command.
+			registerCompletion(cmd, d)
+			cf.completed[i] = true
+		}
+	}
+	for _, fl := range cf.proxyCreds {
+		fs.AddFlag(fl)
+	}
+	cmd.SetUsageTemplate(groupedUsageTemplate)
+}
+
+// connectionFlags are a Factory's connection setting flags.
+type connectionFlags struct {
+	defs       []profile.Def
+	flags      []*pflag.Flag
+	completed  []bool
+	proxyCreds []*pflag.Flag
+}
+
+func newConnectionFlags() *connectionFlags {
+	cf := &connectionFlags{}
+	fs := pflag.NewFlagSet("connection", pflag.ContinueOnError)
 	for _, d := range profile.Defs {
-		if IsGlobal(d.Name) || d.Optional && !slices.Contains(optional, d.Name) {
+		if IsGlobal(d.Name) {
 			continue
 		}
 		addSetting(fs, d)
-		_ = fs.SetAnnotation(d.Name, groupAnnotation, []string{settingGroup(d.Name)})
-		registerCompletion(cmd, d)
+		fl := fs.Lookup(d.Name)
+		fl.Annotations[groupAnnotation] = []string{settingGroup(d.Name)}
+		cf.defs = append(cf.defs, d)
+		cf.flags = append(cf.flags, fl)
 	}
-	addProxyCredentialFlags(cmd)
-	cmd.SetUsageTemplate(groupedUsageTemplate)
+	cf.completed = make([]bool, len(cf.defs))
+	addProxyCredentialFlags(fs)
+	cf.proxyCreds = []*pflag.Flag{fs.Lookup("proxy-user-name"), fs.Lookup("proxy-password")}
+	return cf
 }
 
 // addSettingFlags registers the named settings on cmd as its own flags.
@@ -124,6 +166,14 @@ func addSetting(fs *pflag.FlagSet, d profile.Def) {
 		usage += " (" + strings.Join(d.Enum, "|") + ")"
 	}
 	usage += " [" + d.Env() + "]"
+	addSettingFlag(fs, d, usage)
+	fl := fs.Lookup(d.Name)
+	fl.Hidden = d.Hidden
+	fl.Annotations = map[string][]string{settingAnnotation: {"true"}}
+}
+
+// addSettingFlag defines the flag of setting d on fs: its type and default.
+func addSettingFlag(fs *pflag.FlagSet, d profile.Def, usage string) {
 	switch d.Type {
 	case profile.Bool:
 		fs.BoolP(d.Name, d.Short, d.Default == "true", usage)
@@ -136,14 +186,11 @@ func addSetting(fs *pflag.FlagSet, d profile.Def) {
 		fs.VarP(&v, d.Name, d.Short, usage)
 		zeroDefault(fs, d.Name)
 	case profile.Strings:
-		fs.StringArrayP(d.Name, d.Short, nil, usage)
+		var items []string
+		StringArrayVarP(fs, &items, d.Name, d.Short, usage)
 	default:
 		fs.StringP(d.Name, d.Short, d.Default, usage)
 	}
-	if d.Hidden {
-		_ = fs.MarkHidden(d.Name)
-	}
-	_ = fs.SetAnnotation(d.Name, settingAnnotation, []string{"true"})
 }
 
 // RegisterCompletion completes a setting flag of cmd: enum values;

@@ -57,7 +57,7 @@ exit 4 with InvalidStateTransition.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Status, "status", "", "new status: IN_PROGRESS, SUCCEEDED, FAILED or REJECTED (required)")
-	fl.StringArrayVar(&opts.Details, "details", nil, "statusDetails KEY=VALUE (repeatable)")
+	cmdutil.StringArrayVar(fl, &opts.Details, "details", "statusDetails KEY=VALUE (repeatable)")
 	fl.Int64Var(&opts.ExpectedVersion, "expected-version", 0, "apply only if the execution's versionNumber is this")
 	fl.Int64Var(&opts.ExecutionNumber, "execution-number", 0, "the execution to update (default: the latest)")
 	cmdutil.DurationVar(fl, &opts.StepTimeout, "step-timeout", 0, "with IN_PROGRESS: time out the execution after this long (whole minutes)")

@@ -73,7 +73,7 @@ method cannot be built, 3 could not connect, 4 refused by the broker.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Connect, "connect", false, "also connect once and report the CONNACK")
-	cmdutil.AddConnectionFlags(cmd, "thing-name")
+	f.AddConnectionFlags(cmd, "thing-name")
 	return cmd
 }
 

@@ -109,7 +109,7 @@ are shown); 5 no answer within --timeout; 7 a file could not be written.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Template, "template", "", "fleet provisioning template name (required)")
-	fl.StringArrayVar(&opts.Params, "param", nil, "template parameter KEY=VALUE (repeatable)")
+	cmdutil.StringArrayVar(fl, &opts.Params, "param", "template parameter KEY=VALUE (repeatable)")
 	fl.StringVar(&opts.CSR, "csr", "", "send this PEM certificate signing request (CreateCertificateFromCsr); no key file is written")
 	fl.BoolVar(&opts.CreateKey, "create-key", false, "make an ECDSA P-256 key here and send only its CSR")
 	fl.StringVar(&opts.Out, "out", "", "folder for certificate.pem.crt and private.pem.key (required)")

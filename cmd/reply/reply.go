@@ -117,7 +117,7 @@ properties).`,
 	}
 	fl := cmd.Flags()
 	fl.SetInterspersed(false) // what follows the command's name is its own
-	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic filter of the requests (required, repeatable)")
+	cmdutil.StringArrayVarP(fl, &opts.Topics, "topic", "t", "topic filter of the requests (required, repeatable)")
 	fl.StringVar(&opts.Group, "group", "", "share the requests with the other responders of this group ($share/NAME/FILTER)")
 	fl.IntVar(&opts.Workers, "workers", 1, "commands run at once (requests on one topic stay in order)")
 	fl.BoolVar(&opts.Echo, "echo", false, "answer with the request's payload (no command)")

@@ -15,23 +15,26 @@ import (
 // Run, which cobra lists under "Additional help topics".
 func addHelpTopics(root *cobra.Command) {
 	root.AddCommand(
-		newHelpTopic("exit-codes", "Exit codes and what they mean", exitCodesHelp()),
-		newHelpTopic("environment", "Environment variables: IOTCTL_*, proxies, AWS, SSLKEYLOGFILE, TERM", environmentHelp()),
-		newHelpTopic("profiles", "Profile files: format, selection, precedence, examples", profilesHelp()),
-		newHelpTopic("output", "-o json: what each command prints", outputHelp),
-		newHelpTopic("mqtt311", "MQTT 3.1.1 (--mqtt-version 3.1.1): what differs from MQTT 5", mqtt311Help),
-		newHelpTopic("embedded-broker", "iotctl broker: certificates, limits, shutdown, AWS IoT Core emulation", broker.HelpTopic),
+		newHelpTopic("exit-codes", "Exit codes and what they mean", exitCodesHelp),
+		newHelpTopic("environment", "Environment variables: IOTCTL_*, proxies, AWS, SSLKEYLOGFILE, TERM", environmentHelp),
+		newHelpTopic("profiles", "Profile files: format, selection, precedence, examples", profilesHelp),
+		newHelpTopic("output", "-o json: what each command prints", func() string { return outputHelp }),
+		newHelpTopic("mqtt311", "MQTT 3.1.1 (--mqtt-version 3.1.1): what differs from MQTT 5", func() string { return mqtt311Help }),
+		newHelpTopic("embedded-broker", "iotctl broker: certificates, limits, shutdown, AWS IoT Core emulation", func() string { return broker.HelpTopic }),
 	)
 	root.SetHelpCommand(newCmdHelp())
 }
 
-func newHelpTopic(name, short, long string) *cobra.Command {
-	cmd := &cobra.Command{Use: name, Short: short, Long: long}
+// newHelpTopic is a help topic whose text is written when it is asked
+// for: building the texts from the tables (settings, exit codes) for every
+// run of every command would cost start-up time for nothing.
+func newHelpTopic(name, short string, text func() string) *cobra.Command {
+	cmd := &cobra.Command{Use: name, Short: short}
 	cmd.SetHelpFunc(func(c *cobra.Command, _ []string) {
-		fmt.Fprint(c.OutOrStdout(), c.Long)
+		fmt.Fprint(c.OutOrStdout(), text())
 	})
 	cmd.SetUsageFunc(func(c *cobra.Command) error {
-		_, err := fmt.Fprint(c.OutOrStderr(), c.Long)
+		_, err := fmt.Fprint(c.OutOrStderr(), text())
 		return err
 	})
 	return cmd

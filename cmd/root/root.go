@@ -38,7 +38,9 @@ profiles'). The other commands read no profile.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	cmd.SetVersionTemplate(versionLine() + "\n")
+	// The line is written when --version asks for it.
+	cobra.AddTemplateFunc("iotctlVersionLine", versionLine)
+	cmd.SetVersionTemplate("{{iotctlVersionLine}}\n")
 	cmd.SetGlobalNormalizationFunc(cmdutil.NormalizeFlag)
 	cmd.SetFlagErrorFunc(cmdutil.FlagErrorFunc)
 	cmd.SetOut(f.IOStreams.Out)

@@ -177,9 +177,9 @@ with IOTCTL_VERBOSE=1 or --debug.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVarP(&opts.Topics, "topic", "t", nil, "topic filter to subscribe to (required unless -U, repeatable)")
-	fl.StringArrayVarP(&opts.FilterOut, "filter-out", "T", nil, "skip messages whose topic matches this filter: acknowledged, not printed (repeatable)")
-	fl.StringArrayVarP(&opts.Unsubscribe, "unsubscribe", "U", nil, "unsubscribe from this filter first; alone, unsubscribe and exit (repeatable)")
+	cmdutil.StringArrayVarP(fl, &opts.Topics, "topic", "t", "topic filter to subscribe to (required unless -U, repeatable)")
+	cmdutil.StringArrayVarP(fl, &opts.FilterOut, "filter-out", "T", "skip messages whose topic matches this filter: acknowledged, not printed (repeatable)")
+	cmdutil.StringArrayVarP(fl, &opts.Unsubscribe, "unsubscribe", "U", "unsubscribe from this filter first; alone, unsubscribe and exit (repeatable)")
 	fl.IntVarP(&opts.QoS, "qos", "q", 0, "QoS of the subscriptions (0, 1 or 2)")
 	fl.IntVarP(&opts.Count, "count", "C", 0, "exit after this many messages (0: no limit)")
 	cmdutil.DurationVarP(fl, &opts.Timeout, "timeout", "W", 0, "exit after this long in total: code 5 if -C was not reached or nothing arrived (e.g. 10s; bare number: seconds)")
@@ -196,7 +196,7 @@ with IOTCTL_VERBOSE=1 or --debug.`,
 	fl.StringVar(&opts.OutFile, "out-file", "", "append the output to this file (as well as stdout, unless --quiet)")
 	fl.StringVar(&opts.OutDir, "out-dir", "", "write each message to its own file: DIR/<topic levels>/NNNNNN.msg")
 	fl.BoolVar(&opts.Quiet, "quiet", false, "print nothing on stdout (with --out-file or --out-dir)")
-	fl.StringArrayVar(&opts.SubscribeProps, "subscribe-property", nil, "MQTT5 user property key=value sent in SUBSCRIBE (repeatable)")
+	cmdutil.StringArrayVar(fl, &opts.SubscribeProps, "subscribe-property", "MQTT5 user property key=value sent in SUBSCRIBE (repeatable)")
 	_ = cmd.MarkFlagFilename("out-file")
 	_ = cmd.MarkFlagDirname("out-dir")
 	cmdutil.Choice{Flag: "qos", Values: cmdutil.QoS}.Register(cmd)

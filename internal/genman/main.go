@@ -91,6 +91,10 @@ func prepare(c *cobra.Command, escaped map[*pflag.Flag]bool) {
 		if !escaped[f] {
 			escaped[f] = true
 			f.Usage = mdEscape(f.Usage)
+			// cmdutil.StringArrayVar's empty default, as pflag writes it.
+			if f.Value.Type() == "stringArray" && f.DefValue == "" {
+				f.DefValue = "[]"
+			}
 		}
 	}
 	c.Flags().VisitAll(escapeUsage)

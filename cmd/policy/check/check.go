@@ -77,12 +77,12 @@ Exit status: 0 when allowed, 4 when denied, 2 for a bad flag or policy.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVarP(&opts.Policies, "policy", "p", nil, "policy document file, - for stdin (repeatable; also as arguments)")
+	cmdutil.StringArrayVarP(fl, &opts.Policies, "policy", "p", "policy document file, - for stdin (repeatable; also as arguments)")
 	fl.StringVarP(&opts.Action, "action", "a", "", "action, like iot:Connect, iot:Publish, iot:Receive, iot:RetainPublish, iot:Subscribe")
 	fl.StringVarP(&opts.Resource, "resource", "r", "", "resource: topic/T, topicfilter/F, client/ID, thing/NAME or a full ARN")
 	fl.StringVar(&opts.Account, "account", "", "AWS account ID of a short --resource (default: the policies', else "+DefaultAccount+")")
 	fl.StringVar(&opts.ThingName, "thing-name", "", "thing attached to the connection, for ${iot:Connection.Thing.ThingName}")
-	fl.StringArrayVar(&opts.ThingAttributes, "thing-attribute", nil, "thing attribute name=value, for ${iot:Connection.Thing.Attributes[name]} (repeatable)")
+	cmdutil.StringArrayVar(fl, &opts.ThingAttributes, "thing-attribute", "thing attribute name=value, for ${iot:Connection.Thing.Attributes[name]} (repeatable)")
 	_ = cmd.RegisterFlagCompletionFunc("action", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		var names []string
 		for _, a := range policy.Actions {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/pkg/errs"
 	"github.com/iotctl/iotctl/pkg/policy"
 	"github.com/spf13/pflag"
@@ -39,7 +40,7 @@ func addThingFlags(fl *pflag.FlagSet, opts *Options) {
 	fl.Var(thingValue{opts}, "thing", "connect as the thing: client/"+thingVariable+"; `[NAME]` (--thing NAME) names the thing instead: its shadow topics, and client/NAME unless --client-id")
 	fl.Lookup("thing").NoOptDefVal = "true"
 	fl.BoolVar(&opts.Shadow, "shadow", false, "allow the thing's Device Shadow topics (get, update, delete and their replies, update/delta and update/documents), with --thing")
-	fl.StringArrayVar(&opts.ShadowNames, "shadow-name", nil, "with --shadow: this named shadow instead of the classic one (repeatable)")
+	cmdutil.StringArrayVar(fl, &opts.ShadowNames, "shadow-name", "with --shadow: this named shadow instead of the classic one (repeatable)")
 }
 
 // thingArg takes the one argument as --thing's name: --thing NAME.
