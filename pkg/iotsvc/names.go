@@ -50,7 +50,7 @@ func CheckName(flag, what, name string, max int) error {
 		return errs.Usagef("%s: %s of %d bytes: the service allows at most %d", flag, what, len(name), max)
 	}
 	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '_' || c == '-') {
+		if !profile.NameChar(c) {
 			return errs.Usagef("%s: %s %q has %s: use only a-z A-Z 0-9 : _ -", flag, what, name, describe(c))
 		}
 	}

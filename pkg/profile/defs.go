@@ -36,6 +36,9 @@ type Def struct {
 	// Optional: a flag only of the commands that name it (their
 	// ConnectionSettings extras); env and profiles set it for every command.
 	Optional bool
+	// Check, when set, checks a value profile set is given (the command
+	// that uses the setting checks it again, wherever it came from).
+	Check func(string) error
 }
 
 // Env is the environment variable that spells this setting.
@@ -60,7 +63,7 @@ var Defs = []Def{
 	{Name: "username", Usage: "MQTT username"},
 	{Name: "password", Usage: "MQTT password", Secret: true},
 	{Name: "password-file", Usage: "file holding the MQTT password", FileValue: true},
-	{Name: "thing-name", Optional: true, Usage: "AWS IoT thing name of the shadow and jobs commands (also --thing; default: the client ID)"},
+	{Name: "thing-name", Optional: true, Check: checkThingName, Usage: "AWS IoT thing name of the shadow and jobs commands (also --thing; default: the client ID)"},
 	{Name: "region", Usage: "AWS region for SigV4 and Cognito (default: the endpoint's, else AWS_REGION, AWS_DEFAULT_REGION, the AWS profile's)"},
 	{Name: "aws-profile", Usage: "AWS shared-config profile for SigV4 credentials"},
 	{Name: "sts-endpoint", URL: true, Usage: "STS endpoint override (whoami)"},
@@ -191,4 +194,23 @@ func mqttVersionSpelling(s string) string {
 		return "5"
 	}
 	return s
+}
+
+// NameChar reports whether c may be in an AWS IoT thing or shadow name
+// (a-z A-Z 0-9 : _ -).
+func NameChar(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '_' || c == '-'
+}
+
+// checkThingName is AWS IoT's rule for thing names: 1 to 128 of NameChar.
+func checkThingName(s string) error {
+	if len(s) > 128 {
+		return fmt.Errorf("a thing name of %d bytes: AWS IoT allows at most 128", len(s))
+	}
+	for _, c := range s {
+		if !NameChar(c) {
+			return fmt.Errorf("thing name %q has %q: use only a-z A-Z 0-9 : _ -", s, c)
+		}
+	}
+	return nil
 }

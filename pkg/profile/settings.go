@@ -205,8 +205,15 @@ func parseValue(d Def, text string) (any, error) {
 
 // ValidateValue checks text as a value of the named setting (type, enum).
 func ValidateValue(name, text string) error {
-	_, err := ParseValue(name, text)
-	return err
+	if _, err := ParseValue(name, text); err != nil {
+		return err
+	}
+	if d, _ := LookupKey(name); d.Check != nil && text != "" {
+		if err := d.Check(text); err != nil {
+			return fmt.Errorf("%w for %s: %v", ErrInvalidValue, d.Name, err)
+		}
+	}
+	return nil
 }
 
 // ParseValue checks text as a value of the named setting and returns it
