@@ -475,7 +475,12 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 		case actx.Err() != nil:
 			return nil, Capabilities{}, errs.Connectf("connect to %s: no CONNACK within %s: check the endpoint, port and transport (or raise --connect-timeout)", addr, s.cfg.timeout)
 		case errors.Is(werr, io.EOF) || errors.Is(werr, io.ErrUnexpectedEOF):
-			return nil, Capabilities{}, errs.Connectf("connect to %s: the broker closed the connection before CONNACK: check the port, transport and credentials", addr)
+			hint := "check the port, transport and credentials"
+			if !s.cfg.v311 {
+				// Brokers that speak only 3.1.1 often close on an MQTT 5 CONNECT.
+				hint += ", or --mqtt-version 3.1.1 for a broker that speaks only MQTT 3.1.1"
+			}
+			return nil, Capabilities{}, errs.Connectf("connect to %s: the broker closed the connection before CONNACK: %s", addr, hint)
 		}
 		if v := (*violation)(nil); errors.As(werr, &v) {
 			return nil, Capabilities{}, &ProtocolError{Addr: addr, Packet: v.packet, Why: v.why}
