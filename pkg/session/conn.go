@@ -302,13 +302,13 @@ func (c *conn) write(it wItem) error {
 		if it.ids == nil {
 			writeAck(c.bw, it.typ, it.id, it.reason)
 			if tr != nil {
-				traceOut(tr, packetName(it.typ), fmt.Sprintf("id=%d reason=0x%02X", it.id, it.reason))
+				traceOut(tr, packetName(it.typ), ackTrace(it.id, it.reason, "", v311))
 			}
 		}
 		for _, id := range it.ids {
 			writeAck(c.bw, it.typ, id, 0)
 			if tr != nil {
-				traceOut(tr, packetName(it.typ), fmt.Sprintf("id=%d reason=0x00", id))
+				traceOut(tr, packetName(it.typ), ackTrace(id, 0, "", v311))
 			}
 		}
 	case packets.PINGREQ:
@@ -383,7 +383,7 @@ func (c *conn) handle(f frame) error {
 			return c.protocolErr(t, err)
 		}
 		if tr != nil {
-			traceIn(tr, packetName(t), fmt.Sprintf("id=%d reason=0x%02X %s", id, rc, esc.String(rs)))
+			traceIn(tr, packetName(t), ackTrace(id, rc, rs, s.cfg.v311))
 		}
 		s.onAck(c, t, id, rc, rs)
 	case packets.PUBREL:
@@ -392,7 +392,7 @@ func (c *conn) handle(f frame) error {
 			return c.protocolErr(t, err)
 		}
 		if tr != nil {
-			traceIn(tr, "PUBREL", fmt.Sprintf("id=%d reason=0x%02X", id, rc))
+			traceIn(tr, "PUBREL", ackTrace(id, rc, "", s.cfg.v311))
 		}
 		s.mu.Lock()
 		delete(s.qos2In, id)

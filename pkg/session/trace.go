@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/packets"
+	"github.com/iotctl/iotctl/pkg/esc"
 )
 
 // The --debug trace: one line per packet, secrets redacted (CONNECT
@@ -130,4 +131,16 @@ func describe(cp *packets.ControlPacket) string {
 		return fmt.Sprintf("reason=0x%02X", p.ReasonCode)
 	}
 	return ""
+}
+
+// ackTrace describes an acknowledgement for --debug: under MQTT 3.1.1,
+// which has no reason codes, its packet ID alone.
+func ackTrace(id uint16, reason byte, reasonString string, v311 bool) string {
+	if v311 {
+		return fmt.Sprintf("id=%d", id)
+	}
+	if reasonString == "" {
+		return fmt.Sprintf("id=%d reason=0x%02X", id, reason)
+	}
+	return fmt.Sprintf("id=%d reason=0x%02X %s", id, reason, esc.String(reasonString))
 }
