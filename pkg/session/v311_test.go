@@ -456,3 +456,41 @@ func TestReconnectCleanSession311(t *testing.T) {
 		}
 	}
 }
+
+// Under 3.1.1 the keepalive is the CONNECT's and PINGREQ keeps an idle
+// connection open: the broker answers PINGRESP and sees PINGREQs go on.
+func TestKeepalive311(t *testing.T) {
+	keepalive := make(chan uint16, 1)
+	pings := make(chan struct{}, 16)
+	addr := serve311(t, 1, func(_ int, pk mochi.Packet) (byte, bool) { keepalive <- pk.Connect.Keepalive; return 0, false }, func(_ int, c net.Conn, r *bufio.Reader) {
+		for {
+			pk, err := read311(r)
+			if err != nil {
+				return
+			}
+			switch pk.FixedHeader.Type {
+			case mochi.Pingreq:
+				c.Write([]byte{mochi.Pingresp << 4, 0})
+				pings <- struct{}{}
+			case mochi.Disconnect:
+				return
+			}
+		}
+	})
+	s := dialSession(t, Options{}, "--endpoint", addr, "-V", "3.1.1", "--keepalive", "1")
+	if k := <-keepalive; k != 1 {
+		t.Fatalf("CONNECT keepalive %d, want 1", k)
+	}
+	for i := range 3 {
+		select {
+		case <-pings:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("PINGREQ %d did not come", i+1)
+		}
+	}
+	select {
+	case <-s.Done():
+		t.Fatalf("the session ended: %v", s.Err())
+	default:
+	}
+}
