@@ -425,6 +425,19 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// A 3.1.1 profile that holds an MQTT 5-only setting fails validate, as
+// every command would refuse it before connecting.
+func TestValidateMQTT311(t *testing.T) {
+	home(t)
+	mustRun(t, "profile", "set", "old", "mqtt-version=3.1.1", "session-expiry=60")
+	r := run(t, "", "profile", "validate", "old")
+	if r.code() != 2 || !strings.Contains(r.out, "FAIL  mqtt-version") || !strings.Contains(r.out, "--session-expiry: MQTT 5 only") {
+		t.Errorf("exit %d, %v:\n%s", r.code(), r.err, r.out)
+	}
+	mustRun(t, "profile", "unset", "old", "session-expiry")
+	mustRun(t, "profile", "validate", "old")
+}
+
 func TestFlagParsing(t *testing.T) {
 	home(t)
 	factory := func() *cmdutil.Factory {

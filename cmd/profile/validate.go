@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/iotctl/iotctl/pkg/esc"
+	"github.com/iotctl/iotctl/pkg/session"
 
 	"github.com/iotctl/iotctl/cmd/cmdutil"
 	"github.com/iotctl/iotctl/cmd/cmdutil/connect"
@@ -46,6 +47,7 @@ every file a setting names exists and holds what it should:
   cert+key                      the key belongs to the certificate
   pkcs12-file                   opens with pkcs12-password
   password-file, pkcs11-lib     exist
+  mqtt-version                  under 3.1.1, no MQTT 5-only setting (FAIL only)
 
 With --connect, when those checks pass, it also connects once with the
 profile's auth method and reports the CONNACK: reason code, client ID and
@@ -83,6 +85,11 @@ func validateRun(opts *ValidateOptions) error {
 		return usage(err)
 	}
 	checks := certfile.CheckFiles(s, opts.Now())
+	if err := session.Check311(s); err != nil {
+		// An MQTT 5-only setting in a 3.1.1 profile: every command would
+		// refuse it before connecting.
+		checks = append(checks, certfile.Check{Setting: "mqtt-version", Status: certfile.CheckFail, Detail: err.Error()})
+	}
 	failed := 0
 	for _, c := range checks {
 		if c.Status == certfile.CheckFail {
