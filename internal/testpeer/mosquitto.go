@@ -2,15 +2,10 @@ package testpeer
 
 import (
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -38,52 +33,17 @@ type MosquittoConfig struct {
 
 // Mosquitto is a mosquitto broker run by a test.
 type Mosquitto struct {
-	t    testing.TB
-	path string
-	dir  string
-	conf string
-	log  string // mosquitto's own log (log_dest file)
-	port int
-
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when the current process has exited
-	running bool
+	server
 }
-
-// mosquittoReady bounds the wait for the port to accept connections: a
-// loaded CI machine under -race can be slow to start a process.
-const mosquittoReady = 30 * time.Second
 
 // StartMosquitto starts /usr/sbin/mosquitto with cfg on 127.0.0.1 and waits
 // until it accepts connections. It is killed when the test ends. It skips
 // (fails under IOTCTL_REQUIRE_PEERS=1) when mosquitto is not installed.
 func StartMosquitto(t testing.TB, cfg MosquittoConfig) *Mosquitto {
 	t.Helper()
-	path := Require(t, "mosquitto")
-	m := &Mosquitto{t: t, path: path, dir: t.TempDir()}
-	m.log = filepath.Join(m.dir, "mosquitto.log")
-	m.conf = filepath.Join(m.dir, "mosquitto.conf")
-	t.Cleanup(m.Kill)
-
-	// A free port can be taken by someone else before mosquitto binds it:
-	// when we picked it, pick again.
-	for attempt := 1; ; attempt++ {
-		m.port = cfg.Port
-		if m.port == 0 {
-			m.port = FreePort(t)
-		}
-		if err := os.WriteFile(m.conf, []byte(m.config(cfg)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		err := m.start()
-		if err == nil {
-			return m
-		}
-		if cfg.Port != 0 || attempt == 3 {
-			t.Fatalf("mosquitto: %v\n%s", err, m.tail())
-		}
-	}
+	m := &Mosquitto{server: newServer(t, "mosquitto", "mosquitto.conf", "mosquitto.log")}
+	m.launch(cfg.Port, func() string { return m.config(cfg) })
+	return m
 }
 
 func (m *Mosquitto) config(cfg MosquittoConfig) string {
@@ -117,115 +77,6 @@ func (m *Mosquitto) config(cfg MosquittoConfig) string {
 	}
 	if cfg.Extra != "" {
 		line("%s", cfg.Extra)
-	}
-	return b.String()
-}
-
-// start runs mosquitto and waits until its port accepts connections.
-func (m *Mosquitto) start() error {
-	stderr, err := os.OpenFile(filepath.Join(m.dir, "stderr.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(m.path, "-c", m.conf)
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	dieWithParent(cmd)
-	if err := cmd.Start(); err != nil {
-		stderr.Close()
-		return err
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		stderr.Close()
-		close(exited)
-	}()
-	m.mu.Lock()
-	m.cmd, m.exited, m.running = cmd, exited, true
-	m.mu.Unlock()
-
-	deadline := time.Now().Add(mosquittoReady)
-	for {
-		c, err := net.DialTimeout("tcp", m.Addr(), time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-exited:
-			m.mu.Lock()
-			m.running = false
-			m.mu.Unlock()
-			return fmt.Errorf("exited before accepting connections on %s (%v)", m.Addr(), cmd.ProcessState)
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			m.stop(os.Kill)
-			return fmt.Errorf("not accepting connections on %s after %v: %v", m.Addr(), mosquittoReady, err)
-		}
-	}
-}
-
-// Addr is "127.0.0.1:port".
-func (m *Mosquitto) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(m.port)) }
-
-// Port is the listener's port.
-func (m *Mosquitto) Port() int { return m.port }
-
-// URL is "mqtt://127.0.0.1:port".
-func (m *Mosquitto) URL() string { return "mqtt://" + m.Addr() }
-
-// Stop shuts mosquitto down cleanly (SIGTERM: persistence is saved) and
-// waits for it to exit.
-func (m *Mosquitto) Stop() { m.stop(syscall.SIGTERM) }
-
-// Kill kills mosquitto (SIGKILL: nothing is saved) and waits for it.
-func (m *Mosquitto) Kill() { m.stop(os.Kill) }
-
-func (m *Mosquitto) stop(sig os.Signal) {
-	m.mu.Lock()
-	cmd, exited, running := m.cmd, m.exited, m.running
-	m.running = false
-	m.mu.Unlock()
-	if !running {
-		return
-	}
-	_ = cmd.Process.Signal(sig)
-	select {
-	case <-exited:
-	case <-time.After(mosquittoReady):
-		_ = cmd.Process.Kill()
-		<-exited
-		m.t.Errorf("mosquitto did not exit on %v; killed\n%s", sig, m.tail())
-	}
-}
-
-// Restart stops mosquitto if it runs and starts it again on the same port
-// with the same configuration.
-func (m *Mosquitto) Restart() {
-	m.t.Helper()
-	m.Stop()
-	if err := m.start(); err != nil {
-		m.t.Fatalf("mosquitto restart: %v\n%s", err, m.tail())
-	}
-}
-
-// Log is mosquitto's log so far.
-func (m *Mosquitto) Log() string {
-	data, _ := os.ReadFile(m.log)
-	return string(data)
-}
-
-// tail is the end of mosquitto's log and stderr, for failure messages.
-func (m *Mosquitto) tail() string {
-	var b strings.Builder
-	for _, name := range []string{m.log, filepath.Join(m.dir, "stderr.log")} {
-		data, _ := os.ReadFile(name)
-		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-		if len(lines) > 30 {
-			lines = lines[len(lines)-30:]
-		}
-		fmt.Fprintf(&b, "--- %s (tail)\n%s\n", filepath.Base(name), strings.Join(lines, "\n"))
 	}
 	return b.String()
 }
