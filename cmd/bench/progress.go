@@ -39,28 +39,11 @@ func startProgress(ctx context.Context, w *cmdutil.LockedWriter, b *bench.Bench)
 	out := w.W // only Swap changes it, from here
 	line := &statusLine{out: out, status: status, width: func() int { return termWidth(out) }}
 	w.Swap(line)
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-done:
-				return
-			case <-t.C:
-				line.update()
-			}
-		}
-	}()
+	stopTicks := every(ctx, 250*time.Millisecond, line.update)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			close(done)
-			<-finished
+			stopTicks()
 			line.update() // the last figures stay on the screen
 			w.Swap(out)
 		})
@@ -146,11 +129,17 @@ func plainTerminal(out io.Writer) bool {
 // plainProgress prints status as a plain line every second: no escape
 // codes, no carriage returns, no trailing spaces.
 func plainProgress(ctx context.Context, w io.Writer, status func() string) (stop func()) {
+	return every(ctx, time.Second, func() { fmt.Fprintf(w, "iotctl: bench: %s\n", status()) })
+}
+
+// every calls f every d until ctx ends or stop is called; stop returns once
+// f is no longer running and may be called more than once.
+func every(ctx context.Context, d time.Duration, f func()) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(time.Second)
+		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
 			select {
@@ -159,7 +148,7 @@ func plainProgress(ctx context.Context, w io.Writer, status func() string) (stop
 			case <-done:
 				return
 			case <-t.C:
-				fmt.Fprintf(w, "iotctl: bench: %s\n", status())
+				f()
 			}
 		}
 	}()
