@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/packets"
+	"github.com/iotctl/iotctl/internal/testpeer"
 )
 
 // A message that fits the broker's Maximum Packet Size in full must not be
@@ -119,6 +121,51 @@ func TestAliasWithinMaximumPacketSize(t *testing.T) {
 			}
 		case <-time.After(20 * time.Second):
 			t.Fatalf("no PUBLISH %d", i)
+		}
+	}
+}
+
+// Against mosquitto (max_packet_size): a message exactly its Maximum Packet
+// Size, published with topic aliases on, arrives (with the alias property
+// mosquitto ends the connection, and the message is dropped after three).
+func TestAliasWithinMaximumPacketSizeMosquitto(t *testing.T) {
+	const limit = 200
+	addr := testpeer.StartMosquitto(t, testpeer.MosquittoConfig{Extra: fmt.Sprintf("max_topic_alias 10\nmax_packet_size %d\n", limit)}).Addr()
+	col := newCollector()
+	sub := dialSession(t, Options{Handler: col.handle}, "--endpoint", addr, "--client-id", "mps-sub")
+	if _, err := sub.Subscribe(context.Background(), []Subscription{{Filter: "mps/#", QoS: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	pub := dialSession(t, Options{Reconnect: true, TopicAlias: true}, "--endpoint", addr, "--client-id", "mps-pub")
+	m := &Message{Topic: "mps/a", QoS: 1}
+	for _, n := publishSize(m, 1); n < limit; _, n = publishSize(m, 1) {
+		m.Payload = append(m.Payload, 'p')
+	}
+	if _, n := publishSize(m, 1); n != limit {
+		t.Fatalf("%d bytes, want %d", n, limit)
+	}
+	errc := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		if err := pub.Publish(context.Background(), m, func(err error) { errc <- err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("no acknowledgement")
+		}
+	}
+	deadline := time.After(30 * time.Second)
+	for col.count() < 2 {
+		select {
+		case <-col.ch:
+		case <-deadline:
+			t.Fatalf("%d of 2 messages arrived", col.count())
 		}
 	}
 }
