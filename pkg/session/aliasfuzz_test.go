@@ -18,8 +18,8 @@ import (
 // every PUBLISH is checked against MQTT 5's rules on its connection (an
 // alias-only PUBLISH only after that alias was set on this connection, no
 // alias above the maximum, no more QoS>=1 messages unacknowledged than the
-// Receive Maximum), every message arrives, and every done callback is
-// called exactly once, without an error.
+// Receive Maximum), every QoS 1 and 2 message arrives, and every done
+// callback is called exactly once, without an error but for QoS 0 ones.
 func TestAliasAndWindowAcrossRandomCuts(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3, 4, 5, 6, 7, 8} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { aliasFuzz(t, seed) })
@@ -111,6 +111,9 @@ func aliasFuzz(t *testing.T, seed uint64) {
 					mu.Lock()
 					arrived[string(pp.Payload)]++
 					mu.Unlock()
+					if pp.QoS == 0 {
+						break
+					}
 					if _, ok := inflight[pp.PacketID]; !ok {
 						inflight[pp.PacketID] = pp.QoS
 					}
@@ -154,17 +157,19 @@ func aliasFuzz(t *testing.T, seed uint64) {
 
 	var cbMu sync.Mutex
 	calls := make([]int, n)
+	qoses := make([]byte, n)
 	s := dialSession(t, Options{Reconnect: true, TopicAlias: true, DropAfter: 1000, Warn: func(string) {}},
 		"--endpoint", ln.Addr().String(), "--client-id", "alias-fuzz", "--session-expiry", "1h")
 	for i := 0; i < n; i++ {
 		topic := fmt.Sprintf("fuzz/%d", rng.IntN(topics))
-		qos := byte(1 + rng.IntN(2))
+		qos := byte(rng.IntN(3))
+		qoses[i] = qos
 		i := i
 		err := s.Publish(context.Background(), &Message{Topic: topic, Payload: []byte(fmt.Sprintf("%s|%d", topic, i)), QoS: qos}, func(err error) {
 			cbMu.Lock()
 			calls[i]++
 			cbMu.Unlock()
-			if err != nil {
+			if err != nil && qos > 0 { // QoS 0: lost with its connection
 				t.Errorf("message %d: %v", i, err)
 			}
 		})
@@ -189,8 +194,15 @@ func aliasFuzz(t *testing.T, seed uint64) {
 	if conns < len(plan) {
 		t.Errorf("%d connections, want %d: the cuts did not all happen", conns, len(plan))
 	}
-	if len(arrived) != n {
-		t.Errorf("%d of %d messages arrived", len(arrived), n)
+	got := map[string]bool{}
+	for p := range arrived {
+		_, num, _ := cutPayload([]byte(p))
+		got[num] = true
+	}
+	for i, q := range qoses {
+		if q > 0 && !got[fmt.Sprint(i)] {
+			t.Errorf("QoS %d message %d did not arrive", q, i)
+		}
 	}
 }
 
