@@ -160,23 +160,37 @@ func aliasFuzz(t *testing.T, seed uint64) {
 	qoses := make([]byte, n)
 	s := dialSession(t, Options{Reconnect: true, TopicAlias: true, DropAfter: 1000, Warn: func(string) {}},
 		"--endpoint", ln.Addr().String(), "--client-id", "alias-fuzz", "--session-expiry", "1h")
-	for i := 0; i < n; i++ {
+	msgs := make([]*Message, n)
+	for i := range msgs {
 		topic := fmt.Sprintf("fuzz/%d", rng.IntN(topics))
-		qos := byte(rng.IntN(3))
-		qoses[i] = qos
-		i := i
-		err := s.Publish(context.Background(), &Message{Topic: topic, Payload: []byte(fmt.Sprintf("%s|%d", topic, i)), QoS: qos}, func(err error) {
-			cbMu.Lock()
-			calls[i]++
-			cbMu.Unlock()
-			if err != nil && qos > 0 { // QoS 0: lost with its connection
-				t.Errorf("message %d: %v", i, err)
-			}
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		qoses[i] = byte(rng.IntN(3))
+		msgs[i] = &Message{Topic: topic, Payload: []byte(fmt.Sprintf("%s|%d", topic, i)), QoS: qoses[i]}
 	}
+	// Odd seeds publish from one goroutine, even ones from 4 at once.
+	workers := 1 + 3*int(1-seed%2)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				qos := qoses[i]
+				err := s.Publish(context.Background(), msgs[i], func(err error) {
+					cbMu.Lock()
+					calls[i]++
+					cbMu.Unlock()
+					if err != nil && qos > 0 { // QoS 0: lost with its connection
+						t.Errorf("message %d: %v", i, err)
+					}
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := s.Flush(ctx); err != nil {
