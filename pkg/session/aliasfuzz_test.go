@@ -131,6 +131,14 @@ func aliasFuzz(t *testing.T, seed uint64) {
 					}
 				case packets.PUBREL:
 					id := cp.Content.(*packets.Pubrel).PacketID
+					// A QoS 2 message counts against Receive Maximum until
+					// PUBCOMP, PUBREL resent on a new connection too.
+					if _, ok := inflight[id]; !ok {
+						inflight[id] = 2
+					}
+					if len(inflight) > int(p.rm) {
+						fail("conn %d: %d messages in flight (PUBREL %d), Receive Maximum %d", conn, len(inflight), id, p.rm)
+					}
 					a := packets.NewControlPacket(packets.PUBCOMP)
 					a.Content.(*packets.Pubcomp).PacketID = id
 					pending = append(pending, a)
