@@ -14,7 +14,8 @@ import (
 )
 
 // A fake broker that changes its Topic Alias Maximum and Receive Maximum
-// on every connection and cuts connections at random points (seeded):
+// on every connection (twice losing the session) and cuts connections at
+// random points (seeded):
 // every PUBLISH is checked against MQTT 5's rules on its connection (an
 // alias-only PUBLISH only after that alias was set on this connection, no
 // alias above the maximum, no more QoS>=1 messages unacknowledged than the
@@ -28,11 +29,12 @@ func TestAliasAndWindowAcrossRandomCuts(t *testing.T) {
 
 type fuzzConn struct {
 	tam, rm uint16
+	lost    bool // Session Present 0: the broker lost the session
 }
 
 func aliasFuzz(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 99))
-	plan := []fuzzConn{{10, 20}, {2, 2}, {0, 1}, {5, 199}, {1, 200}, {3, 1000}, {0, 2}, {10, 20}}
+	plan := []fuzzConn{{10, 20, false}, {2, 2, false}, {0, 1, false}, {5, 199, true}, {1, 200, false}, {3, 1000, false}, {0, 2, true}, {10, 20, false}}
 	const n, topics = 600, 14
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -68,7 +70,7 @@ func aliasFuzz(t *testing.T, seed uint64) {
 			packets.ReadPacket(r)
 			ack := packets.NewControlPacket(packets.CONNACK)
 			ca := ack.Content.(*packets.Connack)
-			ca.SessionPresent = conn > 0
+			ca.SessionPresent = conn > 0 && !p.lost
 			ca.Properties = &packets.Properties{ReceiveMaximum: &p.rm}
 			if p.tam > 0 {
 				ca.Properties.TopicAliasMaximum = &p.tam
