@@ -17,13 +17,15 @@ const propTopicAlias = 0x23
 
 // aliases maps topics to the aliases set on one connection.
 type aliases struct {
-	max     uint16 // the broker's Topic Alias Maximum on this connection
-	byTopic map[string]uint16
+	max       uint16 // the broker's Topic Alias Maximum on this connection
+	maxPacket uint32 // the broker's Maximum Packet Size; 0: none
+	byTopic   map[string]uint16
 }
 
 // newAliases is the table for a connection whose CONNACK allowed max
-// aliases; nil (no aliases) when Options.TopicAlias is off or max is 0.
-func (s *Session) newAliases(max uint16) *aliases {
+// aliases and packets of maxPacket bytes (0: any); nil (no aliases) when
+// Options.TopicAlias is off or max is 0.
+func (s *Session) newAliases(max uint16, maxPacket uint32) *aliases {
 	if !s.o.TopicAlias {
 		return nil
 	}
@@ -33,7 +35,7 @@ func (s *Session) newAliases(max uint16) *aliases {
 		}
 		return nil
 	}
-	return &aliases{max: max, byTopic: make(map[string]uint16)}
+	return &aliases{max: max, maxPacket: maxPacket, byTopic: make(map[string]uint16)}
 }
 
 // use returns what a PUBLISH to topic carries: the topic itself, or "" when
@@ -64,6 +66,19 @@ func (c *conn) writePublish(it wItem) (string, uint16) {
 		return it.m.Topic, 0
 	}
 	topic, alias := c.aliases.use(it.m.Topic)
+	if alias != 0 && c.aliases.maxPacket > 0 {
+		// The alias property (3 bytes) can push a message that fits the
+		// broker's Maximum Packet Size in full (Session.check) over it:
+		// with the topic when it sets the alias, or in place of a topic
+		// shorter than 3 bytes. Such a message goes in full, without an
+		// alias; one that would have set the alias leaves it free.
+		if _, n := wireSize(it.m, topic, alias, it.qos); uint32(n) > c.aliases.maxPacket {
+			if topic != "" {
+				delete(c.aliases.byTopic, topic)
+			}
+			topic, alias = it.m.Topic, 0
+		}
+	}
 	n := writePublish(c.bw, it.m, topic, alias, it.qos, it.id, it.dup)
 	full := n
 	if alias != 0 {

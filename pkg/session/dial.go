@@ -535,7 +535,7 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 	if caps.ServerKeepalive != nil {
 		c.keepalive = time.Duration(*caps.ServerKeepalive) * time.Second
 	}
-	c.aliases = s.newAliases(caps.TopicAliasMaximum)
+	c.aliases = s.newAliases(caps.TopicAliasMaximum, caps.MaximumPacketSize)
 	if err := s.up(c, caps); err != nil {
 		nc.Close()
 		return nil, Capabilities{}, err
