@@ -456,3 +456,19 @@ func TestReconnectCleanSession311(t *testing.T) {
 		}
 	}
 }
+
+// A CONNACK saying session present to a clean connect (Clean Session 1)
+// breaks [MQTT-3.2.2-1]: taken at its word, the session would skip
+// resubscribing after a reconnect and drop new QoS 2 messages whose packet
+// IDs it still remembers. It is a protocol violation, exit 3.
+func TestSessionPresentAfterCleanConnect311(t *testing.T) {
+	addr := serve311(t, 1, func(int, mochi.Packet) (byte, bool) { return 0, true }, func(int, net.Conn, *bufio.Reader) {})
+	st := testenv.Settings(t, "--endpoint", addr, "-V", "3.1.1", "--connect-timeout", "5s")
+	s, err := Connect(context.Background(), Options{Settings: st, Provider: testProvider(t, st)})
+	if err == nil {
+		_ = s.Close(context.Background(), 0)
+	}
+	if _, ok := err.(*ProtocolError); !ok || errs.KindOf(err) != errs.Connect || !strings.Contains(err.Error(), "session present") {
+		t.Errorf("session present after a clean connect: %v", err)
+	}
+}
