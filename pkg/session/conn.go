@@ -598,7 +598,7 @@ func (s *Session) onSuback(cp *packets.ControlPacket) {
 				if code >= 0x80 && i < len(o.internal) {
 					s.forget(o.internal[i].Filter)
 					s.mu.Unlock()
-					s.logf("resubscribe: %v", &ReasonError{Op: "subscribe", Code: code, Topic: o.internal[i].Filter, ReasonString: sa.Properties.ReasonString})
+					s.logf("resubscribe: %v", &ReasonError{Op: "subscribe", Code: code, Topic: o.internal[i].Filter, ReasonString: sa.Properties.ReasonString, MQTT311: s.cfg.v311})
 					s.mu.Lock()
 				}
 			}

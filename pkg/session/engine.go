@@ -920,7 +920,7 @@ func (s *Session) subscribe(ctx context.Context, subs []Subscription) ([]byte, e
 		if codes[i] >= 0x80 {
 			s.forget(sub.Filter)
 			if refused == nil {
-				refused = &ReasonError{Op: "subscribe", Code: codes[i], Topic: sub.Filter, ReasonString: sa.Properties.ReasonString}
+				refused = &ReasonError{Op: "subscribe", Code: codes[i], Topic: sub.Filter, ReasonString: sa.Properties.ReasonString, MQTT311: s.cfg.v311}
 			}
 		}
 	}

@@ -472,3 +472,15 @@ func TestSessionPresentAfterCleanConnect311(t *testing.T) {
 		t.Errorf("session present after a clean connect: %v", err)
 	}
 }
+
+// A refused 3.1.1 subscription (return code 0x80, which carries no reason)
+// is named as such, not as MQTT 5's "unspecified error", with what to check.
+func TestSubscribeRefusedMessage311(t *testing.T) {
+	b := testenv.StartBroker(t, broker.Options{})
+	s := dialSession(t, Options{}, "--endpoint", b.URL(broker.MQTT), "-V", "3.1.1")
+	_, err := s.Subscribe(context.Background(), []Subscription{{Filter: "$share/g", QoS: 1}})
+	want := `subscribe to $share/g: refused (MQTT 3.1.1 return code 0x80, which gives no reason): check the filter and the broker's authorization rules (AWS IoT: iot:Subscribe on the filter)`
+	if errs.KindOf(err) != errs.Refused || err.Error() != want {
+		t.Fatalf("got  %v\nwant %s", err, want)
+	}
+}
