@@ -924,9 +924,13 @@ func (s *Session) subscribe(ctx context.Context, subs []Subscription) ([]byte, e
 			}
 		}
 	}
+	addr := ""
+	if s.conn != nil {
+		addr = s.conn.addr
+	}
 	s.mu.Unlock()
 	if len(codes) != len(subs) && refused == nil {
-		refused = fmt.Errorf("subscribe: SUBACK has %d reason codes for %d filters", len(codes), len(subs))
+		refused = &ProtocolError{Addr: addr, Packet: "SUBACK", Why: fmt.Sprintf("%d reason codes for the %d filters of the SUBSCRIBE", len(codes), len(subs))}
 	}
 	return codes, refused
 }

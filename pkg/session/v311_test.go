@@ -484,3 +484,23 @@ func TestSubscribeRefusedMessage311(t *testing.T) {
 		t.Fatalf("got  %v\nwant %s", err, want)
 	}
 }
+
+// A SUBACK with more or fewer return codes than the SUBSCRIBE had filters
+// is a protocol violation by the broker (exit 3), not an unexpected error.
+func TestSubackCount311(t *testing.T) {
+	for name, codes := range map[string][]byte{"none": {}, "two for one": {1, 1}} {
+		addr := serve311(t, 1, func(int, mochi.Packet) (byte, bool) { return 0, false }, func(_ int, c net.Conn, r *bufio.Reader) {
+			pk, err := read311(r)
+			if err != nil {
+				return
+			}
+			_, _ = c.Write(append([]byte{0x90, byte(2 + len(codes)), byte(pk.PacketID >> 8), byte(pk.PacketID)}, codes...))
+			_, _ = read311(r) // until the client leaves
+		})
+		s := dialSession(t, Options{}, "--endpoint", addr, "-V", "3.1.1")
+		_, err := s.Subscribe(context.Background(), []Subscription{{Filter: "a", QoS: 1}})
+		if _, ok := err.(*ProtocolError); !ok || errs.KindOf(err) != errs.Connect || !strings.Contains(err.Error(), "SUBACK") {
+			t.Errorf("%s: %v (kind %v)", name, err, errs.KindOf(err))
+		}
+	}
+}
