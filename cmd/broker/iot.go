@@ -79,7 +79,8 @@ the action, resource and principal: CONNACK 0x87 (iot:Connect denied), 0x86
 dropped) for iot:Publish/iot:RetainPublish or a reserved $ topic, 0x90 for a
 topic over 256 bytes or 7 slashes, 0x97 over --publish-rate-limit; SUBACK
 0x87 per filter for iot:Subscribe, 0x97 past 8 filters in a SUBSCRIBE or 50
-subscriptions; iot:Receive denied: the message is not delivered. QoS 2
+subscriptions; iot:Receive denied: the message is not delivered; a will
+is published only under iot:Publish (and iot:RetainPublish) on its topic. QoS 2
 publish: DISCONNECT 0x9B; payload over 128 KB: 0x95; SigV4 and Cognito
 connections: DISCONNECT 0xA0 after --sigv4-max-age. CONNACK advertises
 Maximum QoS 1, Receive Maximum 100, Topic Alias Maximum 8, Retain Available,

@@ -70,7 +70,7 @@ sub -F json). A responder (iotctl reply, or any MQTT 5 client that answers
 on the response topic with the same correlation data) answers it.
 
   --response-topic T  where responses come (default: a unique topic under
-                      iotctl/rr/<client id>/)
+                      iotctl/rr/<client id>/); not the request topic
   -C N                wait for N responses (scatter-gather: several
                       responders answer one request); default 1
   -W DUR              total time allowed, connecting included (default
@@ -148,6 +148,9 @@ func (o *Options) check(r limits.Rules) error {
 	if o.ResponseTopic != "" {
 		if err := r.Topic(o.ResponseTopic); err != nil {
 			return fmt.Errorf("--response-topic: %w", err)
+		}
+		if o.ResponseTopic == o.Topic {
+			return errs.Usagef("--response-topic %q is the request topic: req would take its own request for the response: give another response topic", o.ResponseTopic)
 		}
 	}
 	return nil

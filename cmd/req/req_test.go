@@ -125,3 +125,17 @@ func TestPayloadSources(t *testing.T) {
 		t.Fatalf("response topic %q, want my/answers", p.ResponseTopic)
 	}
 }
+
+// A response topic equal to the request topic would make req take its own
+// request for the response (MQTT 3.1.1 has no correlation data to tell
+// them apart, and under MQTT 5 the request carries the very correlation
+// data req waits for): a usage error before connecting, as reply refuses a
+// response topic its filter matches.
+func TestResponseTopicIsRequestTopic(t *testing.T) {
+	for _, v := range []string{"5", "3.1.1"} {
+		_, errOut, code := run(t, "", "mqtt://127.0.0.1:1", "-V", v, "-t", "svc/a", "--response-topic", "svc/a", "-m", "hello", "-W", "2s")
+		if code != 2 || !strings.Contains(errOut, "--response-topic \"svc/a\" is the request topic") {
+			t.Errorf("-V %s: exit %d: %s", v, code, errOut)
+		}
+	}
+}

@@ -333,7 +333,15 @@ func (c *conn) readConnect() (packets.Packet, error) {
 		return pk, fmt.Errorf("CONNECT: %w", err)
 	}
 	c.version = pk.ProtocolVersion
-	if code := pk.ConnectValidate(); code != packets.CodeSuccess {
+	code := pk.ConnectValidate()
+	if code == packets.ErrProtocolViolationWillFlagNoPayload && pk.Connect.WillTopic != "" {
+		// mochi refuses an empty Will Message, which MQTT allows (present,
+		// of length 0): validate the rest as if it had a byte.
+		p := pk
+		p.Connect.WillPayload = []byte{0}
+		code = p.ConnectValidate()
+	}
+	if code != packets.CodeSuccess {
 		if code == packets.ErrProtocolViolationProtocolVersion || code == packets.ErrProtocolViolationProtocolName {
 			code = packets.ErrUnsupportedProtocolVersion
 		}

@@ -68,6 +68,14 @@ type Hook interface {
 	OnSubscribed(cl *Client, pk packets.Packet, codes []byte)
 }
 
+// WillChecker is a hook that decides whether a client's will is published
+// (IoT Core publishes it only under iot:Publish, and iot:RetainPublish for
+// a retained one): the server asks every hook that is one before it
+// publishes a will, and drops the will when one says no.
+type WillChecker interface {
+	OnWill(cl *Client, topic string, retain bool) bool
+}
+
 // Binder is a hook that publishes through the broker (Broker.Publish),
 // e.g. a service answering requests: New calls Bind with the broker
 // before it starts.

@@ -286,7 +286,7 @@ func (s *server) detach(c *conn, ss *session, will *message, willDelay uint32) (
 		delay := min(willDelay, expiry)
 		if delay == 0 {
 			ss.mu.Unlock()
-			s.publish(c.cl, will)
+			s.publishWill(c.cl, will)
 			ss.mu.Lock()
 		} else {
 			ss.will = will
@@ -311,8 +311,18 @@ func (s *server) fireWill(ss *session) {
 	ss.will, ss.willTimer = nil, nil
 	ss.mu.Unlock()
 	if w != nil {
-		s.publish(cl, w)
+		s.publishWill(cl, w)
 	}
+}
+
+// publishWill publishes a will unless a WillChecker hook refuses it.
+func (s *server) publishWill(cl *Client, w *message) {
+	for _, h := range s.hooks.list {
+		if wc, ok := h.(WillChecker); ok && !wc.OnWill(cl, w.topic, w.retain) {
+			return
+		}
+	}
+	s.publish(cl, w)
 }
 
 // expire removes an offline session whose expiry interval passed.

@@ -579,12 +579,39 @@ func (s *Session) onPublish(c *conn, p *packets.Publish, payload []byte) {
 	default:
 	}
 	c.blocked.Store(true)
-	select {
-	case s.inbox <- it:
-	case <-c.done:
-	case <-s.stopCh:
+	defer c.blocked.Store(false)
+	for {
+		select {
+		case s.inbox <- it:
+			return
+		case <-s.stopCh:
+			return
+		case <-c.done:
+		}
+		if p.QoS != 2 {
+			return
+		}
+		// Not handed over: the packet ID must not stay marked as received,
+		// or the broker's redelivery would be dropped as a copy. A copy
+		// that came meanwhile on a newer connection (and was held back
+		// for this one's acknowledgement) is delivered now in its stead.
+		s.mu.Lock()
+		st, ok := s.qos2In[p.PacketID]
+		if !ok || st.c != c || st.acked {
+			s.mu.Unlock()
+			return
+		}
+		if st.dup == nil || st.dup == c {
+			delete(s.qos2In, p.PacketID)
+			s.mu.Unlock()
+			return
+		}
+		c = st.dup
+		s.qos2In[p.PacketID] = qos2State{c: c}
+		s.mu.Unlock()
+		m.ack.c = c
+		it.ack = m.ack
 	}
-	c.blocked.Store(false)
 }
 
 func (s *Session) onSuback(cp *packets.ControlPacket) {
@@ -598,7 +625,7 @@ func (s *Session) onSuback(cp *packets.ControlPacket) {
 				if code >= 0x80 && i < len(o.internal) {
 					s.forget(o.internal[i].Filter)
 					s.mu.Unlock()
-					s.logf("resubscribe: %v", &ReasonError{Op: "subscribe", Code: code, Topic: o.internal[i].Filter, ReasonString: sa.Properties.ReasonString})
+					s.logf("resubscribe: %v", &ReasonError{Op: "subscribe", Code: code, Topic: o.internal[i].Filter, ReasonString: sa.Properties.ReasonString, MQTT311: s.cfg.v311})
 					s.mu.Lock()
 				}
 			}

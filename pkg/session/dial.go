@@ -522,6 +522,12 @@ func (s *Session) attempt(ctx context.Context, cleanStart bool) (*conn, Capabili
 		}
 		return nil, Capabilities{}, &ReasonError{Op: "connect", Code: ack.ReasonCode, ReasonString: ack.Properties.ReasonString, Topic: fmt.Sprintf("%s as client ID %q", addr, clientID)}
 	}
+	if cleanStart && ack.SessionPresent {
+		// [MQTT-3.2.2-1] (3.1.1), [MQTT-3.2.2-2] (5): believed, it would
+		// skip resubscribing and keep the old QoS 2 packet IDs.
+		nc.Close()
+		return nil, Capabilities{}, &ProtocolError{Addr: addr, Packet: "CONNACK", Why: "session present after a clean connect (Clean Start / Clean Session 1)"}
+	}
 	caps := capabilities(ack)
 	caps.ProtocolVersion = 5
 	if s.cfg.v311 {

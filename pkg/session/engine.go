@@ -920,13 +920,17 @@ func (s *Session) subscribe(ctx context.Context, subs []Subscription) ([]byte, e
 		if codes[i] >= 0x80 {
 			s.forget(sub.Filter)
 			if refused == nil {
-				refused = &ReasonError{Op: "subscribe", Code: codes[i], Topic: sub.Filter, ReasonString: sa.Properties.ReasonString}
+				refused = &ReasonError{Op: "subscribe", Code: codes[i], Topic: sub.Filter, ReasonString: sa.Properties.ReasonString, MQTT311: s.cfg.v311}
 			}
 		}
 	}
+	addr := ""
+	if s.conn != nil {
+		addr = s.conn.addr
+	}
 	s.mu.Unlock()
 	if len(codes) != len(subs) && refused == nil {
-		refused = fmt.Errorf("subscribe: SUBACK has %d reason codes for %d filters", len(codes), len(subs))
+		refused = &ProtocolError{Addr: addr, Packet: "SUBACK", Why: fmt.Sprintf("%d reason codes for the %d filters of the SUBSCRIBE", len(codes), len(subs))}
 	}
 	return codes, refused
 }

@@ -17,7 +17,8 @@ type ReasonError struct {
 	ReasonString string
 	Topic        string // topic or filter, or the endpoint for connect
 	// MQTT311: the broker spoke MQTT 3.1.1; Code is the MQTT 5 reason
-	// code of its CONNACK return code (v311.go), which Error names.
+	// code of its CONNACK return code (v311.go) or SUBACK 0x80 (Failure),
+	// which Error names as such.
 	MQTT311 bool
 }
 
@@ -47,6 +48,9 @@ func (e *ReasonError) Error() string {
 	msg := fmt.Sprintf("%s: %s (0x%02X)", what, ReasonName(e.Code), e.Code)
 	if rc := returnCode311(e.Code); e.MQTT311 && e.Op == "connect" && rc != 0 {
 		msg = fmt.Sprintf("%s: %s (MQTT 3.1.1 return code %d)", what, ReasonName(e.Code), rc)
+	}
+	if e.MQTT311 && e.Op == "subscribe" && e.Code == 0x80 {
+		return fmt.Sprintf("%s: refused (MQTT 3.1.1 return code 0x80, which gives no reason): check the filter and the broker's authorization rules (AWS IoT: iot:Subscribe on the filter)", what)
 	}
 	if e.ReasonString != "" && !strings.EqualFold(e.ReasonString, ReasonName(e.Code)) {
 		msg += ": " + esc.String(e.ReasonString)

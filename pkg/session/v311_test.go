@@ -457,6 +457,54 @@ func TestReconnectCleanSession311(t *testing.T) {
 	}
 }
 
+// A CONNACK saying session present to a clean connect (Clean Session 1)
+// breaks [MQTT-3.2.2-1]: taken at its word, the session would skip
+// resubscribing after a reconnect and drop new QoS 2 messages whose packet
+// IDs it still remembers. It is a protocol violation, exit 3.
+func TestSessionPresentAfterCleanConnect311(t *testing.T) {
+	addr := serve311(t, 1, func(int, mochi.Packet) (byte, bool) { return 0, true }, func(int, net.Conn, *bufio.Reader) {})
+	st := testenv.Settings(t, "--endpoint", addr, "-V", "3.1.1", "--connect-timeout", "5s")
+	s, err := Connect(context.Background(), Options{Settings: st, Provider: testProvider(t, st)})
+	if err == nil {
+		_ = s.Close(context.Background(), 0)
+	}
+	if _, ok := err.(*ProtocolError); !ok || errs.KindOf(err) != errs.Connect || !strings.Contains(err.Error(), "session present") {
+		t.Errorf("session present after a clean connect: %v", err)
+	}
+}
+
+// A refused 3.1.1 subscription (return code 0x80, which carries no reason)
+// is named as such, not as MQTT 5's "unspecified error", with what to check.
+func TestSubscribeRefusedMessage311(t *testing.T) {
+	b := testenv.StartBroker(t, broker.Options{})
+	s := dialSession(t, Options{}, "--endpoint", b.URL(broker.MQTT), "-V", "3.1.1")
+	_, err := s.Subscribe(context.Background(), []Subscription{{Filter: "$share/g", QoS: 1}})
+	want := `subscribe to $share/g: refused (MQTT 3.1.1 return code 0x80, which gives no reason): check the filter and the broker's authorization rules (AWS IoT: iot:Subscribe on the filter)`
+	if errs.KindOf(err) != errs.Refused || err.Error() != want {
+		t.Fatalf("got  %v\nwant %s", err, want)
+	}
+}
+
+// A SUBACK with more or fewer return codes than the SUBSCRIBE had filters
+// is a protocol violation by the broker (exit 3), not an unexpected error.
+func TestSubackCount311(t *testing.T) {
+	for name, codes := range map[string][]byte{"none": {}, "two for one": {1, 1}} {
+		addr := serve311(t, 1, func(int, mochi.Packet) (byte, bool) { return 0, false }, func(_ int, c net.Conn, r *bufio.Reader) {
+			pk, err := read311(r)
+			if err != nil {
+				return
+			}
+			_, _ = c.Write(append([]byte{0x90, byte(2 + len(codes)), byte(pk.PacketID >> 8), byte(pk.PacketID)}, codes...))
+			_, _ = read311(r) // until the client leaves
+		})
+		s := dialSession(t, Options{}, "--endpoint", addr, "-V", "3.1.1")
+		_, err := s.Subscribe(context.Background(), []Subscription{{Filter: "a", QoS: 1}})
+		if _, ok := err.(*ProtocolError); !ok || errs.KindOf(err) != errs.Connect || !strings.Contains(err.Error(), "SUBACK") {
+			t.Errorf("%s: %v (kind %v)", name, err, errs.KindOf(err))
+		}
+	}
+}
+
 // Under 3.1.1 the keepalive is the CONNECT's and PINGREQ keeps an idle
 // connection open: the broker answers PINGRESP and sees PINGREQs go on.
 func TestKeepalive311(t *testing.T) {

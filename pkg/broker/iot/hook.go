@@ -377,6 +377,20 @@ func (h *hook) OnACLCheck(cl *broker.Client, topic string, write bool) bool {
 	return h.e.allowed(cl, c, "iot:Receive", policy.KindTopic, topic)
 }
 
+// OnWill publishes a will only under iot:Publish (and iot:RetainPublish
+// for a retained one) on its topic, as IoT Core; a denied one is dropped
+// and logged.
+func (h *hook) OnWill(cl *broker.Client, topic string, retain bool) bool {
+	e := h.e
+	c := h.conn(cl)
+	if c != nil && checkPublishTopic(topic, retain) == nil && e.allowed(cl, c, "iot:Publish", policy.KindTopic, topic) &&
+		(!retain || e.allowed(cl, c, "iot:RetainPublish", policy.KindTopic, topic)) {
+		return true
+	}
+	e.log.Warn("IoT: will dropped", "client", cl.ID, "topic", topic)
+	return false
+}
+
 // OnPublish applies the rate limit, IoT Core's topic rules and the
 // iot:Publish and iot:RetainPublish policies.
 func (h *hook) OnPublish(cl *broker.Client, pk packets.Packet) (packets.Packet, error) {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"net"
+	"net/url"
 	"runtime"
 	"testing"
 	"time"
@@ -180,5 +183,53 @@ func TestMQTT311AuthMethods(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMQTT311WillNeedsPublish: IoT Core publishes a will only when the
+// client may iot:Publish it (and iot:RetainPublish a retained one). A
+// will on a topic the policy denies, from an MQTT 3.1.1 client whose
+// connection breaks, must not reach a subscriber allowed to receive it.
+func TestMQTT311WillNeedsPublish(t *testing.T) {
+	leaf, w := leafWorld(t, Config{}, `{"Version":"2012-10-17","Statement":[
+ {"Effect":"Allow","Action":["iot:Publish"],"Resource":["arn:aws:iot:us-east-1:123456789012:topic/test/*"]},
+ {"Effect":"Allow","Action":["iot:Receive"],"Resource":["arn:aws:iot:us-east-1:123456789012:topic/*"]},
+ {"Effect":"Allow","Action":["iot:Subscribe"],"Resource":["arn:aws:iot:us-east-1:123456789012:topicfilter/*"]},
+ {"Effect":"Allow","Action":["iot:Connect"],"Resource":["arn:aws:iot:us-east-1:123456789012:client/test-*"]}]}`)
+	opts := func(o *mqtt.ClientOptions) {
+		o.AddBroker("tls://" + w.addr(broker.MQTTS)).SetTLSConfig(&tls.Config{RootCAs: w.roots, ServerName: "localhost",
+			NextProtos: []string{ALPNMutualTLS}, Certificates: []tls.Certificate{leaf.TLSCertificate()}})
+	}
+	watcher, err := dial311(t, "test-watcher", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := watcher.subscribe("#"); code != 1 {
+		t.Fatalf("SUBACK 0x%02X for #", code)
+	}
+	// The denied will first, then an allowed one: deliveries to the watcher
+	// keep their order, so the denied one would arrive first.
+	for i, topic := range []string{"other/will", "test/will"} {
+		var nc net.Conn
+		if _, err := dial311(t, fmt.Sprintf("test-will-%d", i), func(o *mqtt.ClientOptions) {
+			opts(o)
+			o.SetWill(topic, "gone", 1, false)
+			o.SetCustomOpenConnectionFn(func(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+				c, err := tls.Dial("tcp", u.Host, o.TLSConfig)
+				nc = c
+				return c, err
+			})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		nc.Close() // no DISCONNECT: the will is due
+	}
+	select {
+	case m := <-watcher.msgs:
+		if m.Topic() != "test/will" {
+			t.Fatalf("will on %s delivered: the policy denies iot:Publish on it", m.Topic())
+		}
+	case <-time.After(wait):
+		t.Fatal("the allowed will on test/will not delivered")
 	}
 }
