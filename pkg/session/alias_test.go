@@ -240,6 +240,26 @@ func aliasPayload(i int) (topic string, payload []byte) {
 
 // checkAliasDelivery waits until every one of n messages arrived and
 // checks that each came on the topic its payload names.
+// cutInFlight cuts every connection through r cuts times while messages
+// are in flight: after each n/(cuts+1) deliveries to col, once pub has
+// messages unacknowledged.
+func cutInFlight(t *testing.T, r *relay.Relay, col *collector, pub *Session, n, cuts int) {
+	t.Helper()
+	for k := 1; k <= cuts; k++ {
+		deadline := time.Now().Add(60 * time.Second)
+		for col.count() < k*n/(cuts+1) || pub.Unacked() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("cut %d: %d delivered, %d unacknowledged", k, col.count(), pub.Unacked())
+			}
+			select {
+			case <-col.ch:
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		r.CutAll()
+	}
+}
+
 func checkAliasDelivery(t *testing.T, col *collector, n int) {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
@@ -312,21 +332,7 @@ func TestAliasAcrossConnectionCuts(t *testing.T) {
 					}
 				}
 			}()
-			// Cut while messages are in flight: after each n/(cuts+1)
-			// deliveries, once the publisher has messages unacknowledged.
-			for k := 1; k <= cuts; k++ {
-				deadline := time.Now().Add(60 * time.Second)
-				for col.count() < k*n/(cuts+1) || pub.Unacked() == 0 {
-					if time.Now().After(deadline) {
-						t.Fatalf("cut %d: %d delivered, %d unacknowledged", k, col.count(), pub.Unacked())
-					}
-					select {
-					case <-col.ch:
-					case <-time.After(10 * time.Millisecond):
-					}
-				}
-				r.CutAll()
-			}
+			cutInFlight(t, r, col, pub, n, cuts)
 			checkAliasDelivery(t, col, n)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

@@ -53,19 +53,7 @@ func TestAliasManyTopicsAcrossCutsMosquitto(t *testing.T) {
 			}
 		}
 	}()
-	for k := 1; k <= cuts; k++ {
-		deadline := time.Now().Add(60 * time.Second)
-		for col.count() < k*n/(cuts+1) || pub.Unacked() == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("cut %d: %d delivered, %d unacknowledged", k, col.count(), pub.Unacked())
-			}
-			select {
-			case <-col.ch:
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-		r.CutAll()
-	}
+	cutInFlight(t, r, col, pub, n, cuts)
 	checkAliasDelivery(t, col, n)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

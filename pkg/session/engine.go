@@ -541,7 +541,11 @@ func (s *Session) readIdle() {
 // messages are in flight: the Go runtime cannot sleep less than a
 // millisecond when idle, so a shorter gap is no gap.
 func (s *Session) inFlight() {
-	s.noPace.Store(s.window < 200 && s.store.n > 0)
+	// Stored only when it changes: this runs for every publish and every
+	// acknowledgement, and the reader loads it before every read.
+	if v := s.window < 200 && s.store.n > 0; v != s.noPace.Load() {
+		s.noPace.Store(v)
+	}
 }
 
 // sendWindow is how many QoS>=1 messages may be in flight now.
