@@ -48,8 +48,11 @@ func aliasFuzz(t *testing.T, seed uint64) {
 		t.Errorf(format, a...)
 	}
 	cutAfter := make([]int, len(plan))
+	// At most 7 × 44 = 308 PUBLISHes before the last cut, well under the
+	// 600 sent: QoS 0 messages written into a cut connection are never
+	// seen, and with cuts up to 125 the last one sometimes never came.
 	for i := range cutAfter {
-		cutAfter[i] = 5 + rng.IntN(120)
+		cutAfter[i] = 5 + rng.IntN(40)
 	}
 	cutAfter[len(plan)-1] = -1 // the last connection stays
 	go func() {
